@@ -1,0 +1,48 @@
+# scenetrack — the two commands are `make demo` and `make test`; the rest are for operators.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+SCENETRACK_HOME ?= warehouse
+export SCENETRACK_HOME
+export GX_ANALYTICS_ENABLED := false
+export DBT_SEND_ANONYMOUS_USAGE_STATS := false
+export DO_NOT_TRACK := 1
+
+.PHONY: install demo test test-fast lint format airflow bench clean
+
+# The pinned environment: requirements.lock is the constraint (Airflow's own constraint files
+# are not reachable here). Reinstalled only when the lock or pyproject changes.
+$(STAMP): requirements.lock pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
+	touch $(STAMP)
+
+install: $(STAMP) ## create .venv from the lock file
+
+demo: $(STAMP) ## generate submissions, run them through the Airflow DAGs, print the scorecard
+	$(BIN)/scenetrack demo --home $(SCENETRACK_HOME)
+
+test: $(STAMP) ## the whole suite, end-to-end tests included (what CI runs)
+	$(BIN)/python -m pytest
+
+test-fast: $(STAMP) ## unit tests only
+	$(BIN)/python -m pytest -m "not e2e"
+
+lint: $(STAMP) ## ruff lint and format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+status: $(STAMP) ## ledger, last gate, published version
+	$(BIN)/scenetrack status --home $(SCENETRACK_HOME)
+
+bench: $(STAMP) ## benchmarks (ratios against reference runs in the same process)
+	$(BIN)/python -m benchmarks.run
+
+clean: ## remove the demo warehouse (keeps .venv)
+	rm -rf $(SCENETRACK_HOME)

@@ -1,0 +1,1 @@
+"""Reading and normalising city submissions into the raw layer of the work warehouse."""

@@ -1,0 +1,91 @@
+"""Vectorised value normalisation, as DuckDB SQL expressions over string columns.
+
+Everything here runs inside one SQL statement per file: no Python loop touches a row.
+Each builder takes a SQL expression of the raw text and returns a SQL expression.
+"""
+
+from __future__ import annotations
+
+FULLWIDTH = "０１２３４５６７８９．，－／"
+HALFWIDTH = "0123456789.,-/"
+
+# Amount units; a bare number takes the unit of its header (canonical ``amount`` is in yuan).
+AMOUNT_PATTERN = r"^([0-9]+(?:\.[0-9]+)?)(元|万元|万|亿元|亿)?$"
+DAY_FORMATS = (
+    "%Y-%m-%d",
+    "%Y/%m/%d",
+    "%Y.%m.%d",
+    "%Y年%m月%d日",
+    "%Y-%m-%d %H:%M:%S",
+    "%Y-%m-%dT%H:%M:%S",
+)
+MONTH_FORMATS = ("%Y-%m", "%Y/%m", "%Y年%m月")
+EARLIEST_DATE = "2015-01-01"
+
+
+def clean_text(expr: str) -> str:
+    """Trimmed text, empty string as NULL."""
+    return f"nullif(trim({expr}), '')"
+
+
+def halfwidth(expr: str) -> str:
+    """Full-width digits and punctuation (as typed with a Chinese IME) turned half-width."""
+    return f"translate({clean_text(expr)}, '{FULLWIDTH}', '{HALFWIDTH}')"
+
+
+def amount_cleaned(expr: str) -> str:
+    """Amount text without separators, spaces and currency words."""
+    s = halfwidth(expr)
+    for junk in (",", " ", "人民币", "¥", "￥", "RMB"):
+        s = f"replace({s}, '{junk}', '')"
+    return s
+
+
+def amount_yuan(expr: str, bare_unit_multiplier: int = 1) -> str:
+    """Exact yuan as DECIMAL(18,2); NULL when the text does not parse (see ``amount_ok``)."""
+    s = amount_cleaned(expr)
+    num = f"try_cast(regexp_extract({s}, '{AMOUNT_PATTERN}', 1) as decimal(38, 6))"
+    unit = f"regexp_extract({s}, '{AMOUNT_PATTERN}', 2)"
+    mult = (
+        f"(case {unit} when '亿元' then 100000000 when '亿' then 100000000 "
+        f"when '万元' then 10000 when '万' then 10000 when '元' then 1 "
+        f"else {bare_unit_multiplier} end)"
+    )
+    return f"try_cast({num} * {mult} as decimal(18, 2))"
+
+
+def amount_ok(expr: str) -> str:
+    """True when the amount is absent or parses into a non-negative yuan value."""
+    return f"({clean_text(expr)} is null or {amount_yuan(expr)} is not null)"
+
+
+def _parse(expr: str, formats: tuple[str, ...]) -> str:
+    s = halfwidth(expr)
+    tries = ", ".join(f"try_strptime({s}, '{f}')" for f in formats)
+    return f"cast(coalesce({tries}) as date)"
+
+
+def date_value(expr: str) -> str:
+    """The date: a day, or the first of the month for month-precision dates (2025年5月)."""
+    return f"coalesce({_parse(expr, DAY_FORMATS)}, {_parse(expr, MONTH_FORMATS)})"
+
+
+def date_precision(expr: str) -> str:
+    """'day' or 'month', so month-precision dates are never mistaken for the 1st."""
+    return f"(case when {_parse(expr, DAY_FORMATS)} is not null then 'day' else 'month' end)"
+
+
+def date_in_range(expr: str) -> str:
+    """Dates before 2015 or in the future are not believable reports."""
+    d = date_value(expr)
+    return f"({d} between date '{EARLIEST_DATE}' and current_date)"
+
+
+def lookup_key(expr: str) -> str:
+    """Key for alias look-ups: lower-case, trimmed, internal spaces removed."""
+    return f"lower(replace({clean_text(expr)}, ' ', ''))"
+
+
+def city_key(expr: str) -> str:
+    """City look-up key: 合肥市 and 合肥 and Hefei resolve alike."""
+    return f"regexp_replace({lookup_key(expr)}, '市$', '')"

@@ -1,0 +1,213 @@
+"""``scenetrack`` command line: generate, ingest, run, demo, status, rollback.
+
+Every subcommand takes ``--home DIR`` (default ``$SCENETRACK_HOME``, else ``./warehouse``) and
+``--json`` (a machine-readable summary on stdout instead of text).
+Exit codes: 0 success; 1 a file could not be read or a step failed; 2 the quality gate blocked
+the publish; 3 another process holds the warehouse's writer lock.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+from scenetrack.config import Paths, paths
+
+EXIT_FAILED, EXIT_GATE_BLOCKED, EXIT_BUSY = 1, 2, 3
+
+
+def _emit(args: argparse.Namespace, data: dict, text: str) -> None:
+    print(json.dumps(data, ensure_ascii=False, indent=2, default=str) if args.json else text)
+
+
+def cmd_generate(args: argparse.Namespace, p: Paths) -> int:
+    from ingestion.generate import generate
+
+    files = generate(
+        Path(args.out),
+        cities=args.cities,
+        seed=args.seed,
+        events=args.events,
+        single_file=args.single_file,
+    )
+    _emit(args, {"files": [str(f) for f in files]}, f"wrote {len(files)} submissions to {args.out}")
+    return 0
+
+
+def cmd_ingest(args: argparse.Namespace, p: Paths) -> int:
+    from scenetrack.pipeline import ingest_paths
+
+    receipts = ingest_paths(p, [Path(f) for f in args.paths])
+    _emit(
+        args, {"receipts": [r.to_dict() for r in receipts]}, "\n".join(r.line() for r in receipts)
+    )
+    rejected = [r for r in receipts if r.status == "rejected"]
+    for r in rejected:
+        print(f"error: {r.file} could not be read: {r.reason}", file=sys.stderr)
+    return EXIT_FAILED if rejected else 0
+
+
+def cmd_run(args: argparse.Namespace, p: Paths) -> int:
+    from scenetrack.pipeline import run
+
+    out = run(p)
+    _emit(
+        args,
+        asdict(out),
+        f"built {out.dbt_nodes} dbt nodes; gate {out.gate_run_id} passed "
+        f"({out.warnings} warnings); published version {out.published_version}",
+    )
+    return 0
+
+
+def _where(p: Paths) -> dict:
+    return {
+        "published_warehouse": str(p.published_db),
+        "parquet": str(p.published_dir / "parquet"),
+        "gate_results": "table audit.gate_results in " + str(p.work_db),
+        "data_docs": str(p.gate_dir / "data_docs"),
+        "logs": str(p.logs_dir),
+    }
+
+
+def cmd_demo(args: argparse.Namespace, p: Paths) -> int:
+    from ingestion.generate import generate
+    from scenetrack.airflow_runner import dags_test, ensure_airflow
+    from scenetrack.scorecard import render, top_cities
+
+    samples = p.home / "samples"
+    files = generate(samples, cities=args.cities, seed=args.seed)
+    landing = p.home / "landing"
+    landing.mkdir(parents=True, exist_ok=True)
+    for f in files:  # upload protocol: write under a .part name, then rename
+        part = landing / (f.name + ".part")
+        shutil.copyfile(f, part)
+        part.rename(landing / f.name)
+    if not args.json:
+        print(f"generated {len(files)} city submissions into {landing}; running Airflow DAGs…")
+    ensure_airflow(p)
+    dags_test(p, "scenetrack_ingest")
+    dags_test(p, "scenetrack_transform")
+    rows = top_cities(p, args.top)
+    where = _where(p)
+    text = (
+        "\nCity scorecard (all periods, top by cooperations) — 城市场景创新评估\n"
+        + render(rows)
+        + "\n\n"
+        + "\n".join(f"{k:>20}: {v}" for k, v in where.items())
+    )
+    _emit(args, {"scorecard": rows, **where}, text)
+    return 0
+
+
+def cmd_status(args: argparse.Namespace, p: Paths) -> int:
+    from scenetrack.status import status
+
+    s = status(p)
+    lines = [f"home: {s['home']}"]
+    ledger = s["ledger"]
+    if isinstance(ledger, dict):
+        for st, v in ledger.items():
+            lines.append(
+                f"ledger {st}: {v['files']} files, {v['rows_read']} rows read, "
+                f"{v['rows_loaded']} loaded, {v['rows_quarantined']} quarantined"
+            )
+    else:
+        lines.append(f"ledger: {ledger or 'nothing ingested yet'}")
+    g = s["last_gate"]
+    lines.append(f"last gate: {g if not isinstance(g, dict) else json.dumps(g, default=str)}")
+    pub = s["published"]
+    lines.append(
+        "published: "
+        + (
+            f"v{pub['version']} ({pub['action']}) at {pub['at']} by {pub['by']}: {pub['path']}"
+            if pub
+            else "nothing yet"
+        )
+    )
+    _emit(args, s, "\n".join(lines))
+    return 0
+
+
+def cmd_rollback(args: argparse.Namespace, p: Paths) -> int:
+    from scenetrack.publish import rollback
+    from scenetrack.warehouse import writer_lock
+
+    with writer_lock(p):
+        rec = rollback(p, args.version)
+    _emit(args, asdict(rec), f"published warehouse rolled back to v{rec.version}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--home", help="warehouse home (default: $SCENETRACK_HOME or ./warehouse)")
+    common.add_argument("--json", action="store_true", help="machine-readable summary on stdout")
+    parser = argparse.ArgumentParser(
+        prog="scenetrack", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    g = sub.add_parser("generate", parents=[common], help="write synthetic city submissions")
+    g.add_argument("--out", required=True, help="folder to write the submissions into")
+    g.add_argument("--cities", type=int, default=83, help="number of cities (default 83)")
+    g.add_argument("--seed", type=int, default=7, help="random seed (same seed, same files)")
+    g.add_argument("--events", type=int, default=None, help="approximate total events")
+    g.add_argument("--single-file", action="store_true", help="all events in one events.csv")
+    g.set_defaults(func=cmd_generate)
+
+    i = sub.add_parser("ingest", parents=[common], help="load submission files into the raw layer")
+    i.add_argument("paths", nargs="+", help="submission files, loaded in the order given")
+    i.set_defaults(func=cmd_ingest)
+
+    r = sub.add_parser("run", parents=[common], help="dbt build + GX gate + publish")
+    r.set_defaults(func=cmd_run)
+
+    d = sub.add_parser(
+        "demo",
+        parents=[common],
+        help="generate + ingest + build/gate/publish through the Airflow DAGs",
+    )
+    d.add_argument("--cities", type=int, default=83)
+    d.add_argument("--seed", type=int, default=7)
+    d.add_argument("--top", type=int, default=15, help="scorecard rows to print")
+    d.set_defaults(func=cmd_demo)
+
+    s = sub.add_parser("status", parents=[common], help="ledger, last gate, published version")
+    s.set_defaults(func=cmd_status)
+
+    rb = sub.add_parser("rollback", parents=[common], help="restore a kept published version")
+    rb.add_argument("version", nargs="?", type=int, help="version (default: the previous one)")
+    rb.set_defaults(func=cmd_rollback)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from scenetrack.airflow_runner import AirflowRunError
+    from scenetrack.pipeline import GateBlockedError
+    from scenetrack.transform import DbtBuildError
+    from scenetrack.warehouse import WriterBusyError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args, paths(args.home))
+    except GateBlockedError as exc:
+        print(
+            f"quality gate BLOCKED the publish; the published warehouse is unchanged.\n{exc}",
+            file=sys.stderr,
+        )
+        return EXIT_GATE_BLOCKED
+    except WriterBusyError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BUSY
+    except (DbtBuildError, AirflowRunError, RuntimeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,93 @@
+"""One place for configuration: every path derives from a single home directory.
+
+Environment variables (all optional):
+
+- ``SCENETRACK_HOME``: warehouse home (default ``./warehouse``).
+- ``SCENETRACK_PROJECT_DIR``: repository root holding ``dbt_project/`` and ``expectations/``
+  (default: the checkout this package was imported from).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_DIR = Path(os.environ.get("SCENETRACK_PROJECT_DIR", Path(__file__).resolve().parent.parent))
+
+
+@dataclass(frozen=True)
+class Paths:
+    """The layout of one warehouse home.
+
+    ``work.duckdb`` is the pipeline's private read-write database (raw layer and dbt models);
+    ``published/scenetrack.duckdb`` is what evaluators and BI tools open. The published file is
+    only ever replaced whole, by ``os.replace`` after a passing gate, never written in place.
+    """
+
+    home: Path
+
+    @property
+    def work_db(self) -> Path:
+        return self.home / "work" / "work.duckdb"
+
+    @property
+    def published_dir(self) -> Path:
+        return self.home / "published"
+
+    @property
+    def published_db(self) -> Path:
+        return self.published_dir / "scenetrack.duckdb"
+
+    @property
+    def gate_dir(self) -> Path:
+        return self.home / "gate"
+
+    @property
+    def archive_dir(self) -> Path:
+        return self.home / "archive"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.home / "logs"
+
+    @property
+    def lock_file(self) -> Path:
+        return self.home / "work" / "writer.lock"
+
+    @property
+    def dbt_target_dir(self) -> Path:
+        return self.home / "work" / "dbt_target"
+
+    @property
+    def airflow_home(self) -> Path:
+        return self.home / "airflow"
+
+    def ensure(self) -> Paths:
+        """Create the directories a run writes to (idempotent)."""
+        for d in (
+            self.work_db.parent,
+            self.published_dir,
+            self.gate_dir,
+            self.archive_dir,
+            self.logs_dir,
+        ):
+            d.mkdir(parents=True, exist_ok=True)
+        return self
+
+
+def home_from(value: str | os.PathLike[str] | None = None) -> Path:
+    """The warehouse home: explicit value, else ``SCENETRACK_HOME``, else ``./warehouse``."""
+    raw = value or os.environ.get("SCENETRACK_HOME") or "warehouse"
+    return Path(raw).expanduser().resolve()
+
+
+def paths(value: str | os.PathLike[str] | None = None) -> Paths:
+    """The :class:`Paths` of the resolved home, directories created."""
+    return Paths(home_from(value)).ensure()
+
+
+DBT_PROJECT_DIR = PROJECT_DIR / "dbt_project"
+EXPECTATIONS_DIR = PROJECT_DIR / "expectations"
+DAGS_DIR = PROJECT_DIR / "dags"
+SEEDS_DIR = DBT_PROJECT_DIR / "seeds"

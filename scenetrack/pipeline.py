@@ -1,0 +1,126 @@
+"""The pipeline's steps as plain functions: what the CLI, the Airflow tasks and the tests call.
+
+Each step that writes the work database takes the home's writer lock, so steps from the CLI
+and from Airflow never overlap (Airflow additionally runs them in a one-slot pool).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from ingestion.load import Receipt, ingest_file
+from scenetrack.config import Paths
+from scenetrack.warehouse import connect_work, writer_lock
+
+SUBMISSION_SUFFIXES = (".csv", ".tsv", ".txt", ".xlsx", ".jsonl")
+
+
+class GateBlockedError(RuntimeError):
+    """The quality gate failed: nothing was published."""
+
+
+def _ingest(p: Paths, files: Iterable[Path]) -> list[Receipt]:
+    """Ingest under a lock the caller holds; one file's failure does not stop the others."""
+    receipts: list[Receipt] = []
+    con = connect_work(p)
+    try:
+        for f in files:
+            receipts.append(ingest_file(con, Path(f), p.archive_dir))
+    finally:
+        con.close()
+    _write_receipts(p, receipts)
+    return receipts
+
+
+def ingest_paths(p: Paths, files: Iterable[Path]) -> list[Receipt]:
+    """Ingest files in the given order (later files' reports win over earlier ones)."""
+    with writer_lock(p):
+        return _ingest(p, files)
+
+
+def _write_receipts(p: Paths, receipts: list[Receipt]) -> None:
+    d = p.home / "receipts"
+    d.mkdir(parents=True, exist_ok=True)
+    for r in receipts:
+        name = (r.sha256 or uuid.uuid4().hex)[:16]
+        (d / f"{name}.json").write_text(json.dumps(r.to_dict(), ensure_ascii=False, indent=2))
+
+
+def landed_files(p: Paths) -> list[Path]:
+    """Complete submissions waiting in the landing folder, oldest first.
+
+    Upload protocol: write to a name starting with '.' or ending in '.part', then rename;
+    such names are never picked up, so a half-written file is never ingested.
+    """
+    landing = p.home / "landing"
+    landing.mkdir(parents=True, exist_ok=True)
+    files = [
+        f
+        for f in landing.iterdir()
+        if f.is_file() and not f.name.startswith(".") and not f.name.endswith(".part")
+    ]
+    return sorted(files, key=lambda f: (f.stat().st_mtime, f.name))
+
+
+def ingest_landing(p: Paths) -> list[Receipt]:
+    """Ingest everything landed, then move each file to processed/ or rejected/ (never delete)."""
+    with writer_lock(p):
+        files = landed_files(p)
+        receipts = _ingest(p, files)
+        for f, r in zip(files, receipts, strict=True):
+            dest = p.home / ("rejected" if r.status == "rejected" else "processed")
+            dest.mkdir(parents=True, exist_ok=True)
+            shutil.move(str(f), dest / f.name)
+    return receipts
+
+
+def build(p: Paths) -> int:
+    """dbt build into the work database; returns the number of dbt nodes run."""
+    from scenetrack.transform import dbt_build
+
+    with writer_lock(p):
+        return len(dbt_build(p).nodes)
+
+
+def gate(p: Paths, run_date: date | None = None):
+    """Run the GX suites; raise :class:`GateBlockedError` with a readable summary on failure."""
+    from scenetrack.gate import run_gate
+
+    run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+    with writer_lock(p):
+        result = run_gate(p.work_db, p.gate_dir, run_id, run_date)
+    if not result.passed:
+        raise GateBlockedError(result.summary())
+    return result
+
+
+def publish(p: Paths, gate_run_id: str):
+    """Swap the audited marts in as the next published version."""
+    from scenetrack.publish import publish as _publish
+
+    with writer_lock(p):
+        return _publish(p, gate_run_id)
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """What one build-gate-publish run did."""
+
+    dbt_nodes: int
+    gate_run_id: str
+    warnings: int
+    published_version: int
+
+
+def run(p: Paths, run_date: date | None = None) -> RunOutcome:
+    """dbt build, GX gate, publish; raises on a failed build or a blocked gate."""
+    nodes = build(p)
+    result = gate(p, run_date)
+    rec = publish(p, result.run_id)
+    return RunOutcome(nodes, result.run_id, len(result.warnings), rec.version)

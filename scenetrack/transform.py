@@ -1,0 +1,88 @@
+"""Run dbt (build: seeds, models and their tests) against the work database.
+
+dbt runs as its own process (the venv's ``dbt`` executable), the way operators and Cosmos run
+it: dbt-duckdb keeps a process-wide DuckDB connection open after an in-process ``dbtRunner``
+call, which would block the gate and the publish step that follow in the same process.
+Node results come from dbt's own ``run_results.json``. ``target/`` and logs go under the
+warehouse home so a checkout stays read-only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from scenetrack.config import DBT_PROJECT_DIR, Paths
+
+
+class DbtBuildError(RuntimeError):
+    """dbt build failed: a model did not compile or run, or a blocking dbt test failed."""
+
+
+@dataclass(frozen=True)
+class DbtResult:
+    """Node-level outcome of one dbt invocation."""
+
+    success: bool
+    nodes: dict[str, str]  # unique_id -> status
+
+    @property
+    def failed(self) -> list[str]:
+        return [n for n, s in self.nodes.items() if s in ("error", "fail", "runtime error")]
+
+
+def dbt_env(p: Paths) -> dict[str, str]:
+    """Environment the dbt profile reads (profiles.yml takes every value from here)."""
+    return {
+        **os.environ,
+        "SCENETRACK_WORK_DB": str(p.work_db),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        "DO_NOT_TRACK": "1",
+    }
+
+
+def run_dbt(p: Paths, args: list[str], vars_: dict[str, str] | None = None) -> DbtResult:
+    """Run ``dbt <args>`` for this home; return per-node statuses from run_results.json."""
+    exe = Path(sys.executable).with_name("dbt")
+    cli = [
+        str(exe),
+        *args,
+        "--project-dir",
+        str(DBT_PROJECT_DIR),
+        "--profiles-dir",
+        str(DBT_PROJECT_DIR),
+        "--target-path",
+        str(p.dbt_target_dir),
+        "--log-path",
+        str(p.logs_dir / "dbt"),
+    ]
+    if vars_:
+        cli += ["--vars", json.dumps(vars_)]
+    results = p.dbt_target_dir / "run_results.json"
+    results.unlink(missing_ok=True)
+    proc = subprocess.run(cli, env=dbt_env(p), capture_output=True, text=True)
+    (p.logs_dir / "dbt-last-run.log").write_text(proc.stdout + proc.stderr)
+    nodes: dict[str, str] = {}
+    if results.exists():
+        for r in json.loads(results.read_text())["results"]:
+            nodes[r["unique_id"]] = r["status"]
+    elif proc.returncode != 0:
+        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
+        raise DbtBuildError(f"dbt {' '.join(args)} could not run:\n{tail}")
+    return DbtResult(success=proc.returncode == 0, nodes=nodes)
+
+
+def dbt_build(p: Paths) -> DbtResult:
+    """``dbt build``: seeds, models and tests in DAG order; raises when anything fails."""
+    result = run_dbt(p, ["build"])
+    if not result.success:
+        raise DbtBuildError(
+            "dbt build failed on: "
+            + ", ".join(result.failed or ["(see the log)"])
+            + f". Log: {p.logs_dir / 'dbt-last-run.log'}"
+        )
+    return result

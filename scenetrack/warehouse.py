@@ -1,0 +1,133 @@
+"""Connections to the work database and the single-writer lock.
+
+DuckDB allows one writing process per file. Every writer (CLI or Airflow task) takes an
+exclusive ``flock`` on ``work/writer.lock`` first, so a second writer waits (or fails after a
+timeout with a message naming the holder) instead of hitting DuckDB's lock error mid-run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+
+from scenetrack.config import Paths
+
+RAW_DDL = """
+create schema if not exists raw;
+create schema if not exists audit;
+create table if not exists raw.file_ledger (
+    file_sha256 varchar primary key,
+    file_name varchar not null,
+    file_size bigint not null,
+    layout varchar,
+    encoding varchar,
+    rows_read bigint not null,
+    rows_loaded bigint not null,
+    rows_quarantined bigint not null,
+    status varchar not null,
+    reason varchar,
+    archived_path varchar,
+    first_seen_at timestamp not null,
+    last_seen_at timestamp not null,
+    times_seen integer not null
+);
+create table if not exists raw.events (
+    source_file_sha256 varchar not null,
+    source_file_name varchar not null,
+    source_line bigint not null,
+    city_code varchar not null,
+    city_raw varchar,
+    project_id varchar not null,
+    project_name varchar,
+    domain_code varchar,
+    technology_code varchar,
+    demand_owner varchar,
+    supplier varchar,
+    stage_code varchar not null,
+    event_type varchar not null,
+    event_date date not null,
+    event_date_precision varchar not null,
+    amount_yuan decimal(18, 2),
+    amount_raw varchar,
+    reported_at date,
+    loaded_at timestamp not null
+);
+create table if not exists raw.capabilities (
+    source_file_sha256 varchar not null,
+    source_file_name varchar not null,
+    source_line bigint not null,
+    city_code varchar not null,
+    city_raw varchar,
+    capability_id varchar not null,
+    supplier varchar,
+    technology_code varchar,
+    domain_code varchar,
+    title varchar,
+    published_on date not null,
+    published_on_precision varchar not null,
+    reported_at date,
+    loaded_at timestamp not null
+);
+create table if not exists raw.quarantine (
+    source_file_sha256 varchar not null,
+    source_file_name varchar not null,
+    layout varchar not null,
+    source_line bigint not null,
+    column_name varchar,
+    raw_value varchar,
+    reason varchar not null,
+    quarantined_at timestamp not null
+);
+"""
+
+
+class WriterBusyError(RuntimeError):
+    """Another process holds the writer lock for this warehouse home."""
+
+
+@contextlib.contextmanager
+def writer_lock(p: Paths, timeout_s: float = 600.0) -> Iterator[None]:
+    """Hold the exclusive writer lock of this home for the duration of the block.
+
+    Waits up to ``timeout_s`` seconds; then raises :class:`WriterBusyError` naming the holder
+    (host and pid written into the lock file by whoever holds it).
+    """
+    p.lock_file.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(p.lock_file, os.O_RDWR | os.O_CREAT, 0o644)
+    deadline = time.monotonic() + timeout_s
+    try:
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    holder = Path(p.lock_file).read_text(errors="replace").strip() or "unknown"
+                    raise WriterBusyError(
+                        f"warehouse {p.home} is being written by {holder}; "
+                        f"waited {timeout_s:.0f} s. Retry when that run ends."
+                    ) from None
+                time.sleep(0.2)
+        os.ftruncate(fd, 0)
+        os.write(fd, f"pid {os.getpid()} on {socket.gethostname()}".encode())
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def connect_work(p: Paths, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open the work database; read-write connections make sure the raw layer exists."""
+    if read_only:
+        return duckdb.connect(str(p.work_db), read_only=True)
+    con = duckdb.connect(str(p.work_db))
+    con.execute(RAW_DDL)
+    return con

@@ -1,0 +1,81 @@
+"""Amount and date parsing, checked against hand-worked values and properties."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+import duckdb
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ingestion import normalise as n
+
+
+def _eval(expr_builder, text: str | None):
+    con = duckdb.connect()
+    try:
+        return con.execute(
+            f"select {expr_builder('x')} from (select ?::varchar as x)", [text]
+        ).fetchone()[0]
+    finally:
+        con.close()
+
+
+@pytest.mark.parametrize(
+    ("text", "yuan"),
+    [
+        ("4000万元", Decimal("40000000.00")),
+        ("4000万", Decimal("40000000.00")),
+        ("1.2亿", Decimal("120000000.00")),
+        ("1.2亿元", Decimal("120000000.00")),
+        ("350000", Decimal("350000.00")),
+        ("350,000元", Decimal("350000.00")),
+        ("人民币 12.5 万元", Decimal("125000.00")),
+        ("４０００万元", Decimal("40000000.00")),  # full-width digits
+        ("0.01元", Decimal("0.01")),
+        ("", None),
+        ("abc", None),
+        ("-5万元", None),
+    ],
+)
+def test_amounts_parse_to_exact_yuan(text: str, yuan: Decimal | None) -> None:
+    assert _eval(n.amount_yuan, text) == yuan
+
+
+@pytest.mark.parametrize(
+    ("text", "expected", "precision"),
+    [
+        ("2025-05-13", date(2025, 5, 13), "day"),
+        ("2025/5/13", date(2025, 5, 13), "day"),
+        ("2025.5.13", date(2025, 5, 13), "day"),
+        ("2025年5月13日", date(2025, 5, 13), "day"),
+        ("２０２５年５月１３日", date(2025, 5, 13), "day"),
+        ("2025年5月", date(2025, 5, 1), "month"),
+        ("13/05/2025", None, "month"),
+    ],
+)
+def test_dates_parse_with_their_precision(text: str, expected: date | None, precision: str) -> None:
+    assert _eval(n.date_value, text) == expected
+    if expected is not None:
+        assert _eval(n.date_precision, text) == precision
+
+
+def test_dates_before_2015_or_in_the_future_are_out_of_range() -> None:
+    assert _eval(n.date_in_range, "2014-12-31") is False
+    assert _eval(n.date_in_range, "2015-01-01") is True
+    assert _eval(n.date_in_range, "2999-01-01") is False
+
+
+@settings(max_examples=60, deadline=None)
+@given(wan=st.integers(min_value=0, max_value=10**9), unit=st.sampled_from(["万元", "万"]))
+def test_any_whole_wan_amount_is_exact(wan: int, unit: str) -> None:
+    assert _eval(n.amount_yuan, f"{wan:,}{unit}") == Decimal(wan * 10000)
+
+
+@settings(max_examples=60, deadline=None)
+@given(d=st.dates(min_value=date(2015, 1, 1), max_value=date(2030, 12, 31)))
+def test_any_chinese_written_date_round_trips(d: date) -> None:
+    assert _eval(n.date_value, f"{d.year}年{d.month}月{d.day}日") == d
+    assert _eval(n.date_value, f"{d.year}/{d.month}/{d.day}") == d

@@ -1,0 +1,119 @@
+"""An independent, plain-pandas reading of submissions and of the lifecycle rules.
+
+Tests compare the platform's marts with what this module computes from the submitted files.
+It shares no code with ``ingestion/`` or the dbt models: parsing and rules are re-implemented
+here the simple way, straight from the README's contract.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from pathlib import Path
+
+import pandas as pd
+
+from scenetrack.config import SEEDS_DIR
+
+UNITS = {
+    "": Decimal(1),
+    "元": Decimal(1),
+    "万": Decimal(10_000),
+    "万元": Decimal(10_000),
+    "亿": Decimal(100_000_000),
+    "亿元": Decimal(100_000_000),
+}
+STAGE_ORDER = {"opportunity": 1, "validation": 2, "application": 3, "scale_up": 4}
+
+
+def parse_amount_yuan(text) -> Decimal | None:
+    """'4000万元' -> 40000000; bare numbers are yuan."""
+    if text is None or (isinstance(text, float) and pd.isna(text)) or str(text).strip() == "":
+        return None
+    m = re.fullmatch(r"([0-9.]+)(元|万元|万|亿元|亿)?", str(text).replace(",", "").strip())
+    assert m, f"unparseable amount {text!r}"
+    return Decimal(m.group(1)) * UNITS[m.group(2) or ""]
+
+
+def parse_day(text: str) -> pd.Timestamp:
+    m = re.fullmatch(r"(\d{4})年(\d{1,2})月(\d{1,2})日", text)
+    if m:
+        return pd.Timestamp(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+    return pd.Timestamp(text)
+
+
+def city_codes() -> dict[str, str]:
+    cities = pd.read_csv(SEEDS_DIR / "ref_cities.csv", dtype=str)
+    out = dict(zip(cities.name_zh, cities.city_code, strict=True))
+    out |= {k + "市": v for k, v in list(out.items())}
+    return out
+
+
+def read_events(files: list[Path]) -> pd.DataFrame:
+    """Events from the files in submission order, with city codes and parsed dates."""
+    frames = []
+    for order, f in enumerate(files):
+        df = pd.read_csv(f, dtype=str, keep_default_na=False)
+        df["file_order"] = order
+        df["line"] = range(2, len(df) + 2)
+        frames.append(df)
+    ev = pd.concat(frames, ignore_index=True)
+    ev["city_code"] = ev.city.map(city_codes())
+    ev["event_day"] = ev.event_date.map(parse_day)
+    ev["reported_day"] = ev.reported_at.map(pd.Timestamp)
+    return ev
+
+
+def lifecycle(files: list[Path]) -> pd.DataFrame:
+    """One row per project, by the README's rules (latest report of an event wins)."""
+    ev = read_events(files)
+    ev = ev.sort_values(["reported_day", "file_order", "line"])
+    ev = ev.drop_duplicates(["city_code", "project_id", "stage", "event_type"], keep="last")
+    ev["project_key"] = ev.city_code + ":" + ev.project_id
+    ev["stage_order"] = ev.stage.map(STAGE_ORDER)
+    ev["amount_yuan"] = ev.amount.map(parse_amount_yuan)
+    enter = ev[ev.event_type == "enter"]
+    dates = enter.pivot_table(
+        index="project_key", columns="stage", values="event_day", aggfunc="max"
+    )
+    projects = pd.DataFrame(index=sorted(ev.project_key.unique()))
+    for s in STAGE_ORDER:
+        projects[s] = dates[s] if s in dates else pd.NaT
+    projects["city_code"] = ev.groupby("project_key").city_code.first()
+    ends = ev[ev.event_type.isin(["fail", "withdraw"])].sort_values("event_day")
+    last_end = ends.groupby("project_key").event_type.last()
+    projects["status"] = last_end.map(
+        {"fail": "terminated_failed", "withdraw": "terminated_withdrawn"}
+    )
+    projects["status"] = projects.status.fillna("active")
+    with_amount = ev[ev.amount_yuan.notna()].sort_values(["event_day", "stage_order"])
+    projects["amount_yuan"] = with_amount.groupby("project_key").amount_yuan.last()
+    first_entry = enter.groupby("project_key").event_day.min()
+    projects["cohort_year"] = projects.opportunity.fillna(first_entry).dt.year
+    return projects
+
+
+def city_scorecard_all(files: list[Path]) -> pd.DataFrame:
+    """The all-time scorecard per city, recomputed from the submitted files."""
+    p = lifecycle(files)
+    p["d_ov"] = (p.validation - p.opportunity).dt.days
+    g = p.groupby("city_code")
+    out = pd.DataFrame(
+        {
+            "opportunities_published": g.opportunity.count(),
+            "projects_reached_validation": g.validation.count(),
+            "projects_reached_application": g.application.count(),
+            "projects_reached_scale_up": g.scale_up.count(),
+            "projects_failed": g.status.apply(lambda s: (s == "terminated_failed").sum()),
+            "projects_withdrawn": g.status.apply(lambda s: (s == "terminated_withdrawn").sum()),
+            "cooperation_amount_yuan": g.amount_yuan.apply(
+                lambda s: sum((x for x in s if x is not None and not pd.isna(x)), Decimal(0))
+            ),
+            "median_days_opportunity_to_validation": g.d_ov.median(),
+        }
+    )
+    both = p[p.opportunity.notna() & p.validation.notna()].groupby("city_code").size()
+    out["conversion_opportunity_to_validation"] = (
+        both.reindex(out.index, fill_value=0) / out.opportunities_published
+    )
+    return out
