@@ -4,6 +4,19 @@ Each file ends in the ledger exactly once (keyed by content hash); each of its r
 exactly one place: the layout's raw table, or ``raw.quarantine`` with the column, raw value and
 a reason code. ``rows_read = rows_loaded + rows_quarantined`` for every loaded file. The whole
 file is written in one transaction, so a crash never leaves half a file behind.
+
+Every format (CSV, XLSX, JSON Lines) arrives as the same Arrow table of strings
+(:mod:`ingestion.reading`) and is normalised by one SQL statement (:func:`_normalise_sql`).
+
+A *ledger* (台账) row is one project with a date per stage. It is loaded or quarantined as a
+whole (its rows are what the clerk counts) and turned into events in SQL:
+
+- one ``enter`` event per filled stage date (发布/验证/应用/推广日期);
+- the amount (合作金额, the project's current amount) on the application event, or on the
+  furthest stage's event when no application date is filled;
+- when 终止日期 is filled, one termination event at the furthest stage entered: ``fail`` or
+  ``withdraw`` as 终止类型 says; without 终止类型, ``fail`` when 终止原因 mentions a failure
+  (失败, 未通过, 不通过, fail), otherwise ``withdraw`` (the default).
 """
 
 from __future__ import annotations
@@ -16,11 +29,19 @@ from pathlib import Path
 import duckdb
 
 from ingestion import normalise as n
-from ingestion.layouts import Column, Layout, detect_layout
-from ingestion.reading import OpenedFile, RejectedFile, open_submission, read_rows, sha256_of
+from ingestion.layouts import LEDGER, LEDGER_STAGE_DATES, Column, Layout
+from ingestion.reading import (
+    Limits,
+    RejectedFile,
+    Submission,
+    check_size,
+    read_submission,
+    sha256_of,
+)
 from ingestion.reference import register_reference
 
-KIND_TO_ALIAS = {"stage", "event_type", "domain", "technology"}
+KIND_TO_ALIAS = {"stage", "event_type", "end_type", "domain", "technology"}
+FAIL_WORDS = ("失败", "未通过", "不通过", "fail")
 
 
 @dataclass
@@ -38,9 +59,22 @@ class Receipt:
     rows_duplicate: int = 0
     reason: str | None = None
     quarantine_by_reason: dict[str, int] = field(default_factory=dict)
+    format: str | None = None
+    sheet: str | None = None
+    header_line: int | None = None
+    events_loaded: int = 0
+    columns: dict[str, str] = field(default_factory=dict)  # header as written -> column
+    ignored_columns: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    receipt_json: str | None = None
+    receipt_xlsx: str | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @property
+    def reason_code(self) -> str | None:
+        return self.reason.split(":", 1)[0] if self.reason else None
 
     def line(self) -> str:
         """One readable line for the CLI and the task log."""
@@ -58,14 +92,18 @@ def _safe_name(name: str) -> str:
     return re.sub(r"[^\w.\-]", "_", base)[:120]
 
 
-def _expressions(col: Column, present: bool) -> tuple[str, str, str]:
-    """(normalised value, failure reason SQL or '', alias join SQL or '') for one column."""
+def _sql_str(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _expressions(col: Column, present: bool, units: dict[str, int]) -> tuple[str, str, str]:
+    """(normalised value, failure reason or '', alias join SQL or '') for one column."""
     raw = f'src."{col.name}"' if present else "cast(null as varchar)"
     if col.kind == "city":
         return (
             f"j_{col.name}.city_code",
             "unknown_city",
-            (f"left join ref_city j_{col.name} on j_{col.name}.alias_key = {n.city_key(raw)}"),
+            f"left join ref_city j_{col.name} on j_{col.name}.alias_key = {n.city_key(raw)}",
         )
     if col.kind in KIND_TO_ALIAS:
         join = (
@@ -76,45 +114,73 @@ def _expressions(col: Column, present: bool) -> tuple[str, str, str]:
     if col.kind == "date":
         return n.date_value(raw), "bad_date", ""
     if col.kind == "amount":
-        return n.amount_yuan(raw), "bad_amount", ""
+        return n.amount_yuan(raw, units.get(col.name, 1)), "bad_amount", ""
     return n.clean_text(raw), "", ""
 
 
-def _normalise_sql(layout: Layout, header: set[str]) -> str:
-    """One SELECT that normalises every column and names the first problem of each row."""
+def _normalise_sql(layout: Layout, header: set[str], units: dict[str, int] | None = None) -> str:
+    """One SELECT that normalises every column and names the first problem of each row.
+
+    ``header``: the columns the source table carries (others are NULL). ``units``: amount
+    column -> multiplier for bare numbers (from a header such as 合作金额（万元）). A problem the
+    reader found (``__problem``, e.g. bad_json) comes first.
+    """
+    units = units or {}
+    reader = "__problem" in header
     selects, joins, checks = ["src.__line as source_line"], [], []
+    if reader:
+        selects.append("src.__problem is not null as reader_problem")
+        selects.append("src.__problem_value as problem_value")
+        checks.append(("src.__problem is not null", "src.__problem", "src.__problem_column"))
+    else:
+        selects += ["false as reader_problem", "cast(null as varchar) as problem_value"]
+
+    def raw_of(name: str) -> str:
+        return f'src."{name}"' if name in header else "cast(null as varchar)"
+
     for col in layout.columns:
-        present = col.name in header
-        raw = f'src."{col.name}"' if present else "cast(null as varchar)"
-        value, reason, join = _expressions(col, present)
+        raw = raw_of(col.name)
+        value, reason, join = _expressions(col, col.name in header, units)
         target = col.target or col.name
         selects.append(f"{n.clean_text(raw)} as raw__{col.name}")
         selects.append(f"{value} as {target}")
         if join:
             joins.append(join)
         if col.required:
-            checks.append((f"{n.clean_text(raw)} is null", "missing_required", col.name))
+            checks.append((f"{n.clean_text(raw)} is null", "'missing_required'", f"'{col.name}'"))
         if reason:
             checks.append(
-                (f"{n.clean_text(raw)} is not null and {value} is null", reason, col.name)
+                (f"{n.clean_text(raw)} is not null and {value} is null", f"'{reason}'", f"'{col.name}'")
             )
         if col.kind == "date":
             selects.append(f"{n.date_precision(raw)} as {target}_precision")
             checks.append(
                 (
                     f"{value} is not null and not {n.date_in_range(raw)}",
-                    "date_out_of_range",
-                    col.name,
+                    "'date_out_of_range'",
+                    f"'{col.name}'",
                 )
             )
-    reason_sql = " ".join(f"when {c} then '{r}'" for c, r, _ in checks)
-    column_sql = " ".join(f"when {c} then '{name}'" for c, _, name in checks)
+    if layout.required_any:
+        named = next((c for c in layout.required_any if c in header), layout.required_any[0])
+        none = " and ".join(f"{n.clean_text(raw_of(c))} is null" for c in layout.required_any)
+        checks.append((none, "'missing_required'", f"'{named}'"))
+    if layout is LEDGER:
+        ended = " or ".join(
+            f"{n.clean_text(raw_of(c))} is not null" for c in ("end_type", "end_reason")
+        )
+        checks.append(
+            (f"{n.clean_text(raw_of('end_date'))} is null and ({ended})", "'missing_required'", "'end_date'")
+        )
+    reason_sql = " ".join(f"when {c} then {r}" for c, r, _ in checks)
+    column_sql = " ".join(f"when {c} then {name}" for c, _, name in checks)
     selects.append(f"case {reason_sql} end as reason")
     selects.append(f"case {column_sql} end as reason_column")
     return f"select {', '.join(selects)} from src {' '.join(joins)}"
 
 
-def _insert_loaded(con: duckdb.DuckDBPyConnection, layout: Layout, o: OpenedFile) -> int:
+def _insert_loaded(con: duckdb.DuckDBPyConnection, layout: Layout, s: Submission) -> int:
+    """Rows without a problem into the layout's raw table; returns the rows inserted."""
     targets = [c.target or c.name for c in layout.columns]
     extra = [
         f"{c.target or c.name}_precision" for c in layout.columns if c.kind == "date" and c.required
@@ -135,19 +201,79 @@ def _insert_loaded(con: duckdb.DuckDBPyConnection, layout: Layout, o: OpenedFile
     con.execute(
         f"insert into {layout.table} ({', '.join(cols)}) "
         f"select {', '.join(vals)} from _norm where reason is null",
-        [o.sha256, o.path.name],
+        [s.sha256, s.path.name],
     )
     return con.execute("select count(*) from _norm where reason is null").fetchone()[0]
 
 
-def _insert_quarantined(con: duckdb.DuckDBPyConnection, layout: Layout, o: OpenedFile) -> dict:
+def _insert_ledger_events(con: duckdb.DuckDBPyConnection, s: Submission) -> int:
+    """Ledger rows without a problem, turned into events (see the module doc); returns events."""
+    stages = ", ".join(f"('{code}', {i})" for i, (_, code) in enumerate(LEDGER_STAGE_DATES, 1))
+    date_of = " ".join(f"when '{code}' then {col}" for col, code in LEDGER_STAGE_DATES)
+    precision_of = " ".join(
+        f"when '{code}' then {col}_precision" for col, code in LEDGER_STAGE_DATES
+    )
+    fail_words = "|".join(FAIL_WORDS)
+    common = (
+        "?, ?, source_line, city_code, raw__city, project_id, project_name, domain_code, "
+        "technology_code, demand_owner, supplier, stage_code"
+    )
+    sql = f"""
+        insert into raw.events (
+            source_file_sha256, source_file_name, source_line, city_code, city_raw, project_id,
+            project_name, domain_code, technology_code, demand_owner, supplier, stage_code,
+            event_type, event_date, event_date_precision, amount_yuan, amount_raw, reported_at,
+            loaded_at)
+        with entered as (
+            select _norm.*, s.stage_code, s.stage_order,
+                   case s.stage_code {date_of} end as stage_date,
+                   case s.stage_code {precision_of} end as stage_date_precision
+            from _norm cross join (values {stages}) s(stage_code, stage_order)
+            where _norm.reason is null
+        ),
+        filled as (
+            select *,
+                   max(stage_order) over (partition by source_line) as top_order,
+                   bool_or(stage_code = 'application') over (partition by source_line) as has_app
+            from entered where stage_date is not null
+        ),
+        events as (
+            select {common}, 'enter' as event_type, stage_date, stage_date_precision,
+                   case when stage_code = 'application' or (not has_app and stage_order = top_order)
+                        then amount_yuan end as amount_yuan,
+                   case when stage_code = 'application' or (not has_app and stage_order = top_order)
+                        then raw__amount end as amount_raw,
+                   reported_at
+            from filled
+            union all
+            select {common},
+                   coalesce(end_type, case when regexp_matches(lower(coalesce(raw__end_reason, '')),
+                                                               '{fail_words}')
+                                           then 'fail' else 'withdraw' end),
+                   end_date, end_date_precision, null, null, reported_at
+            from filled where stage_order = top_order and end_date is not null
+        )
+        select *, current_localtimestamp() from events
+    """
+    params = [s.sha256, s.path.name, s.sha256, s.path.name]
+    return con.execute(sql, params).fetchone()[0]
+
+
+def _insert_quarantined(con: duckdb.DuckDBPyConnection, layout: Layout, s: Submission) -> dict:
     raw_value = " ".join(f"when '{c.name}' then raw__{c.name}" for c in layout.columns)
+    written = " ".join(
+        f"when '{c}' then {_sql_str(text)}" for c, text in s.match.written.items()
+    )
+    source_column = f"case reason_column {written} end" if written else "null"
     con.execute(
-        f"""insert into raw.quarantine
-            select ?, ?, ?, source_line, reason_column, case reason_column {raw_value} end,
-                   reason, current_localtimestamp()
+        f"""insert into raw.quarantine (source_file_sha256, source_file_name, layout,
+                source_line, column_name, raw_value, reason, quarantined_at, source_column)
+            select ?, ?, ?, source_line, reason_column,
+                   case when reader_problem then problem_value
+                        else case reason_column {raw_value} end end,
+                   reason, current_localtimestamp(), {source_column}
             from _norm where reason is not null""",
-        [o.sha256, o.path.name, layout.name],
+        [s.sha256, s.path.name, layout.name],
     )
     rows = con.execute(
         "select reason, count(*) from _norm where reason is not null group by reason"
@@ -155,11 +281,15 @@ def _insert_quarantined(con: duckdb.DuckDBPyConnection, layout: Layout, o: Opene
     return dict(sorted(rows))
 
 
-def _ledger(con: duckdb.DuckDBPyConnection, r: Receipt, size: int, archived: str | None) -> None:
+def _ledger(
+    con: duckdb.DuckDBPyConnection, r: Receipt, size: int, archived: str | None
+) -> None:
     con.execute(
-        """insert into raw.file_ledger values
-           (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
-            current_localtimestamp(), current_localtimestamp(), 1)""",
+        """insert into raw.file_ledger (file_sha256, file_name, file_size, layout, encoding,
+               rows_read, rows_loaded, rows_quarantined, status, reason, archived_path,
+               first_seen_at, last_seen_at, times_seen, file_format, sheet_name)
+           values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
+                   current_localtimestamp(), current_localtimestamp(), 1, ?, ?)""",
         [
             r.sha256,
             r.file,
@@ -172,14 +302,16 @@ def _ledger(con: duckdb.DuckDBPyConnection, r: Receipt, size: int, archived: str
             r.status,
             r.reason,
             archived,
+            r.format,
+            r.sheet,
         ],
     )
 
 
 def _seen_before(con: duckdb.DuckDBPyConnection, sha: str, name: str) -> Receipt | None:
     row = con.execute(
-        "select status, layout, encoding, rows_read, reason from raw.file_ledger "
-        "where file_sha256 = ?",
+        "select status, layout, encoding, rows_read, rows_loaded, rows_quarantined, reason, "
+        "file_format, sheet_name from raw.file_ledger where file_sha256 = ?",
         [sha],
     ).fetchone()
     if row is None:
@@ -189,71 +321,93 @@ def _seen_before(con: duckdb.DuckDBPyConnection, sha: str, name: str) -> Receipt
         "last_seen_at = current_localtimestamp() where file_sha256 = ?",
         [sha],
     )
-    status, layout, encoding, rows_read, reason = row
+    status, layout, encoding, rows_read, loaded, quarantined, reason, fmt, sheet = row
     if status == "rejected":
-        return Receipt(name, sha, "rejected", layout, encoding, reason=reason)
-    return Receipt(
+        return Receipt(name, sha, "rejected", layout, encoding, reason=reason, format=fmt)
+    r = Receipt(
         name, sha, "duplicate", layout, encoding, rows_read=rows_read, rows_duplicate=rows_read
     )
+    r.format, r.sheet = fmt, sheet
+    r.notes.append(
+        f"the same content was already submitted: {loaded} rows loaded and {quarantined} "
+        "quarantined then; nothing was loaded again"
+    )
+    return r
 
 
-def ingest_file(con: duckdb.DuckDBPyConnection, path: Path, archive_dir: Path) -> Receipt:
+def _reject(
+    con: duckdb.DuckDBPyConnection, r: Receipt, reason: str, message: str, size: int
+) -> Receipt:
+    r.status, r.reason = "rejected", f"{reason}: {message}"
+    _ledger(con, r, size, None)
+    return r
+
+
+def ingest_file(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    archive_dir: Path,
+    sheet: str | None = None,
+    limits: Limits | None = None,
+) -> Receipt:
     """Load one file (idempotent by content hash) and return its receipt.
 
     The caller holds the writer lock. Rejected files are recorded too, so the ledger lists every
-    file ever submitted.
+    file ever submitted. ``sheet``: the worksheet of an XLSX to read (default: the first).
     """
     path = Path(path)
+    limits = limits or Limits()
     try:
-        opened = open_submission(path)
+        size = check_size(path, limits)
     except RejectedFile as exc:
-        sha = sha256_of(path) if path.is_file() else None
-        if sha is not None:
-            if (seen := _seen_before(con, sha, path.name)) is not None:
-                return seen
-            r = Receipt(path.name, sha, "rejected", reason=f"{exc.reason}: {exc.message}")
-            _ledger(con, r, path.stat().st_size, None)
-            return r
-        return Receipt(path.name, None, "rejected", reason=f"{exc.reason}: {exc.message}")
+        if not path.is_file():
+            return Receipt(path.name, None, "rejected", reason=f"{exc.reason}: {exc.message}")
+        sha = sha256_of(path)
+        if (seen := _seen_before(con, sha, path.name)) is not None:
+            return seen
+        return _reject(con, Receipt(path.name, sha), exc.reason, exc.message, path.stat().st_size)
 
-    if (seen := _seen_before(con, opened.sha256, path.name)) is not None:
+    sha = sha256_of(path)
+    if (seen := _seen_before(con, sha, path.name)) is not None:
         return seen
-    layout = detect_layout(opened.header)
-    receipt = Receipt(path.name, opened.sha256, "loaded", encoding=opened.encoding)
-    if layout is None:
-        receipt.status = "rejected"
-        receipt.reason = (
-            "unknown_layout: the header "
-            + ", ".join(opened.header)
-            + " matches no known layout (events needs city, project_id, stage, event_type,"
-            " event_date; capabilities needs city, capability_id, published_date)"
-        )
-        _ledger(con, receipt, opened.size, None)
-        return receipt
+    receipt = Receipt(path.name, sha, "loaded")
     try:
-        table = read_rows(opened)
+        sub = read_submission(path, sha, size, sheet, limits)
     except RejectedFile as exc:
-        receipt.status, receipt.reason = "rejected", f"{exc.reason}: {exc.message}"
-        _ledger(con, receipt, opened.size, None)
-        return receipt
+        return _reject(con, receipt, exc.reason, exc.message, size)
+    except Exception as exc:  # a damaged file must not stop the other files of the batch
+        return _reject(
+            con, receipt, "unreadable", f"the file cannot be read ({type(exc).__name__})", size
+        )
 
-    receipt.layout = layout.name
+    layout = sub.layout
+    receipt.layout, receipt.encoding, receipt.format = layout.name, sub.encoding, sub.format
+    receipt.sheet, receipt.header_line, receipt.notes = sub.sheet, sub.header_line, sub.notes
+    receipt.columns = {text: col for col, text in sub.match.written.items()}
+    receipt.ignored_columns = list(sub.match.ignored)
     register_reference(con)
     con.begin()
     try:
-        con.register("src", table)
+        con.register("src", sub.table)
         con.execute(
             "create or replace temp table _norm as "
-            + _normalise_sql(layout, set(table.column_names))
+            + _normalise_sql(layout, set(sub.table.column_names), sub.match.units)
         )
-        receipt.rows_read = table.num_rows
-        receipt.rows_loaded = _insert_loaded(con, layout, opened)
-        receipt.quarantine_by_reason = _insert_quarantined(con, layout, opened)
+        receipt.rows_read = sub.table.num_rows
+        if layout is LEDGER:
+            receipt.events_loaded = _insert_ledger_events(con, sub)
+            receipt.rows_loaded = con.execute(
+                "select count(*) from _norm where reason is null"
+            ).fetchone()[0]
+        else:
+            receipt.rows_loaded = _insert_loaded(con, layout, sub)
+            receipt.events_loaded = receipt.rows_loaded if layout.table == "raw.events" else 0
+        receipt.quarantine_by_reason = _insert_quarantined(con, layout, sub)
         receipt.rows_quarantined = sum(receipt.quarantine_by_reason.values())
-        archived = archive_dir / opened.sha256[:2] / opened.sha256 / _safe_name(path.name)
+        archived = archive_dir / sha[:2] / sha / _safe_name(path.name)
         archived.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, archived)
-        _ledger(con, receipt, opened.size, str(archived))
+        _ledger(con, receipt, size, str(archived))
         con.execute("drop table _norm")
         con.unregister("src")
         con.commit()

@@ -16,16 +16,26 @@ DAY_FORMATS = (
     "%Y/%m/%d",
     "%Y.%m.%d",
     "%Y年%m月%d日",
+    "%Y%m%d",
     "%Y-%m-%d %H:%M:%S",
+    "%Y-%m-%d %H:%M",
+    "%Y/%m/%d %H:%M:%S",
+    "%Y/%m/%d %H:%M",
     "%Y-%m-%dT%H:%M:%S",
 )
 MONTH_FORMATS = ("%Y-%m", "%Y/%m", "%Y年%m月")
 EARLIEST_DATE = "2015-01-01"
+# Excel's day 0 in the 1900 date system (Excel counts a phantom 1900-02-29, hence the 30th).
+EXCEL_EPOCH = "1899-12-30"
+# An Excel serial day written as a number: five digits (1927-2173), optional time fraction.
+EXCEL_SERIAL_PATTERN = r"^[0-9]{5}(\.[0-9]+)?$"
+# Whitespace trimmed from every value: ASCII blanks and the ideographic space U+3000.
+BLANKS = " \t\r\n\u3000"
 
 
 def clean_text(expr: str) -> str:
-    """Trimmed text, empty string as NULL."""
-    return f"nullif(trim({expr}), '')"
+    """Trimmed text (ASCII and ideographic spaces, line breaks), empty string as NULL."""
+    return f"nullif(trim({expr}, '{BLANKS}'), '')"
 
 
 def halfwidth(expr: str) -> str:
@@ -65,14 +75,31 @@ def _parse(expr: str, formats: tuple[str, ...]) -> str:
     return f"cast(coalesce({tries}) as date)"
 
 
+def excel_serial_date(expr: str) -> str:
+    """An Excel serial day number (45790 -> 2025-05-13); the time fraction is dropped."""
+    s = halfwidth(expr)
+    return (
+        f"(case when regexp_matches({s}, '{EXCEL_SERIAL_PATTERN}') "
+        f"then date '{EXCEL_EPOCH}' + cast(floor(cast({s} as double)) as integer) end)"
+    )
+
+
+def _day(expr: str) -> str:
+    return f"coalesce({excel_serial_date(expr)}, {_parse(expr, DAY_FORMATS)})"
+
+
 def date_value(expr: str) -> str:
-    """The date: a day, or the first of the month for month-precision dates (2025年5月)."""
-    return f"coalesce({_parse(expr, DAY_FORMATS)}, {_parse(expr, MONTH_FORMATS)})"
+    """The date: a day, or the first of the month for month-precision dates (2025年5月).
+
+    Day forms: ISO, 2025/5/13, 2025.5.13, 2025年5月13日, 20250513, with or without a time,
+    and Excel serial day numbers (45790). Full-width digits are accepted everywhere.
+    """
+    return f"coalesce({_day(expr)}, {_parse(expr, MONTH_FORMATS)})"
 
 
 def date_precision(expr: str) -> str:
     """'day' or 'month', so month-precision dates are never mistaken for the 1st."""
-    return f"(case when {_parse(expr, DAY_FORMATS)} is not null then 'day' else 'month' end)"
+    return f"(case when {_day(expr)} is not null then 'day' else 'month' end)"
 
 
 def date_in_range(expr: str) -> str:

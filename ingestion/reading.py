@@ -1,4 +1,16 @@
-"""Opening a submission: size limit, encoding, delimiter and header, before any row is read.
+"""Reading a submission into an Arrow table of strings, whatever the clerk sent.
+
+Formats are told apart by their bytes, never by the file name: a zip archive is read as an
+XLSX workbook (:mod:`ingestion.xlsx`), text starting with ``{`` as JSON Lines, any other
+text as CSV (UTF-8, UTF-8 with BOM, UTF-16 with BOM, GBK/GB18030; comma, tab or semicolon).
+The header row is found among the first rows (title rows above it are skipped) and mapped
+onto a layout's canonical columns (:mod:`ingestion.headers`).
+
+Every reader returns the same shape, so all formats go through the same SQL normalisation:
+one string column per recognised canonical column, ``__line`` (the physical line, or sheet
+row, where the row starts) and ``__problem``/``__problem_column``/``__problem_value`` (a
+problem the reader found in the row, e.g. ``bad_json``; NULL otherwise). Rows whose cells
+are all blank are not rows: they are skipped and not counted.
 
 A file that fails here is *rejected* whole with a reason the clerk can act on; it is still
 recorded in the ledger.
@@ -8,16 +20,34 @@ from __future__ import annotations
 
 import codecs
 import csv
+import datetime as dt
 import hashlib
 import io
-from dataclasses import dataclass
+import json
+import math
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from ingestion.headers import MAX_HEADER_SEARCH_ROWS, HeaderMatch, expected_header_text
+from ingestion.headers import find_header as _find_header
+from ingestion.layouts import EVENTS, Layout
+
 MAX_FILE_BYTES = 512 * 1024 * 1024
+MAX_ROWS = 5_000_000
+MAX_COLUMNS = 256
 SNIFF_BYTES = 256 * 1024
+MAX_PROBLEM_VALUE_CHARS = 500
+DELIMITERS = (",", "\t", ";")
+PROBLEM_COLUMNS = ("__problem", "__problem_column", "__problem_value")
+
+ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
+OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 
 
 class RejectedFile(Exception):
@@ -30,15 +60,35 @@ class RejectedFile(Exception):
 
 
 @dataclass(frozen=True)
-class OpenedFile:
-    """What we learnt about a file before reading its rows."""
+class Limits:
+    """What one submission may be; over a limit, the file is rejected before it is expanded."""
+
+    max_bytes: int = MAX_FILE_BYTES
+    max_rows: int = MAX_ROWS
+    max_columns: int = MAX_COLUMNS
+    max_xlsx_uncompressed: int = 1024 * 1024 * 1024
+    max_xlsx_ratio: int = 200
+    max_xlsx_members: int = 10_000
+
+
+@dataclass
+class Submission:
+    """A file read into rows: format, header match and the table of strings."""
 
     path: Path
     sha256: str
     size: int
-    encoding: str
-    delimiter: str
-    header: list[str]
+    format: str  # csv | xlsx | jsonl
+    encoding: str | None
+    match: HeaderMatch
+    table: pa.Table
+    sheet: str | None = None
+    header_line: int | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def layout(self) -> Layout:
+        return self.match.layout
 
 
 def sha256_of(path: Path) -> str:
@@ -54,10 +104,13 @@ def detect_encoding(prefix: bytes) -> str:
     """UTF-8 (with or without BOM) when the bytes decode as UTF-8, else GB18030.
 
     GB18030 is a superset of GBK and GB2312, so one codec covers what Excel on a Chinese
-    Windows saves. Decided from the bytes, never from the file name.
+    Windows saves. UTF-16 is accepted with its BOM (Excel's "Unicode text"). Decided from
+    the bytes, never from the file name.
     """
     if prefix.startswith(codecs.BOM_UTF8):
         return "utf-8-sig"
+    if prefix.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
     try:
         codecs.getincrementaldecoder("utf-8")().decode(prefix, final=False)
         return "utf-8"
@@ -72,53 +125,391 @@ def detect_encoding(prefix: bytes) -> str:
         ) from None
 
 
-def open_submission(path: Path, max_bytes: int = MAX_FILE_BYTES) -> OpenedFile:
-    """Check size and encoding and read the header line; raise :class:`RejectedFile`."""
+def check_size(path: Path, limits: Limits) -> int:
+    """The file's size; raise for a missing, empty or oversized file."""
     if not path.is_file():
         raise RejectedFile("not_found", f"no such file: {path}")
     size = path.stat().st_size
     if size == 0:
         raise RejectedFile("empty_file", "the file is empty (0 bytes)")
-    if size > max_bytes:
-        raise RejectedFile("too_large", f"the file is {size} bytes; the limit is {max_bytes}")
+    if size > limits.max_bytes:
+        raise RejectedFile(
+            "too_large", f"the file is {size} bytes; the limit is {limits.max_bytes}"
+        )
+    return size
+
+
+def sniff_format(prefix: bytes) -> str:
+    """'xlsx', 'jsonl' or 'csv' from the first bytes; raise for what is no table at all."""
+    if prefix.startswith(ZIP_MAGIC):
+        return "xlsx"
+    if prefix.startswith(OLE_MAGIC):
+        raise RejectedFile(
+            "unsupported_format",
+            "an old Excel 97-2003 .xls (or a password-protected workbook); "
+            "save it as .xlsx or CSV without a password",
+        )
+    if prefix.startswith(b"%PDF"):
+        raise RejectedFile("not_a_table", "the file is a PDF document, not a table")
+    encoding = detect_encoding(prefix) if b"\x00" not in prefix or _is_utf16(prefix) else None
+    if encoding is None:
+        raise RejectedFile("not_a_table", "the file is binary, not a CSV text table")
+    text = prefix.decode(encoding, errors="ignore").lstrip("\ufeff \t\r\n")
+    if not text:
+        raise RejectedFile("empty_file", "the file holds only blank lines")
+    return "jsonl" if text.startswith("{") else "csv"
+
+
+def _is_utf16(prefix: bytes) -> bool:
+    return prefix.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
+
+
+def read_submission(
+    path: Path, sha256: str, size: int, sheet: str | None = None, limits: Limits | None = None
+) -> Submission:
+    """Read a file whose size was checked; raise :class:`RejectedFile` when it is no table."""
+    limits = limits or Limits()
     with path.open("rb") as f:
         prefix = f.read(SNIFF_BYTES)
-    if b"\x00" in prefix:
-        raise RejectedFile("not_a_table", "the file is binary, not a CSV text table")
+    fmt = sniff_format(prefix)
+    if fmt == "xlsx":
+        from ingestion.xlsx import read_xlsx
+
+        return read_xlsx(path, sha256, size, sheet, limits)
     encoding = detect_encoding(prefix)
-    text = prefix.decode(encoding, errors="ignore")
-    first_line = next((ln for ln in text.splitlines() if ln.strip()), "")
-    if not first_line:
-        raise RejectedFile("empty_file", "the file holds no header line")
-    delimiter = max((",", "\t", ";"), key=first_line.count)
-    header = next(csv.reader(io.StringIO(first_line), delimiter=delimiter))
-    return OpenedFile(path, sha256_of(path), size, encoding, delimiter, [h.strip() for h in header])
+    if fmt == "jsonl":
+        sub = _read_jsonl(path, sha256, size, encoding, limits)
+    else:
+        sub = _read_csv(path, sha256, size, encoding, prefix, limits)
+    if sheet:
+        sub.notes.append(f"--sheet {sheet} ignored: a {fmt.upper()} file has no sheets")
+    return sub
 
 
-def read_rows(opened: OpenedFile) -> pa.Table:
-    """All rows as strings, in file order, plus ``__line`` (the 1-based line of each row).
+# ---------------------------------------------------------------------------------------
+# Shared: turning rows of cells into the Arrow table every format produces.
 
-    Arrow's reader keeps file order and types every column as string, so nothing is
-    reinterpreted before normalisation (leading zeros, 4000万元, dates in any form).
-    Line numbers assume one physical line per row (header is line 1).
+
+def cell_text(value: object) -> str:
+    """A cell (XLSX) or JSON value as the text a clerk would have typed.
+
+    Numbers keep their exact decimal digits (no float noise, no exponent), dates become ISO
+    (a midnight datetime is a day), anything structured is kept as JSON text.
     """
-    encoding = "utf8" if opened.encoding == "utf-8-sig" else opened.encoding
-    names = [f"c{i}" for i in range(len(opened.header))]
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return str(value)
+        if value.is_integer() and abs(value) < 1e15:
+            return str(int(value))
+        return format(Decimal(repr(value)), "f")
+    if isinstance(value, dt.datetime):
+        if value.time() == dt.time(0, 0):
+            return value.date().isoformat()
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(value, dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, list | dict):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
+
+
+def is_blank(cells: Iterable[object]) -> bool:
+    return all(c is None or str(c).strip() == "" for c in cells)
+
+
+def _truncate(text: str) -> str:
+    return text if len(text) <= MAX_PROBLEM_VALUE_CHARS else text[:MAX_PROBLEM_VALUE_CHARS] + "…"
+
+
+@dataclass
+class _Columns:
+    """Column-wise accumulation of rows (the readers append; no value is interpreted)."""
+
+    match: HeaderMatch
+    limits: Limits
+    values: dict[str, list[str]] = field(default_factory=dict)
+    lines: list[int] = field(default_factory=list)
+    problems: tuple[list, list, list] = field(default_factory=lambda: ([], [], []))
+
+    def __post_init__(self) -> None:
+        self.values = {c: [] for c in self.match.positions}
+
+    def add(self, line: int, cells: list[object], problem: tuple | None = None) -> None:
+        if len(self.lines) >= self.limits.max_rows:
+            raise RejectedFile(
+                "too_many_rows", f"the file has more than {self.limits.max_rows} rows"
+            )
+        self.lines.append(line)
+        n = len(cells)
+        for col, pos in self.match.positions.items():
+            self.values[col].append(cell_text(cells[pos]) if pos < n else "")
+        for lst, v in zip(self.problems, problem or (None, None, None), strict=True):
+            lst.append(v)
+
+    def table(self) -> pa.Table:
+        arrays = {c: pa.array(v, type=pa.string()) for c, v in self.values.items()}
+        arrays["__line"] = pa.array(self.lines, type=pa.int64())
+        for name, lst in zip(PROBLEM_COLUMNS, self.problems, strict=True):
+            arrays[name] = pa.array(lst, type=pa.string())
+        return pa.table(arrays)
+
+
+def find_header(
+    rows: list[tuple[int, list[object]]], first_cells: list[object] | None = None
+) -> tuple[int, HeaderMatch]:
+    """(index into ``rows``, match); raise ``unknown_layout`` naming what was found."""
+    found = _find_header([cells for _, cells in rows])
+    if found is not None:
+        return found
+    seen = first_cells if first_cells is not None else (rows[0][1] if rows else [])
+    shown = ", ".join(str(c).strip() for c in seen if c is not None and str(c).strip())
+    raise RejectedFile(
+        "unknown_layout",
+        f"no header row in the first {MAX_HEADER_SEARCH_ROWS} rows matches a known layout "
+        f"(first row: {shown[:300] or 'blank'}); {expected_header_text()}",
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# CSV
+
+
+def _head_records(text: str, delimiter: str) -> list[tuple[int, list[object]]]:
+    """The first non-blank records of ``text`` with the physical line each one ends on."""
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    out: list[tuple[int, list[object]]] = []
     try:
+        for rec in reader:
+            if not is_blank(rec):
+                out.append((reader.line_num, list(rec)))
+                if len(out) >= MAX_HEADER_SEARCH_ROWS:
+                    break
+    except csv.Error:
+        pass
+    return out
+
+
+def _read_csv(
+    path: Path, sha256: str, size: int, encoding: str, prefix: bytes, limits: Limits
+) -> Submission:
+    text = prefix.decode(encoding, errors="ignore").lstrip("\ufeff")
+    found = None
+    for delimiter in DELIMITERS:
+        records = _head_records(text, delimiter)
+        found = _find_header([cells for _, cells in records])
+        if found is not None:
+            break
+    if found is None:
+        first_line = text.split("\n", 1)[0]
+        find_header(_head_records(text, max(DELIMITERS, key=first_line.count)))
+        raise AssertionError("find_header raises when no header is found")
+    index, match = found
+    header_line, header_cells = records[index]
+    if len(header_cells) > limits.max_columns:
+        raise RejectedFile(
+            "too_many_columns",
+            f"the header has {len(header_cells)} columns; the limit is {limits.max_columns}",
+        )
+    sub = Submission(path, sha256, size, "csv", encoding, match, pa.table({}), None, header_line)
+    sub.notes.append({",": "comma", "\t": "tab", ";": "semicolon"}[delimiter] + "-separated")
+    table = None
+    if encoding != "utf-16":
+        table = _csv_fast(path, encoding, text, delimiter, header_line, len(header_cells), sub)
+    if table is None:
+        table = _csv_exact(path, encoding, delimiter, header_line, len(header_cells), sub, limits)
+    if table.num_rows > limits.max_rows:
+        raise RejectedFile("too_many_rows", f"the file has more than {limits.max_rows} rows")
+    sub.table = table
+    return sub
+
+
+def _byte_offset(text: str, encoding: str, lines: int) -> int:
+    """Bytes taken by the first ``lines`` physical lines of the decoded ``text``."""
+    buf = io.StringIO(text, newline="")
+    head = "".join(buf.readline() for _ in range(lines))
+    bom = len(codecs.BOM_UTF8) if encoding == "utf-8-sig" else 0
+    return bom + len(head.encode("utf-8" if encoding == "utf-8-sig" else encoding))
+
+
+def _physical_lines(path: Path) -> int:
+    """Lines in the file: newline bytes, plus one when the last line has no newline."""
+    count, last = 0, b""
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 22), b""):
+            count += chunk.count(b"\n")
+            last = chunk[-1:]
+    return count + (0 if last == b"\n" else 1)
+
+
+def _csv_fast(
+    path: Path,
+    encoding: str,
+    text: str,
+    delimiter: str,
+    header_line: int,
+    ncols: int,
+    sub: Submission,
+) -> pa.Table | None:
+    """Arrow's multithreaded reader; None when exact line numbers need the careful reader.
+
+    Each row's physical line is the header's line plus the lines every earlier row spans
+    (1 + the line breaks inside its quoted values). That holds when the row spans add up to
+    the file's line count; blank lines or rows Arrow cannot parse break the sum, and then
+    the careful reader (:func:`_csv_exact`) reads the file instead.
+    """
+    names = [f"c{i}" for i in range(ncols)]
+    source = pa.OSFile(str(path))
+    try:
+        source.seek(_byte_offset(text, encoding, header_line))
         table = pacsv.read_csv(
-            opened.path,
+            source,
             read_options=pacsv.ReadOptions(
-                encoding=encoding, column_names=names, skip_rows=1, block_size=1 << 24
+                encoding="utf8" if encoding.startswith("utf-8") else encoding,
+                column_names=names,
+                block_size=1 << 24,
             ),
-            parse_options=pacsv.ParseOptions(delimiter=opened.delimiter, newlines_in_values=True),
+            parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
             convert_options=pacsv.ConvertOptions(
                 column_types={n: pa.string() for n in names},
                 strings_can_be_null=False,
                 quoted_strings_can_be_null=False,
             ),
         )
-    except pa.ArrowInvalid as exc:
-        raise RejectedFile("malformed_csv", f"the CSV cannot be parsed: {exc}") from None
-    table = table.rename_columns([h.lower() for h in opened.header])
-    lines = pa.array(range(2, table.num_rows + 2), type=pa.int64())
-    return table.append_column("__line", lines)
+    except (pa.ArrowInvalid, UnicodeDecodeError):
+        return None
+    finally:
+        source.close()
+    if table.num_rows == 0:
+        spans = pa.array([], type=pa.int64())
+    else:
+        breaks = [pc.count_substring(table.column(n), "\n") for n in names]
+        extra = breaks[0]
+        for b in breaks[1:]:
+            extra = pc.add(extra, b)
+        spans = pc.add(pc.cast(extra, pa.int64()), 1)
+    ends = pc.cumulative_sum(spans) if len(spans) else spans
+    total = (header_line + pc.sum(spans).as_py()) if len(spans) else header_line
+    if total != _physical_lines(path):
+        return None
+    lines = pc.add(pc.subtract(ends, spans), header_line + 1)
+    match = sub.match
+    cols = {c: table.column(names[pos]) for c, pos in match.positions.items()}
+    keep = None
+    for n in names:
+        filled = pc.not_equal(pc.utf8_trim_whitespace(table.column(n)), "")
+        keep = filled if keep is None else pc.or_(keep, filled)
+    out = pa.table(
+        {
+            **cols,
+            "__line": lines,
+            **{p: pa.nulls(table.num_rows, pa.string()) for p in PROBLEM_COLUMNS},
+        }
+    )
+    return out.filter(keep) if keep is not None and table.num_rows else out
+
+
+def _csv_exact(
+    path: Path,
+    encoding: str,
+    delimiter: str,
+    header_line: int,
+    ncols: int,
+    sub: Submission,
+    limits: Limits,
+) -> pa.Table:
+    """Python's csv module, line by line: exact line numbers whatever the file holds.
+
+    A row with more fields than the header (an unquoted comma in 4,000万元 shifts every
+    value after it) is quarantined as ``extra_fields``; a shorter row is padded with blanks.
+    """
+    acc = _Columns(sub.match, limits)
+    with path.open(encoding=encoding, newline="", errors="strict") as fh:
+        reader = csv.reader(fh, delimiter=delimiter)
+        try:
+            for _ in reader:
+                if reader.line_num >= header_line:
+                    break
+            prev = reader.line_num
+            for rec in reader:
+                start, prev = prev + 1, reader.line_num
+                if is_blank(rec):
+                    continue
+                problem = None
+                if len(rec) > ncols and not is_blank(rec[ncols:]):
+                    problem = (
+                        "extra_fields",
+                        None,
+                        _truncate(delimiter.join(rec)),
+                    )
+                acc.add(start, rec, problem)
+        except csv.Error as exc:
+            raise RejectedFile(
+                "malformed_csv", f"the CSV cannot be parsed at line {reader.line_num}: {exc}"
+            ) from None
+        except UnicodeDecodeError as exc:
+            raise RejectedFile(
+                "bad_encoding", f"the file mixes text encodings ({exc.reason})"
+            ) from None
+    return acc.table()
+
+
+# ---------------------------------------------------------------------------------------
+# JSON Lines
+
+
+def _jsonl_records(path: Path, encoding: str) -> Iterator[tuple[int, dict | None, str]]:
+    """(line, object or None when the line is not a JSON object, raw text) per non-blank line."""
+    with path.open(encoding=encoding, errors="replace", newline="") as fh:
+        for n, raw in enumerate(fh, start=1):
+            s = raw.strip().lstrip("\ufeff")
+            if not s:
+                continue
+            try:
+                obj = json.loads(s)
+            except ValueError:
+                obj = None
+            yield n, obj if isinstance(obj, dict) else None, s
+
+
+def _read_jsonl(path: Path, sha256: str, size: int, encoding: str, limits: Limits) -> Submission:
+    """One event object a line; a line that is not a JSON object is quarantined (bad_json)."""
+    from ingestion.headers import match_header
+
+    records = []
+    keys: dict[str, None] = {}
+    for n, obj, raw in _jsonl_records(path, encoding):
+        if len(records) >= limits.max_rows:
+            raise RejectedFile("too_many_rows", f"the file has more than {limits.max_rows} rows")
+        records.append((n, obj, raw))
+        if obj is not None:
+            keys.update(dict.fromkeys(str(k) for k in obj))
+            if len(keys) > limits.max_columns:
+                raise RejectedFile(
+                    "too_many_columns",
+                    f"the objects carry more than {limits.max_columns} distinct keys",
+                )
+    names = list(keys)
+    match = match_header(names)
+    if match is None:
+        if names:
+            find_header([(1, names)])  # raises unknown_layout with what was found
+        match = HeaderMatch(EVENTS, {}, {})  # no object at all: every line is bad_json
+    by_col = {c: names[pos] for c, pos in match.positions.items()}
+    positions = {c: i for i, c in enumerate(by_col)}
+    acc = _Columns(HeaderMatch(match.layout, positions, match.written, match.units), limits)
+    for n, obj, raw in records:
+        if obj is None:
+            acc.add(n, [], ("bad_json", None, _truncate(raw)))
+        else:
+            acc.add(n, [obj.get(k) for k in by_col.values()])
+    sub = Submission(path, sha256, size, "jsonl", encoding, match, acc.table())
+    sub.notes.append("JSON Lines")
+    return sub

@@ -85,6 +85,10 @@ create table if not exists raw.quarantine (
     reason varchar not null,
     quarantined_at timestamp not null
 );
+-- Added by the real-world intake (issue 3); ALTER keeps warehouses created before it working.
+alter table raw.file_ledger add column if not exists file_format varchar;
+alter table raw.file_ledger add column if not exists sheet_name varchar;
+alter table raw.quarantine add column if not exists source_column varchar;
 """
 
 

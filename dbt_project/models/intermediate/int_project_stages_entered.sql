@@ -1,6 +1,18 @@
 -- One row per project per stage entered (the grain dbt_hubspot uses for deal stages):
 -- when it entered, when it left (the next stage entered, or the project ended), and whether
 -- it is the stage the project is in now.
+--
+-- Incremental: only projects with a new or corrected event since the last run are rebuilt,
+-- from all of their events, and replace their previous rows (delete+insert on project_key).
+{{
+    config(
+        materialized='incremental',
+        unique_key='project_key',
+        incremental_strategy='delete+insert',
+        on_schema_change='fail',
+    )
+}}
+
 with
 
 events as (
@@ -11,23 +23,47 @@ stages as (
     select * from {{ ref('lifecycle_stages') }}
 ),
 
+{% if is_incremental() %}
+touched as (
+    select distinct project_key
+    from events
+    where last_loaded_at > ({{ high_water_mark('last_loaded_at') }})
+),
+
+project_events as (
+    select events.*
+    from events
+    inner join touched on events.project_key = touched.project_key
+),
+{% else %}
+project_events as (
+    select * from events
+),
+{% endif %}
+
 entries as (
     select
-        events.project_key,
-        events.stage_code,
+        project_events.project_key,
+        project_events.stage_code,
         stages.stage_order,
-        events.event_date as entered_on
-    from events
-    inner join stages on events.stage_code = stages.stage_code
-    where events.event_type = 'enter'
+        project_events.event_date as entered_on
+    from project_events
+    inner join stages on project_events.stage_code = stages.stage_code
+    where project_events.event_type = 'enter'
 ),
 
 terminations as (
     select
         project_key,
         max(event_date) as terminated_on
-    from events
+    from project_events
     where event_type in ('fail', 'withdraw')
+    group by project_key
+),
+
+loads as (
+    select project_key, max(last_loaded_at) as last_loaded_at
+    from project_events
     group by project_key
 ),
 
@@ -54,8 +90,10 @@ final as (
             sequenced.next_stage_entered_on,
             case when sequenced.recency_rank = 1 then terminations.terminated_on end
         ) as exited_on,
-        sequenced.recency_rank = 1 as is_current
+        sequenced.recency_rank = 1 as is_current,
+        loads.last_loaded_at
     from sequenced
+    inner join loads on sequenced.project_key = loads.project_key
     left join terminations on sequenced.project_key = terminations.project_key
 )
 

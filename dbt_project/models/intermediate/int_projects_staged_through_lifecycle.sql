@@ -1,19 +1,59 @@
 -- One row per project: the date it entered each stage, where it is now, how it ended, its
 -- cooperation amount and the anomalies evaluators should know about. Anomalies are flagged,
 -- never dropped.
+--
+-- Incremental: projects with a new or corrected event since the last run are rebuilt from all
+-- of their events; untouched projects keep their row.
+{{
+    config(
+        materialized='incremental',
+        unique_key='project_key',
+        incremental_strategy='delete+insert',
+        on_schema_change='fail',
+    )
+}}
+
 with
 
-events as (
+all_events as (
     select * from {{ ref('stg_raw__events') }}
 ),
 
-stage_entries as (
+all_stage_entries as (
     select * from {{ ref('int_project_stages_entered') }}
 ),
 
 stages as (
     select * from {{ ref('lifecycle_stages') }}
 ),
+
+{% if is_incremental() %}
+touched as (
+    select distinct project_key
+    from all_events
+    where last_loaded_at > ({{ high_water_mark('last_loaded_at') }})
+),
+
+events as (
+    select all_events.*
+    from all_events
+    inner join touched on all_events.project_key = touched.project_key
+),
+
+stage_entries as (
+    select all_stage_entries.*
+    from all_stage_entries
+    inner join touched on all_stage_entries.project_key = touched.project_key
+),
+{% else %}
+events as (
+    select * from all_events
+),
+
+stage_entries as (
+    select * from all_stage_entries
+),
+{% endif %}
 
 entry_dates as (
     select
@@ -28,6 +68,21 @@ entry_dates as (
         min(entered_on) as first_entered_on
     from stage_entries
     group by project_key
+),
+
+latest_entry as (
+    -- the stage of the most recent movement; below the furthest stage = moved backwards
+    select project_key, stage_order
+    from (
+        select
+            project_key,
+            stage_order,
+            row_number() over (
+                partition by project_key order by entered_on desc, stage_order
+            ) as movement_rank
+        from stage_entries
+    ) as ranked
+    where movement_rank = 1
 ),
 
 regressions as (
@@ -58,14 +113,17 @@ terminations as (
     where termination_rank = 1
 ),
 
-latest_event as (
-    -- the most recent report carries the project's current attributes
+ranked_events as (
     select
         events.*,
+        -- the most recent report carries the project's current attributes
         row_number() over (
             partition by events.project_key
             order by events.event_date desc, stages.stage_order desc, events.event_type
-        ) as recency_rank
+        ) as recency_rank,
+        max(events.last_loaded_at) over (partition by events.project_key) as project_loaded_at,
+        max(case when events.was_corrected then 1 else 0 end)
+            over (partition by events.project_key) as any_corrected
     from events
     inner join stages on events.stage_code = stages.stage_code
 ),
@@ -86,40 +144,46 @@ amount_ranked as (
 
 final as (
     select
-        latest_event.project_key,
-        latest_event.city_code,
-        latest_event.project_id,
-        latest_event.project_name,
-        latest_event.domain_code,
-        latest_event.technology_code,
-        latest_event.demand_owner,
-        latest_event.supplier,
+        latest.project_key,
+        latest.city_code,
+        latest.project_id,
+        latest.project_name,
+        latest.domain_code,
+        latest.technology_code,
+        latest.demand_owner,
+        latest.supplier,
         entry_dates.opportunity_entered_on,
         entry_dates.validation_entered_on,
         entry_dates.application_entered_on,
         entry_dates.scale_up_entered_on,
         terminations.event_date as terminated_on,
-        coalesce(entry_dates.current_stage, latest_event.stage_code) as current_stage,
+        coalesce(entry_dates.current_stage, latest.stage_code) as current_stage,
         case terminations.event_type
             when 'fail' then 'terminated_failed'
             when 'withdraw' then 'terminated_withdrawn'
             else 'active'
         end as status,
         amount_ranked.amount_yuan as cooperation_amount_yuan,
-        coalesce(entry_dates.opportunity_entered_on, entry_dates.first_entered_on, latest_event.event_date)
-            as cohort_date,
+        coalesce(
+            entry_dates.opportunity_entered_on, entry_dates.first_entered_on, latest.event_date
+        ) as cohort_date,
         coalesce(entry_dates.stages_entered, 0) < coalesce(entry_dates.max_stage_order, 0)
             as has_skipped_stage,
+        coalesce(latest_entry.stage_order, 0) < coalesce(entry_dates.max_stage_order, 0)
+            as has_moved_backwards,
         regressions.project_key is not null as has_stage_date_regression,
-        entry_dates.opportunity_entered_on is null as missing_opportunity
-    from latest_event
-    left join entry_dates on latest_event.project_key = entry_dates.project_key
-    left join terminations on latest_event.project_key = terminations.project_key
+        latest.any_corrected = 1 as has_corrected_report,
+        entry_dates.opportunity_entered_on is null as missing_opportunity,
+        latest.project_loaded_at as last_loaded_at
+    from ranked_events as latest
+    left join entry_dates on latest.project_key = entry_dates.project_key
+    left join latest_entry on latest.project_key = latest_entry.project_key
+    left join terminations on latest.project_key = terminations.project_key
     left join amount_ranked
-        on latest_event.project_key = amount_ranked.project_key
+        on latest.project_key = amount_ranked.project_key
         and amount_ranked.amount_rank = 1
-    left join regressions on latest_event.project_key = regressions.project_key
-    where latest_event.recency_rank = 1
+    left join regressions on latest.project_key = regressions.project_key
+    where latest.recency_rank = 1
 )
 
 select * from final

@@ -1,8 +1,9 @@
--- City scorecard for the tracking-and-evaluation work (跟踪评估): per city, for all time and
--- per cohort year (the year a project's opportunity was published), how many projects reached
--- each stage, the conversion between stages, the cooperation amount and the median days per
--- step. Failures and withdrawals are counted apart (容错) and only lower the conversion of the
--- stage they reached, never of one they never entered.
+-- City scorecard for the tracking-and-evaluation work (跟踪评估): per city and period (all
+-- time, year, quarter, month), for the projects whose opportunity was published in the period
+-- (their cohort): how many reached each stage, the conversion between stages, the cooperation
+-- amount, median and p90 days per step, and how many are stalled. Capabilities count in the
+-- period they were published. Failures and withdrawals are counted apart (容错) and only weigh
+-- on the conversion of a stage the project reached, never of one it never entered.
 with
 
 projects as (
@@ -18,10 +19,11 @@ cities as (
 ),
 
 project_periods as (
-    select projects.*, 'all' as period_type, 'all' as period_label from projects
-    union all
-    select projects.*, 'year' as period_type, cast(cohort_year as varchar) as period_label
-    from projects
+    {{ explode_periods('projects', 'cohort_date',
+        'city_code, opportunity_entered_on, validation_entered_on, application_entered_on,
+         scale_up_entered_on, status, is_stalled, cooperation_amount_yuan,
+         days_opportunity_to_validation, days_validation_to_application,
+         days_application_to_scale_up') }}
 ),
 
 project_figures as (
@@ -29,49 +31,56 @@ project_figures as (
         city_code,
         period_type,
         period_label,
+        min(period_start) as period_start,
         count(opportunity_entered_on) as opportunities_published,
         count(validation_entered_on) as projects_reached_validation,
         count(application_entered_on) as projects_reached_application,
         count(scale_up_entered_on) as projects_reached_scale_up,
         sum(case when status = 'terminated_failed' then 1 else 0 end) as projects_failed,
         sum(case when status = 'terminated_withdrawn' then 1 else 0 end) as projects_withdrawn,
+        sum(case when is_stalled then 1 else 0 end) as projects_stalled,
         sum(case when opportunity_entered_on is not null and validation_entered_on is not null
             then 1 else 0 end) as opportunity_to_validation,
         sum(case when validation_entered_on is not null and application_entered_on is not null
             then 1 else 0 end) as validation_to_application,
         sum(case when application_entered_on is not null and scale_up_entered_on is not null
             then 1 else 0 end) as application_to_scale_up,
-        coalesce(sum(cooperation_amount_yuan), 0) as cooperation_amount_yuan,
+        sum(cooperation_amount_yuan) as cooperation_amount_yuan,
         percentile_cont(0.5) within group (order by days_opportunity_to_validation)
             as median_days_opportunity_to_validation,
         percentile_cont(0.5) within group (order by days_validation_to_application)
             as median_days_validation_to_application,
         percentile_cont(0.5) within group (order by days_application_to_scale_up)
-            as median_days_application_to_scale_up
+            as median_days_application_to_scale_up,
+        percentile_cont(0.9) within group (order by days_opportunity_to_validation)
+            as p90_days_opportunity_to_validation,
+        percentile_cont(0.9) within group (order by days_validation_to_application)
+            as p90_days_validation_to_application,
+        percentile_cont(0.9) within group (order by days_application_to_scale_up)
+            as p90_days_application_to_scale_up
     from project_periods
     group by city_code, period_type, period_label
 ),
 
 capability_periods as (
-    select city_code, 'all' as period_type, 'all' as period_label from capabilities
-    union all
-    select
-        city_code,
-        'year' as period_type,
-        cast(extract(year from published_on) as varchar) as period_label
-    from capabilities
+    {{ explode_periods('capabilities', 'published_on', 'city_code') }}
 ),
 
 capability_figures as (
-    select city_code, period_type, period_label, count(*) as capabilities_published
+    select
+        city_code,
+        period_type,
+        period_label,
+        min(period_start) as period_start,
+        count(*) as capabilities_published
     from capability_periods
     group by city_code, period_type, period_label
 ),
 
 periods as (
-    select city_code, period_type, period_label from project_figures
+    select city_code, period_type, period_label, period_start from project_figures
     union
-    select city_code, period_type, period_label from capability_figures
+    select city_code, period_type, period_label, period_start from capability_figures
 ),
 
 final as (
@@ -82,6 +91,7 @@ final as (
         cities.region,
         periods.period_type,
         periods.period_label,
+        periods.period_start,
         cast(coalesce(p.opportunities_published, 0) as bigint) as opportunities_published,
         cast(coalesce(c.capabilities_published, 0) as bigint) as capabilities_published,
         cast(coalesce(p.projects_reached_validation, 0) as bigint) as projects_reached_validation,
@@ -89,18 +99,28 @@ final as (
         cast(coalesce(p.projects_reached_scale_up, 0) as bigint) as projects_reached_scale_up,
         cast(coalesce(p.projects_failed, 0) as bigint) as projects_failed,
         cast(coalesce(p.projects_withdrawn, 0) as bigint) as projects_withdrawn,
-        cast(p.opportunity_to_validation as double)
+        cast(coalesce(p.projects_stalled, 0) as bigint) as projects_stalled,
+        cast(p.opportunity_to_validation as double precision)
             / nullif(p.opportunities_published, 0) as conversion_opportunity_to_validation,
-        cast(p.validation_to_application as double)
+        cast(p.validation_to_application as double precision)
             / nullif(p.projects_reached_validation, 0) as conversion_validation_to_application,
-        cast(p.application_to_scale_up as double)
+        cast(p.application_to_scale_up as double precision)
             / nullif(p.projects_reached_application, 0) as conversion_application_to_scale_up,
         cast(coalesce(p.cooperation_amount_yuan, 0) as decimal(20, 2)) as cooperation_amount_yuan,
         cast(round(coalesce(p.cooperation_amount_yuan, 0) / 100000000.0, 4) as decimal(20, 4))
             as cooperation_amount_yi,
-        p.median_days_opportunity_to_validation,
-        p.median_days_validation_to_application,
-        p.median_days_application_to_scale_up
+        cast(p.median_days_opportunity_to_validation as double precision)
+            as median_days_opportunity_to_validation,
+        cast(p.median_days_validation_to_application as double precision)
+            as median_days_validation_to_application,
+        cast(p.median_days_application_to_scale_up as double precision)
+            as median_days_application_to_scale_up,
+        cast(p.p90_days_opportunity_to_validation as double precision)
+            as p90_days_opportunity_to_validation,
+        cast(p.p90_days_validation_to_application as double precision)
+            as p90_days_validation_to_application,
+        cast(p.p90_days_application_to_scale_up as double precision)
+            as p90_days_application_to_scale_up
     from periods
     inner join cities on periods.city_code = cities.city_code
     left join project_figures as p

@@ -1,6 +1,18 @@
 -- One row per reported lifecycle event, corrections applied: when a city reports the same
 -- event (project, stage, event type) again, the latest report wins (reported_at, then the
 -- later submission, then the later line). Raw keeps every report.
+--
+-- Incremental: a run re-ranks only the events that received a new report since the last run
+-- (all reports of those events, so the winner is the same as in a full refresh).
+{{
+    config(
+        materialized='incremental',
+        unique_key='event_key',
+        incremental_strategy='delete+insert',
+        on_schema_change='fail',
+    )
+}}
+
 with
 
 source as (
@@ -30,14 +42,36 @@ renamed as (
     from source
 ),
 
+{% if is_incremental() %}
+touched as (
+    select distinct event_key
+    from renamed
+    where loaded_at > ({{ high_water_mark('last_loaded_at') }})
+),
+
+in_scope as (
+    select renamed.*
+    from renamed
+    inner join touched on renamed.event_key = touched.event_key
+),
+{% else %}
+in_scope as (
+    select * from renamed
+),
+{% endif %}
+
 ranked as (
     select
         *,
         row_number() over (
             partition by event_key
             order by reported_at desc, loaded_at desc, source_file_sha256 desc, source_line desc
-        ) as report_rank
-    from renamed
+        ) as report_rank,
+        count(*) over (partition by event_key) as report_count,
+        min(event_date) over (partition by event_key) as earliest_date_reported,
+        max(event_date) over (partition by event_key) as latest_date_reported,
+        max(loaded_at) over (partition by event_key) as last_loaded_at
+    from in_scope
 ),
 
 final as (
@@ -57,9 +91,12 @@ final as (
         event_date_precision,
         amount_yuan,
         reported_at,
+        cast(report_count as integer) as report_count,
+        earliest_date_reported <> latest_date_reported as was_corrected,
         source_file_sha256,
         source_line,
-        loaded_at
+        loaded_at,
+        last_loaded_at
     from ranked
     where report_rank = 1
 )

@@ -1,0 +1,114 @@
+"""End to end through the real Airflow DAGs: submissions → ingest → dbt → GX gate → publish.
+
+The expected figures are recomputed from the generated files in plain pandas
+(``tests/reference.py``), sharing no code with the platform.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from decimal import Decimal
+
+import duckdb
+import pandas as pd
+import pytest
+
+from scenetrack import cli
+from scenetrack.airflow_runner import AirflowRunError, dags_test
+from scenetrack.config import Paths
+from tests.conftest import event, write_csv
+from tests.reference import city_scorecard_all
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    """`scenetrack demo` on 12 cities; returns (home, its JSON summary)."""
+    home = Paths(tmp_path_factory.mktemp("demo") / "home").ensure()
+    import contextlib
+    import io
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = cli.main(["demo", "--home", str(home.home), "--cities", "12", "--seed", "21",
+                         "--json"])
+    assert code == 0
+    return home, json.loads(out.getvalue())
+
+
+def _published(home: Paths, sql: str) -> pd.DataFrame:
+    con = duckdb.connect(str(home.published_db), read_only=True)
+    try:
+        return con.execute(sql).df()
+    finally:
+        con.close()
+
+
+def test_demo_publishes_and_says_where(demo) -> None:
+    home, summary = demo
+    assert summary["published_warehouse"] == str(home.published_db)
+    assert home.published_db.exists()
+    assert len(summary["scorecard"]) > 0
+    assert sorted(p.name for p in (home.home / "processed").iterdir()) == sorted(
+        p.name for p in (home.home / "samples").iterdir())
+    assert list((home.home / "landing").iterdir()) == []
+
+
+def test_scorecard_equals_independent_recomputation(demo) -> None:
+    home, _ = demo
+    files = sorted((home.home / "samples").glob("events_*.csv"),
+                   key=lambda f: (f.name == "events_corrections.csv", f.name))
+    expected = city_scorecard_all(files)
+    got = _published(home, "select * from mart_city_scorecard where period_type = 'all'")
+    got = got.set_index("city_code").loc[expected.index]
+    for col in ["opportunities_published", "projects_reached_validation",
+                "projects_reached_application", "projects_reached_scale_up",
+                "projects_failed", "projects_withdrawn"]:
+        assert got[col].astype(int).tolist() == expected[col].astype(int).tolist(), col
+    assert [Decimal(str(v)) for v in got.cooperation_amount_yuan] == [
+        Decimal(v).quantize(Decimal("0.01")) for v in expected.cooperation_amount_yuan]
+    pd.testing.assert_series_equal(
+        got.median_days_opportunity_to_validation.astype(float),
+        expected.median_days_opportunity_to_validation.astype(float), check_names=False)
+    pd.testing.assert_series_equal(
+        got.conversion_opportunity_to_validation.astype(float),
+        expected.conversion_opportunity_to_validation.astype(float), check_names=False)
+    # national total in 亿元 reconciles with the sum over cities
+    total_yuan = sum(expected.cooperation_amount_yuan)
+    assert got.cooperation_amount_yi.astype(float).sum() == pytest.approx(
+        float(total_yuan) / 1e8, abs=1e-4 * len(got))
+
+
+def test_status_reports_ledger_gate_and_version(demo, capsys) -> None:
+    home, _ = demo
+    assert cli.main(["status", "--home", str(home.home), "--json"]) == 0
+    s = json.loads(capsys.readouterr().out)
+    assert s["ledger"]["loaded"]["files"] == len(list((home.home / "samples").iterdir()))
+    assert s["last_gate"]["passed"] is True
+    assert s["published"]["version"] >= 1
+
+
+def test_breaking_submission_blocks_publish_and_keeps_published_bytes(demo, tmp_path,
+                                                                     capsys) -> None:
+    home, _ = demo
+    before = hashlib.sha256(home.published_db.read_bytes()).hexdigest()
+    versions_before = json.loads(
+        (home.published_dir / "publish_log.jsonl").read_text().splitlines()[-1])["version"]
+    bad = write_csv(tmp_path / "absurd_amount.csv", [
+        event("合肥", "X-1", "application", "enter", "2025-06-01", "99999亿元", "2025-06-02")])
+    (home.home / "landing" / bad.name).write_bytes(bad.read_bytes())
+    dags_test(home, "scenetrack_ingest")  # loads: the amount is a well-formed number
+    with pytest.raises(AirflowRunError):
+        dags_test(home, "scenetrack_transform")  # the GX gate fails the quality_gate task
+    task_log = (home.logs_dir / "dag-scenetrack_transform.log").read_text()
+    assert "GateBlockedError" in task_log and "amount_yuan" in task_log
+    assert hashlib.sha256(home.published_db.read_bytes()).hexdigest() == before
+    assert cli.main(["run", "--home", str(home.home)]) == cli.EXIT_GATE_BLOCKED
+    err = capsys.readouterr().err
+    assert "amount_yuan" in err and "BLOCKED" in err
+    assert hashlib.sha256(home.published_db.read_bytes()).hexdigest() == before
+    assert cli.main(["status", "--home", str(home.home), "--json"]) == 0
+    s = json.loads(capsys.readouterr().out)
+    assert s["last_gate"]["passed"] is False and s["published"]["version"] == versions_before
