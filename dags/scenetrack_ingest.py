@@ -1,12 +1,22 @@
 """
 ### scenetrack_ingest — city submissions into the raw layer
 
-**Starts when** a run is triggered (the demo and operators trigger it after files land in
-`$SCENETRACK_HOME/landing/`). **Produces** the `scenetrack_raw_submissions` Asset, whose event
-carries the files, rows loaded and rows quarantined; that event starts `scenetrack_transform`.
+**Starts when** a file lands: the `scenetrack_landed_submissions` Asset is watched by
+`scenetrack.triggers.LandingFolderTrigger`, which runs in the triggerer and emits one asset
+event per new complete file in `$SCENETRACK_HOME/landing/` (no one presses a button; a manual
+trigger or `airflow dags test` works too). **Produces** the `scenetrack_raw_submissions` Asset,
+whose event carries the files, rows loaded and rows quarantined; that event starts
+`scenetrack_transform`.
 
-Every landed file is recorded in the ledger; each row is loaded or quarantined with a reason;
-files move to `processed/` or `rejected/` and are never deleted. Logic: `scenetrack.pipeline`.
+**Landing protocol**: upload under a name starting with `.` or ending in `.part`, then rename
+to the final name; such names are never picked up, so a half-written file is never ingested.
+
+A run ingests every complete file in the folder at that moment, so events that arrive while a
+run is going are served by it or by the next run; a run that finds the folder empty is
+skipped (and emits no asset event). Every landed file is recorded in the ledger (deduplicated
+by content hash); each row is loaded or quarantined with a reason; files move to `processed/`
+or, unreadable, to `rejected/` beside their receipt; nothing is deleted.
+Logic: `scenetrack.pipeline`.
 """
 
 from __future__ import annotations
@@ -15,13 +25,13 @@ from datetime import datetime
 
 from airflow.sdk import dag, task
 
-from scenetrack.assets import DEFAULT_ARGS, RAW_SUBMISSIONS, WRITER_POOL
+from scenetrack.assets import DEFAULT_ARGS, LANDED_SUBMISSIONS, RAW_SUBMISSIONS, WRITER_POOL
 
 
 @dag(
     dag_id="scenetrack_ingest",
     description="Landed city submissions -> raw layer, ledger and quarantine",
-    schedule=None,
+    schedule=[LANDED_SUBMISSIONS],
     start_date=datetime(2025, 1, 1),
     catchup=False,
     max_active_runs=1,
@@ -43,8 +53,17 @@ def scenetrack_ingest():
             raise AirflowSkipException("no complete files in the landing folder")
         for r in receipts:
             print(r.line())
+        announced = sorted(
+            {
+                str((e.extra or {}).get("payload", {}).get("file"))
+                for events in (context.get("triggering_asset_events") or {}).values()
+                for e in events
+                if (e.extra or {}).get("payload")
+            }
+        )
         summary = {
             "files": [r.file for r in receipts],
+            "announced_by_watcher": announced,
             "rows_loaded": sum(r.rows_loaded for r in receipts),
             "rows_quarantined": sum(r.rows_quarantined for r in receipts),
             "files_rejected": sum(r.status == "rejected" for r in receipts),

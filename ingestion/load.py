@@ -150,7 +150,11 @@ def _normalise_sql(layout: Layout, header: set[str], units: dict[str, int] | Non
             checks.append((f"{n.clean_text(raw)} is null", "'missing_required'", f"'{col.name}'"))
         if reason:
             checks.append(
-                (f"{n.clean_text(raw)} is not null and {value} is null", f"'{reason}'", f"'{col.name}'")
+                (
+                    f"{n.clean_text(raw)} is not null and {value} is null",
+                    f"'{reason}'",
+                    f"'{col.name}'",
+                )
             )
         if col.kind == "date":
             selects.append(f"{n.date_precision(raw)} as {target}_precision")
@@ -170,7 +174,11 @@ def _normalise_sql(layout: Layout, header: set[str], units: dict[str, int] | Non
             f"{n.clean_text(raw_of(c))} is not null" for c in ("end_type", "end_reason")
         )
         checks.append(
-            (f"{n.clean_text(raw_of('end_date'))} is null and ({ended})", "'missing_required'", "'end_date'")
+            (
+                f"{n.clean_text(raw_of('end_date'))} is null and ({ended})",
+                "'missing_required'",
+                "'end_date'",
+            )
         )
     reason_sql = " ".join(f"when {c} then {r}" for c, r, _ in checks)
     column_sql = " ".join(f"when {c} then {name}" for c, _, name in checks)
@@ -261,9 +269,7 @@ def _insert_ledger_events(con: duckdb.DuckDBPyConnection, s: Submission) -> int:
 
 def _insert_quarantined(con: duckdb.DuckDBPyConnection, layout: Layout, s: Submission) -> dict:
     raw_value = " ".join(f"when '{c.name}' then raw__{c.name}" for c in layout.columns)
-    written = " ".join(
-        f"when '{c}' then {_sql_str(text)}" for c, text in s.match.written.items()
-    )
+    written = " ".join(f"when '{c}' then {_sql_str(text)}" for c, text in s.match.written.items())
     source_column = f"case reason_column {written} end" if written else "null"
     con.execute(
         f"""insert into raw.quarantine (source_file_sha256, source_file_name, layout,
@@ -281,15 +287,21 @@ def _insert_quarantined(con: duckdb.DuckDBPyConnection, layout: Layout, s: Submi
     return dict(sorted(rows))
 
 
-def _ledger(
-    con: duckdb.DuckDBPyConnection, r: Receipt, size: int, archived: str | None
-) -> None:
+def _ledger(con: duckdb.DuckDBPyConnection, r: Receipt, size: int, archived: str | None) -> None:
     con.execute(
         """insert into raw.file_ledger (file_sha256, file_name, file_size, layout, encoding,
                rows_read, rows_loaded, rows_quarantined, status, reason, archived_path,
                first_seen_at, last_seen_at, times_seen, file_format, sheet_name)
            values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
-                   current_localtimestamp(), current_localtimestamp(), 1, ?, ?)""",
+                   current_localtimestamp(), current_localtimestamp(), 1, ?, ?)
+           on conflict (file_sha256) do update set
+               file_name = excluded.file_name, layout = excluded.layout,
+               encoding = excluded.encoding, rows_read = excluded.rows_read,
+               rows_loaded = excluded.rows_loaded, rows_quarantined = excluded.rows_quarantined,
+               status = excluded.status, reason = excluded.reason,
+               archived_path = excluded.archived_path, last_seen_at = excluded.last_seen_at,
+               times_seen = raw.file_ledger.times_seen + 1,
+               file_format = excluded.file_format, sheet_name = excluded.sheet_name""",
         [
             r.sha256,
             r.file,
@@ -309,9 +321,15 @@ def _ledger(
 
 
 def _seen_before(con: duckdb.DuckDBPyConnection, sha: str, name: str) -> Receipt | None:
+    """The receipt of content already loaded (a no-op), or None to read the file.
+
+    Content that was *rejected* before is read again: nothing of it was loaded, and the
+    rejection may have depended on the call (``--sheet``) or on limits since changed. Its
+    ledger entry is then updated, never duplicated.
+    """
     row = con.execute(
-        "select status, layout, encoding, rows_read, rows_loaded, rows_quarantined, reason, "
-        "file_format, sheet_name from raw.file_ledger where file_sha256 = ?",
+        "select rows_read, rows_loaded, rows_quarantined, layout, encoding, file_format, "
+        "sheet_name from raw.file_ledger where file_sha256 = ? and status <> 'rejected'",
         [sha],
     ).fetchone()
     if row is None:
@@ -321,9 +339,7 @@ def _seen_before(con: duckdb.DuckDBPyConnection, sha: str, name: str) -> Receipt
         "last_seen_at = current_localtimestamp() where file_sha256 = ?",
         [sha],
     )
-    status, layout, encoding, rows_read, loaded, quarantined, reason, fmt, sheet = row
-    if status == "rejected":
-        return Receipt(name, sha, "rejected", layout, encoding, reason=reason, format=fmt)
+    rows_read, loaded, quarantined, layout, encoding, fmt, sheet = row
     r = Receipt(
         name, sha, "duplicate", layout, encoding, rows_read=rows_read, rows_duplicate=rows_read
     )
@@ -365,7 +381,9 @@ def ingest_file(
         sha = sha256_of(path)
         if (seen := _seen_before(con, sha, path.name)) is not None:
             return seen
-        return _reject(con, Receipt(path.name, sha), exc.reason, exc.message, path.stat().st_size)
+        return _reject(
+            con, Receipt(path.name, sha, "rejected"), exc.reason, exc.message, path.stat().st_size
+        )
 
     sha = sha256_of(path)
     if (seen := _seen_before(con, sha, path.name)) is not None:

@@ -113,6 +113,15 @@ def lookup_key(expr: str) -> str:
     return f"lower(replace({clean_text(expr)}, ' ', ''))"
 
 
+# Characters that never tell two cities apart: spaces, hyphens, dots, commas, brackets, quotes.
+CITY_PUNCT = r"[\s\-_.,，、()（）'’·]"
+
+
 def city_key(expr: str) -> str:
-    """City look-up key: 合肥市 and 合肥 and Hefei resolve alike."""
-    return f"regexp_replace({lookup_key(expr)}, '市$', '')"
+    """City look-up key: 合肥市, 合肥, Hefei, "Hefei City" and "Suzhou (Anhui)" alike.
+
+    Lower-case, without punctuation and spaces, without a trailing 市 or "city".
+    """
+    punct = CITY_PUNCT.replace("'", "''")
+    key = f"lower(regexp_replace({clean_text(expr)}, '{punct}', '', 'g'))"
+    return f"regexp_replace({key}, '(市|city)$', '')"

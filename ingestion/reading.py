@@ -481,7 +481,7 @@ def _jsonl_records(path: Path, encoding: str) -> Iterator[tuple[int, dict | None
 
 def _read_jsonl(path: Path, sha256: str, size: int, encoding: str, limits: Limits) -> Submission:
     """One event object a line; a line that is not a JSON object is quarantined (bad_json)."""
-    from ingestion.headers import match_header
+    from ingestion.headers import alias_map, header_key, match_header, split_unit
 
     records = []
     keys: dict[str, None] = {}
@@ -502,14 +502,34 @@ def _read_jsonl(path: Path, sha256: str, size: int, encoding: str, limits: Limit
         if names:
             find_header([(1, names)])  # raises unknown_layout with what was found
         match = HeaderMatch(EVENTS, {}, {})  # no object at all: every line is bad_json
-    by_col = {c: names[pos] for c, pos in match.positions.items()}
-    positions = {c: i for i, c in enumerate(by_col)}
-    acc = _Columns(HeaderMatch(match.layout, positions, match.written, match.units), limits)
+    # Objects may spell a column differently (city / 城市): every key naming it is read, the
+    # first one with a value wins.
+    amap = alias_map(match.layout.name)
+    keys_of: dict[str, list[str]] = {}
+    for k in names:
+        col = amap.get(split_unit(k)[0]) or amap.get(header_key(k))
+        if col is not None:
+            keys_of.setdefault(col, []).append(k)
+    mapped = {k for ks in keys_of.values() for k in ks}
+    match = HeaderMatch(
+        match.layout,
+        {c: i for i, c in enumerate(keys_of)},
+        {c: " / ".join(ks) for c, ks in keys_of.items()},
+        match.units,
+        tuple(k for k in names if k not in mapped),
+    )
+    acc = _Columns(match, limits)
     for n, obj, raw in records:
         if obj is None:
             acc.add(n, [], ("bad_json", None, _truncate(raw)))
         else:
-            acc.add(n, [obj.get(k) for k in by_col.values()])
+            acc.add(
+                n,
+                [
+                    next((obj[k] for k in ks if obj.get(k) not in (None, "")), None)
+                    for ks in keys_of.values()
+                ],
+            )
     sub = Submission(path, sha256, size, "jsonl", encoding, match, acc.table())
     sub.notes.append("JSON Lines")
     return sub

@@ -2,13 +2,48 @@
 
 The same CSVs that ``dbt seed`` loads as ``dim_city`` and ``value_aliases`` resolve city
 names and code synonyms at intake, so a city known to the marts is known to ingestion.
+
+City names a clerk may write, for every row of ``ref_cities.csv``: the Chinese name (with or
+without 市), the English name, the 6-digit code, the province and the city together
+(江苏苏州, 江苏省苏州市, "Suzhou, Jiangsu", "Jiangsu Suzhou", Suzhou-Anhui), plus the extra
+names of ``ingestion/city_aliases.csv`` (former names, 雄安新区). All are compared through
+:func:`ingestion.normalise.city_key`. A name that would fit two cities (plain "Suzhou" is
+苏州 and 宿州; "Fuzhou" is 福州 and 抚州) resolves to none: the row is quarantined as
+``unknown_city`` rather than silently given to one of them.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import duckdb
 
+from ingestion.normalise import city_key
 from scenetrack.config import SEEDS_DIR
+
+CITY_ALIASES_FILE = Path(__file__).with_name("city_aliases.csv")
+
+
+def city_name_candidates_sql() -> str:
+    """SELECT of (name, city_code) pairs: every way a city may be written, before keying."""
+    city = (SEEDS_DIR / "ref_cities.csv").as_posix()
+    extra = CITY_ALIASES_FILE.as_posix()
+    return f"""
+        with c as (
+            select *, regexp_replace(name_en, '-.*$', '') as base_en
+            from read_csv('{city}', all_varchar = true, header = true)
+        )
+        select name_zh as name, city_code from c
+        union all select name_en, city_code from c
+        union all select base_en, city_code from c
+        union all select city_code, city_code from c
+        union all select province_zh || name_zh, city_code from c
+        union all select province_zh || '省' || name_zh, city_code from c
+        union all select base_en || province_en, city_code from c
+        union all select province_en || base_en, city_code from c
+        union all select alias, city_code
+            from read_csv('{extra}', all_varchar = true, header = true)
+    """
 
 
 def register_reference(con: duckdb.DuckDBPyConnection) -> None:
@@ -21,18 +56,18 @@ def register_reference(con: duckdb.DuckDBPyConnection) -> None:
     ).fetchone()[0]
     if exists:
         return
-    city = (SEEDS_DIR / "ref_cities.csv").as_posix()
     aliases = (SEEDS_DIR / "value_aliases.csv").as_posix()
     con.execute(
         f"""
         create or replace temp table ref_city as
-        with c as (select * from read_csv('{city}', all_varchar = true, header = true))
-        select distinct alias_key, city_code from (
-            select lower(name_zh) as alias_key, city_code from c
-            union all select lower(name_zh) || '市', city_code from c
-            union all select lower(replace(name_en, ' ', '')), city_code from c
-            union all select city_code, city_code from c
+        select alias_key, min(city_code) as city_code
+        from (
+            select {city_key("name")} as alias_key, city_code
+            from ({city_name_candidates_sql()})
         )
+        where alias_key is not null
+        group by alias_key
+        having count(distinct city_code) = 1
         """
     )
     con.execute(

@@ -43,7 +43,8 @@ def check_archive(path: Path, limits: Limits) -> list[str]:
         raise RejectedFile("not_a_spreadsheet", f"the file is not a readable XLSX: {exc}") from None
     if len(infos) > limits.max_xlsx_members:
         raise RejectedFile(
-            "zip_bomb", f"the archive holds {len(infos)} files; the limit is {limits.max_xlsx_members}"
+            "zip_bomb",
+            f"the archive holds {len(infos)} files; the limit is {limits.max_xlsx_members}",
         )
     names = {i.filename for i in infos}
     if "xl/workbook.xml" not in names:
@@ -75,9 +76,7 @@ def check_archive(path: Path, limits: Limits) -> list[str]:
     return notes
 
 
-def read_xlsx(
-    path: Path, sha256: str, size: int, sheet: str | None, limits: Limits
-) -> Submission:
+def read_xlsx(path: Path, sha256: str, size: int, sheet: str | None, limits: Limits) -> Submission:
     """Read the first (or the named) worksheet into the common table of strings."""
     import openpyxl
 
@@ -115,9 +114,7 @@ def _read_sheet(wb, path, sha256, size, sheet, limits, notes) -> Submission:
 
     def checked(cells: tuple) -> list:
         if len(cells) > width and cells[width] not in (None, ""):
-            raise RejectedFile(
-                "too_many_columns", f"the sheet has more than {width} columns"
-            )
+            raise RejectedFile("too_many_columns", f"the sheet has more than {width} columns")
         return list(cells[:width])
 
     head: list[tuple[int, list]] = []

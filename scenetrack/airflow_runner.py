@@ -14,7 +14,10 @@ import sys
 from pathlib import Path
 
 from scenetrack.assets import WRITER_POOL
-from scenetrack.config import DAGS_DIR, PROJECT_DIR, Paths
+from scenetrack.config import DAGS_DIR, DBT_PROJECT_DIR, PROJECT_DIR, Paths, home_from
+
+
+MANIFEST_ENV = "SCENETRACK_DBT_MANIFEST"
 
 
 class AirflowRunError(RuntimeError):
@@ -39,10 +42,65 @@ def airflow_env(p: Paths) -> dict[str, str]:
             "SCENETRACK_PROJECT_DIR": str(PROJECT_DIR),
             "GX_ANALYTICS_ENABLED": "false",
             "DO_NOT_TRACK": "1",
+            # cosmos: no telemetry (settings.enable_telemetry; DO_NOT_TRACK is honoured too)
+            "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
+            "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+            "SCENETRACK_DBT_MANIFEST": str(dbt_manifest_path(p.home)),
             "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_DIR), env.get("PYTHONPATH")])),
         }
     )
     return env
+
+
+def dbt_manifest_path(home: Path | None = None) -> Path:
+    """Where the transform DAG reads the dbt manifest it renders (cosmos ``DBT_MANIFEST``).
+
+    ``<home>/airflow/dbt_manifest/manifest.json`` for an explicit ``home``; without one (the
+    DAG file, at every parse): ``$SCENETRACK_DBT_MANIFEST`` if set, else the same path under
+    ``$SCENETRACK_HOME``. Cheap: no I/O.
+    """
+    if home is None and (raw := os.environ.get(MANIFEST_ENV)):
+        return Path(raw)
+    return home_from(home) / "airflow" / "dbt_manifest" / "manifest.json"
+
+
+def _manifest_is_fresh(manifest: Path) -> bool:
+    if not manifest.exists():
+        return False
+    built = manifest.stat().st_mtime
+    return all(f.stat().st_mtime <= built for f in DBT_PROJECT_DIR.rglob("*") if f.is_file())
+
+
+def ensure_dbt_manifest(p: Paths, manifest: Path | None = None, force: bool = False) -> Path:
+    """``dbt parse`` into the manifest's folder unless the manifest is newer than the project.
+
+    The transform DAG renders one Airflow task per dbt model from this file, so DAG parsing
+    never runs dbt. Regenerate it after changing the dbt project (``make airflow`` does).
+    """
+    from scenetrack.transform import dbt_env
+
+    manifest = manifest or dbt_manifest_path(p.home)
+    if not force and _manifest_is_fresh(manifest):
+        return manifest
+    manifest.parent.mkdir(parents=True, exist_ok=True)
+    exe = Path(sys.executable).with_name("dbt")
+    cmd = [
+        str(exe),
+        "parse",
+        "--project-dir",
+        str(DBT_PROJECT_DIR),
+        "--profiles-dir",
+        str(DBT_PROJECT_DIR),
+        "--target-path",
+        str(manifest.parent),
+        "--log-path",
+        str(p.logs_dir / "dbt"),
+    ]
+    proc = subprocess.run(cmd, env=dbt_env(p), capture_output=True, text=True)
+    if proc.returncode != 0 or not manifest.exists():
+        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
+        raise AirflowRunError(f"`dbt parse` could not write {manifest}:\n{tail}")
+    return manifest
 
 
 def _airflow(p: Paths, *args: str, log_name: str) -> str:
@@ -58,8 +116,12 @@ def _airflow(p: Paths, *args: str, log_name: str) -> str:
 
 
 def ensure_airflow(p: Paths) -> None:
-    """Create or upgrade the metadata DB and the one-slot writer pool (idempotent)."""
+    """Create or upgrade the metadata DB, the one-slot writer pool and the dbt manifest.
+
+    Idempotent; the manifest is re-parsed only when the dbt project changed.
+    """
     p.airflow_home.mkdir(parents=True, exist_ok=True)
+    ensure_dbt_manifest(p)
     _airflow(p, "db", "migrate", log_name="airflow-db-migrate")
     _airflow(
         p,

@@ -41,9 +41,12 @@ def cmd_generate(args: argparse.Namespace, p: Paths) -> int:
 def cmd_ingest(args: argparse.Namespace, p: Paths) -> int:
     from scenetrack.pipeline import ingest_paths
 
-    receipts = ingest_paths(p, [Path(f) for f in args.paths])
+    receipts = ingest_paths(p, [Path(f) for f in args.paths], sheet=args.sheet)
+    where = str(Path(receipts[0].receipt_json).parent) if receipts else None
     _emit(
-        args, {"receipts": [r.to_dict() for r in receipts]}, "\n".join(r.line() for r in receipts)
+        args,
+        {"receipts": [r.to_dict() for r in receipts], "receipts_dir": where},
+        "\n".join(r.line() for r in receipts) + f"\nreceipts (JSON + XLSX): {where}",
     )
     rejected = [r for r in receipts if r.status == "rejected"]
     for r in rejected:
@@ -143,6 +146,38 @@ def cmd_rollback(args: argparse.Namespace, p: Paths) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace, p: Paths) -> int:
+    from scenetrack.report import build_evaluator_outputs, build_report
+
+    if args.with_docs:
+        out = build_evaluator_outputs(p)
+        data = {
+            "reports": {k: str(v) for k, v in out.reports.items()},
+            "dbt_docs": str(out.dbt_docs) if out.dbt_docs else None,
+            "dbt_docs_error": out.dbt_docs_error,
+        }
+        text = "\n".join(f"report ({k}): {v}" for k, v in data["reports"].items())
+        text += f"\ndbt docs: {data['dbt_docs'] or 'FAILED: ' + str(out.dbt_docs_error)}"
+        _emit(args, data, text)
+        return EXIT_FAILED if out.dbt_docs_error else 0
+    index = build_report(p, args.lang)
+    _emit(args, {"report": str(index), "lang": args.lang}, f"report ({args.lang}): {index}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace, p: Paths) -> int:
+    from scenetrack.export import export
+
+    res = export(p, args.format, args.mart, Path(args.out) if args.out else None)
+    _emit(
+        args,
+        {"version": res.version, "format": res.format, "files": [str(f) for f in res.files]},
+        f"exported {len(res.files)} table(s) of published version v{res.version} as "
+        f"{res.format}:\n" + "\n".join(f"  {f}" for f in res.files),
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--home", help="warehouse home (default: $SCENETRACK_HOME or ./warehouse)")
@@ -162,6 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     i = sub.add_parser("ingest", parents=[common], help="load submission files into the raw layer")
     i.add_argument("paths", nargs="+", help="submission files, loaded in the order given")
+    i.add_argument("--sheet", help="worksheet to read from XLSX files (default: the first)")
     i.set_defaults(func=cmd_ingest)
 
     r = sub.add_parser("run", parents=[common], help="dbt build + GX gate + publish")
@@ -183,6 +219,29 @@ def build_parser() -> argparse.ArgumentParser:
     rb = sub.add_parser("rollback", parents=[common], help="restore a kept published version")
     rb.add_argument("version", nargs="?", type=int, help="version (default: the previous one)")
     rb.set_defaults(func=cmd_rollback)
+
+    rp = sub.add_parser(
+        "report", parents=[common], help="build the evaluator report (static HTML) from the marts"
+    )
+    rp.add_argument("--lang", choices=["zh", "en"], default="zh", help="labels (default zh)")
+    rp.add_argument(
+        "--with-docs",
+        action="store_true",
+        help="build both languages and publish dbt docs (what runs after every publish)",
+    )
+    rp.set_defaults(func=cmd_report)
+
+    ex = sub.add_parser(
+        "export", parents=[common], help="export published marts as csv, xlsx or parquet"
+    )
+    ex.add_argument("--format", choices=["csv", "xlsx", "parquet"], required=True)
+    ex.add_argument(
+        "--mart",
+        action="append",
+        help="table to export (repeatable; default: every published mart)",
+    )
+    ex.add_argument("--out", help="folder (default: <home>/published/exports/<format>)")
+    ex.set_defaults(func=cmd_export)
     return parser
 
 

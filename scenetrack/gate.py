@@ -38,7 +38,7 @@ import re
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -56,6 +56,13 @@ DATA_DOCS_SITE = "scenetrack"
 DATASOURCE_NAME = "scenetrack_gate"
 SAMPLE_SIZE = 10
 """How many unexpected values (with their row keys) an outcome keeps: enough to find the rows."""
+
+VOLUME_MAX_DROP = float(os.environ.get("SCENETRACK_VOLUME_MAX_DROP", "0.5"))
+"""Volume guard: a mart may not lose more than this share of the rows it had in the published
+version (a silent half-file or a broken join shows up as a sudden drop)."""
+
+FRESHNESS_DAYS = int(os.environ.get("SCENETRACK_FRESHNESS_DAYS", "90"))
+"""Freshness: a city counts as reporting when its newest report is at most this many days old."""
 
 DIM_CITY_CODES_QUERY = "select city_code from marts.dim_city order by city_code"
 """Source of the ``dim_city_codes`` suite parameter (the city reference built by dbt)."""
@@ -224,11 +231,30 @@ def load_suite_specs(suites_dir: Path = EXPECTATIONS_DIR) -> list[SuiteSpec]:
     return specs
 
 
-def suite_parameters(con: duckdb.DuckDBPyConnection, run_date: date) -> dict[str, Any]:
+def volume_floors(
+    baseline_counts: dict[str, int] | None, max_drop: float = VOLUME_MAX_DROP
+) -> dict[str, int]:
+    """``min_rows_<table>`` parameters: the fewest rows each mart may have after this run.
+
+    With no published version yet (no baseline) every floor is 0: the first publish is free.
+    """
+    floors: dict[str, int] = {}
+    for f in EXPECTATIONS_DIR.glob("*.json"):
+        for name in re.findall(r'"\$PARAMETER":\s*"(min_rows_\w+)"', f.read_text()):
+            table = name.removeprefix("min_rows_")
+            floors[name] = math.floor((baseline_counts or {}).get(table, 0) * (1 - max_drop))
+    return floors
+
+
+def suite_parameters(
+    con: duckdb.DuckDBPyConnection, run_date: date, baseline_counts: dict[str, int] | None = None
+) -> dict[str, Any]:
     """The run-time values suites refer to with ``{"$PARAMETER": name}``.
 
     ``dim_city_codes`` is empty if the city reference cannot be read, which makes every
     city check fail loudly (and the dim_city suite reports the query error) rather than pass.
+    ``fresh_since`` is the oldest last-report date that counts as fresh; ``min_rows_<table>``
+    are the volume floors against the published version (see :func:`volume_floors`).
     """
     try:
         codes = [r[0] for r in con.execute(DIM_CITY_CODES_QUERY).fetchall()]
@@ -238,6 +264,8 @@ def suite_parameters(con: duckdb.DuckDBPyConnection, run_date: date) -> dict[str
         "run_date": run_date.isoformat(),
         "run_year": run_date.year,
         "dim_city_codes": codes,
+        "fresh_since": (run_date - timedelta(days=FRESHNESS_DAYS)).isoformat(),
+        **volume_floors(baseline_counts),
     }
 
 
@@ -262,7 +290,10 @@ def _read_frame(con: duckdb.DuckDBPyConnection, sql: str) -> pd.DataFrame:
 
 
 def _read_batches(
-    work_db: Path, specs: Sequence[SuiteSpec], run_date: date
+    work_db: Path,
+    specs: Sequence[SuiteSpec],
+    run_date: date,
+    baseline_counts: dict[str, int] | None = None,
 ) -> tuple[dict[str, pd.DataFrame | str], dict[str, Any]]:
     """All batches and suite parameters from one read-only session, closed before validating.
 
@@ -273,7 +304,7 @@ def _read_batches(
         raise FileNotFoundError(f"work database {work_db} does not exist; run ingest/build first")
     con = duckdb.connect(str(work_db), read_only=True)
     try:
-        params = suite_parameters(con, run_date)
+        params = suite_parameters(con, run_date, baseline_counts)
         batches: dict[str, pd.DataFrame | str] = {}
         for spec in specs:
             try:
@@ -582,6 +613,7 @@ def run_gate(
     run_id: str,
     run_date: date | None = None,
     suites_dir: Path = EXPECTATIONS_DIR,
+    baseline_counts: dict[str, int] | None = None,
 ) -> GateResult:
     """Validate every suite; render GX Data Docs as a static site under ``gate_dir/data_docs``;
     then store every outcome in the work DB table ``audit.gate_results`` (run_id, run_at, suite,
@@ -590,13 +622,14 @@ def run_gate(
 
     ``run_date`` (default: today) is the upper bound for every date the data may carry: a date
     after the run date is a typo or a wrong column, never a fact. The caller holds the writer
-    lock; this function opens the work DB read-only first and read-write only at the end, never
+    lock; ``baseline_counts`` (rows per mart in the published version) arm the volume guard.
+    This function opens the work DB read-only first and read-write only at the end, never
     both at once. ``run_at`` is stored as naive UTC.
     """
     run_date = run_date or date.today()
     run_at = datetime.now(UTC).replace(tzinfo=None)
     specs = load_suite_specs(suites_dir)
-    batches, params = _read_batches(Path(work_db), specs, run_date)
+    batches, params = _read_batches(Path(work_db), specs, run_date, baseline_counts)
     outcomes, index = _validate(
         specs, batches, params, Path(gate_dir) / "data_docs", run_id, run_at
     )

@@ -6,7 +6,6 @@ and from Airflow never overlap (Airflow additionally runs them in a one-slot poo
 
 from __future__ import annotations
 
-import json
 import shutil
 import uuid
 from collections.abc import Iterable
@@ -25,31 +24,34 @@ class GateBlockedError(RuntimeError):
     """The quality gate failed: nothing was published."""
 
 
-def _ingest(p: Paths, files: Iterable[Path]) -> list[Receipt]:
-    """Ingest under a lock the caller holds; one file's failure does not stop the others."""
+def _ingest(p: Paths, files: Iterable[Path], sheet: str | None = None) -> list[Receipt]:
+    """Ingest under a lock the caller holds; one file's failure does not stop the others.
+
+    Each file gets a receipt (JSON and XLSX) in a new folder under ``<home>/receipts/``.
+    """
+    from ingestion.receipts import batch_dir, write_receipt
+
     receipts: list[Receipt] = []
+    files = list(files)
     con = connect_work(p)
     try:
+        out = batch_dir(p.home) if files else None
         for f in files:
-            receipts.append(ingest_file(con, Path(f), p.archive_dir))
+            r = ingest_file(con, Path(f), p.archive_dir, sheet=sheet)
+            write_receipt(con, r, out)
+            receipts.append(r)
     finally:
         con.close()
-    _write_receipts(p, receipts)
     return receipts
 
 
-def ingest_paths(p: Paths, files: Iterable[Path]) -> list[Receipt]:
-    """Ingest files in the given order (later files' reports win over earlier ones)."""
+def ingest_paths(p: Paths, files: Iterable[Path], sheet: str | None = None) -> list[Receipt]:
+    """Ingest files in the given order (later files' reports win over earlier ones).
+
+    ``sheet``: the worksheet to read from XLSX files (default: each workbook's first sheet).
+    """
     with writer_lock(p):
-        return _ingest(p, files)
-
-
-def _write_receipts(p: Paths, receipts: list[Receipt]) -> None:
-    d = p.home / "receipts"
-    d.mkdir(parents=True, exist_ok=True)
-    for r in receipts:
-        name = (r.sha256 or uuid.uuid4().hex)[:16]
-        (d / f"{name}.json").write_text(json.dumps(r.to_dict(), ensure_ascii=False, indent=2))
+        return _ingest(p, files, sheet)
 
 
 def landed_files(p: Paths) -> list[Path]:
@@ -91,10 +93,13 @@ def build(p: Paths) -> int:
 def gate(p: Paths, run_date: date | None = None):
     """Run the GX suites; raise :class:`GateBlockedError` with a readable summary on failure."""
     from scenetrack.gate import run_gate
+    from scenetrack.publish import publish_log
 
+    log = publish_log(p)
+    baseline = log[-1].tables if log else None
     run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
     with writer_lock(p):
-        result = run_gate(p.work_db, p.gate_dir, run_id, run_date)
+        result = run_gate(p.work_db, p.gate_dir, run_id, run_date, baseline_counts=baseline)
     if not result.passed:
         raise GateBlockedError(result.summary())
     return result

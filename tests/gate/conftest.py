@@ -171,7 +171,7 @@ def build_work_db(path: Path) -> Path:
                     etype,
                     day,
                     amount,
-                    "2025-03-02",
+                    "2025-06-01",
                     SHA,
                     line,
                 ],

@@ -32,6 +32,7 @@ SUITES = {
     "fct_project_lifecycle",
     "mart_city_scorecard",
     "scorecard_reconciliation",
+    "source_freshness",
     "stg_raw__events",
 }
 
@@ -338,3 +339,48 @@ def test_missing_model_is_a_recorded_failure_not_a_crash(plant, tmp_path: Path):
     assert ("scorecard_reconciliation", "batch_query") in failed
     assert "mart_city_scorecard" in result.summary()
     assert any(r[1] == "batch_query" for r in audit_rows(work_db, "run-missing"))
+
+
+@pytest.mark.e2e
+def test_cities_gone_quiet_warn_but_publish(work_db: Path, tmp_path: Path):
+    # every city last reported on 2025-06-01; 90 days later they are still fresh ...
+    assert not gate(work_db, tmp_path, run_date=date(2025, 8, 30)).warnings
+    # ... one day past the window all three are stale: a warning, not a block
+    result = gate(work_db, tmp_path, run_id="run-late", run_date=date(2025, 8, 31))
+    assert result.passed
+    (warning,) = result.warnings
+    assert (warning.suite, warning.severity, warning.unexpected_count) == (
+        "source_freshness",
+        "warn",
+        3,
+    )
+
+
+@pytest.mark.e2e
+def test_volume_guard_blocks_a_sudden_drop_against_the_published_version(
+    work_db: Path, tmp_path: Path
+):
+    # the published version had 10 projects; 4 now is a drop of more than half (floor 5)
+    result = run_gate(
+        work_db,
+        tmp_path / "gate",
+        "run-vol",
+        RUN_DATE,
+        baseline_counts={"fct_project_lifecycle": 10},
+    )
+    assert not result.passed
+    (failure,) = result.failures
+    assert (failure.suite, failure.expectation) == (
+        "fct_project_lifecycle",
+        "expect_table_row_count_to_be_between",
+    )
+    assert "4" in (failure.observed_value or "")
+    # 8 published rows -> floor(8 * 0.5) = 4 rows are still allowed
+    allowed = run_gate(
+        work_db,
+        tmp_path / "gate",
+        "run-vol2",
+        RUN_DATE,
+        baseline_counts={"fct_project_lifecycle": 8},
+    )
+    assert allowed.passed

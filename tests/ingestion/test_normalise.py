@@ -79,3 +79,74 @@ def test_any_whole_wan_amount_is_exact(wan: int, unit: str) -> None:
 def test_any_chinese_written_date_round_trips(d: date) -> None:
     assert _eval(n.date_value, f"{d.year}年{d.month}月{d.day}日") == d
     assert _eval(n.date_value, f"{d.year}/{d.month}/{d.day}") == d
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("45790", date(2025, 5, 13)),
+        ("45790.75", date(2025, 5, 13)),  # a serial with a time of day
+        ("４５７９０", date(2025, 5, 13)),
+        ("20250513", date(2025, 5, 13)),
+        ("2025-05-13 09:30", date(2025, 5, 13)),
+        ("2025/5/13 09:30:00", date(2025, 5, 13)),
+        ("\u30002025-05-13\n", date(2025, 5, 13)),  # ideographic space, line break
+        ("4579", None),  # not five digits: not a serial
+        ("457900", None),
+    ],
+)
+def test_excel_serials_compact_and_timed_dates(text: str, expected: date | None) -> None:
+    assert _eval(n.date_value, text) == expected
+    if expected is not None:
+        assert _eval(n.date_precision, text) == "day"
+
+
+@pytest.mark.parametrize(
+    ("text", "multiplier", "yuan"),
+    [
+        ("12.5", 10_000, Decimal("125000.00")),  # header 合作金额（万元）
+        ("1.2", 100_000_000, Decimal("120000000.00")),  # header 合作金额（亿元）
+        ("300", 1, Decimal("300.00")),
+        ("3万元", 100_000_000, Decimal("30000.00")),  # a written unit wins over the header's
+        ("￥1,000", 1, Decimal("1000.00")),
+        ("RMB 5万", 1, Decimal("50000.00")),
+    ],
+)
+def test_header_unit_applies_to_bare_numbers_only(
+    text: str, multiplier: int, yuan: Decimal
+) -> None:
+    assert _eval(lambda x: n.amount_yuan(x, multiplier), text) == yuan
+
+
+FULL = str.maketrans("0123456789.,", "０１２３４５６７８９．，")
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    yuan_cents=st.integers(min_value=0, max_value=10**13),
+    unit=st.sampled_from([("", 1), ("元", 1), ("万元", 10_000), ("万", 10_000), ("亿", 10**8)]),
+    fullwidth=st.booleans(),
+    header_multiplier=st.sampled_from([1, 10_000, 10**8]),
+)
+def test_any_amount_in_any_unit_is_exact(yuan_cents, unit, fullwidth, header_multiplier) -> None:
+    suffix, mult = unit
+    value = Decimal(yuan_cents) / 100
+    text = f"{value:,.2f}{suffix}"
+    if fullwidth:
+        text = text.translate(FULL)
+    expected = value * (mult if suffix else header_multiplier)
+    got = _eval(lambda x: n.amount_yuan(x, header_multiplier), text)
+    if expected >= Decimal(10) ** 16:  # beyond DECIMAL(18, 2): not a believable amount
+        assert got is None
+    else:
+        assert got == expected.quantize(Decimal("0.01"))
+
+
+@settings(max_examples=60, deadline=None)
+@given(d=st.dates(min_value=date(2000, 1, 1), max_value=date(2099, 12, 31)))
+def test_any_excel_serial_is_the_day_excel_shows(d: date) -> None:
+    serial = (d - date(1899, 12, 30)).days
+    assert _eval(n.date_value, str(serial)) == d
+    assert _eval(n.date_value, d.strftime("%Y%m%d")) == d
+    assert _eval(n.date_value, f"{d.year}年{d.month}月") == date(d.year, d.month, 1)
+    assert _eval(n.date_precision, f"{d.year}年{d.month}月") == "month"

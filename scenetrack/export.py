@@ -1,0 +1,245 @@
+"""Exports of the published marts for people who open files, not databases.
+
+``scenetrack export --format csv|xlsx|parquet [--mart NAME ...] [--out DIR]``
+
+- **CSV**: UTF-8 *with* a byte-order mark (``utf-8-sig``), so Excel on a Chinese Windows reads
+  城市 as 城市 and not as mojibake (without a BOM it assumes the ANSI code page, GBK). Written
+  by DuckDB (``COPY ... (FORMAT csv)``): ISO dates, exact decimals, empty cells for NULL.
+- **XLSX**: one workbook per mart; numbers are numbers (decimals too), dates are Excel dates,
+  booleans are booleans, conversions and shares carry a percent format; the header row is
+  frozen and carries each column's description (from dbt, via the published column comments)
+  as a cell comment; a second sheet ``columns`` lists name, type and description.
+- **Parquet**: DuckDB ``COPY ... (FORMAT parquet)``, so the file has the mart's own schema
+  (DECIMAL(18,2) stays decimal, DATE stays date).
+
+Every export reads the **published** warehouse only, through one read-only connection for all
+marts of a run, so a run's files all come from the same version even if a publish swaps the
+file meanwhile (the open connection keeps reading the old inode). Each file is written under a
+temporary name and renamed into place.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import shutil
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+
+from scenetrack.config import Paths
+
+FORMATS = ("csv", "xlsx", "parquet")
+META_TABLES = ("publish_info",)
+"""Published tables that are not marts: exported only when asked for by name."""
+
+XLSX_MAX_ROWS = 1_048_575  # Excel's row limit minus the header
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    version: int | None
+    format: str
+    files: list[Path]
+
+
+def _tmp(path: Path) -> Path:
+    return path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+
+
+def published_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Tables of the published file (schema ``main``), sorted by name."""
+    return [
+        r[0]
+        for r in con.execute(
+            "select table_name from duckdb_tables() where schema_name = 'main' "
+            "and database_name = current_database() order by table_name"
+        ).fetchall()
+    ]
+
+
+def _columns(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple[str, str, str | None]]:
+    """(name, DuckDB type, description) of each column, in table order."""
+    return con.execute(
+        "select column_name, data_type, comment from duckdb_columns() "
+        "where schema_name = 'main' and table_name = ? and database_name = current_database() "
+        "order by column_index",
+        [table],
+    ).fetchall()
+
+
+def write_csv(con: duckdb.DuckDBPyConnection, table: str, dest: Path) -> None:
+    """``table`` as CSV in UTF-8 with BOM (header row, comma, ``"`` quoting, NULL empty)."""
+    raw = _tmp(dest)
+    tmp = _tmp(dest)
+    try:
+        con.execute(f"copy main.\"{table}\" to '{raw}' (format csv, header true)")
+        with tmp.open("wb") as out, raw.open("rb") as src:
+            out.write(b"\xef\xbb\xbf")
+            shutil.copyfileobj(src, out, 1 << 20)
+        os.replace(tmp, dest)
+    finally:
+        raw.unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
+
+
+def write_parquet(con: duckdb.DuckDBPyConnection, table: str, dest: Path) -> None:
+    """``table`` as Parquet with its own column types."""
+    tmp = _tmp(dest)
+    try:
+        con.execute(f"copy main.\"{table}\" to '{tmp}' (format parquet)")
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _number_format(name: str, dtype: str) -> str | None:
+    t = dtype.upper()
+    if t == "DATE":
+        return "yyyy-mm-dd"
+    if t.startswith("TIMESTAMP"):
+        return "yyyy-mm-dd hh:mm:ss"
+    m = re.fullmatch(r"DECIMAL\((\d+),\s*(\d+)\)", t)
+    if m:
+        scale = int(m.group(2))
+        return "#,##0" + ("." + "0" * scale if scale else "")
+    if t in ("DOUBLE", "FLOAT", "REAL") and name.startswith(("conversion_", "share_")):
+        return "0.0%"
+    return None
+
+
+def _cell_value(v):
+    if isinstance(v, float) and (math.isnan(v) or math.isinf(v)):
+        return None
+    if isinstance(v, datetime) and v.tzinfo is not None:  # Excel has no time zones
+        return v.replace(tzinfo=None)
+    return v
+
+
+def write_xlsx(con: duckdb.DuckDBPyConnection, table: str, dest: Path) -> None:
+    """``table`` as a typed XLSX sheet with a frozen, commented header row."""
+    from openpyxl import Workbook
+    from openpyxl.comments import Comment
+    from openpyxl.styles import Alignment, Font, PatternFill
+    from openpyxl.utils import get_column_letter
+
+    cols = _columns(con, table)
+    n = con.execute(f'select count(*) from main."{table}"').fetchone()[0]
+    if n > XLSX_MAX_ROWS:
+        raise RuntimeError(f"{table} has {n:,} rows, more than an Excel sheet holds; use parquet")
+    wb = Workbook()
+    ws = wb.active
+    ws.title = table[:31]
+    header_font = Font(bold=True)
+    header_fill = PatternFill("solid", fgColor="DDE6F0")
+    for j, (name, dtype, comment) in enumerate(cols, start=1):
+        cell = ws.cell(row=1, column=j, value=name)
+        cell.font = header_font
+        cell.fill = header_fill
+        cell.alignment = Alignment(vertical="top")
+        if comment:
+            cell.comment = Comment(f"{comment}\n({dtype})", "scenetrack", width=300, height=90)
+    formats = [_number_format(name, dtype) for name, dtype, _ in cols]
+    cur = con.execute(f'select * from main."{table}"')
+    widths = [max(10, len(name) + 2) for name, _, _ in cols]
+    i = 1
+    while batch := cur.fetchmany(10_000):
+        for row in batch:
+            i += 1
+            for j, v in enumerate(row, start=1):
+                cell = ws.cell(row=i, column=j, value=_cell_value(v))
+                fmt = formats[j - 1]
+                if fmt and v is not None:
+                    cell.number_format = fmt
+                if isinstance(v, str) and i < 200:
+                    w = sum(2 if ord(ch) > 0x2E80 else 1 for ch in v) + 2
+                    widths[j - 1] = max(widths[j - 1], min(w, 60))
+    for j, w in enumerate(widths, start=1):
+        ws.column_dimensions[get_column_letter(j)].width = w
+    ws.freeze_panes = "A2"
+    ws.auto_filter.ref = ws.dimensions
+
+    about = wb.create_sheet("columns")
+    about.append(["column", "type", "description"])
+    for c in about[1]:
+        c.font = header_font
+        c.fill = header_fill
+    for name, dtype, comment in cols:
+        about.append([name, dtype, comment or ""])
+    about.freeze_panes = "A2"
+    about.column_dimensions["A"].width = 40
+    about.column_dimensions["B"].width = 16
+    about.column_dimensions["C"].width = 100
+
+    tmp = _tmp(dest)
+    try:
+        wb.save(tmp)
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+WRITERS = {"csv": write_csv, "xlsx": write_xlsx, "parquet": write_parquet}
+
+
+def default_out_dir(p: Paths, fmt: str) -> Path:
+    """``<home>/published/exports/<format>``."""
+    return p.published_dir / "exports" / fmt
+
+
+def export(
+    p: Paths,
+    fmt: str,
+    marts: list[str] | None = None,
+    out_dir: Path | None = None,
+) -> ExportResult:
+    """Write the published ``marts`` (default: every published table but ``publish_info``)
+    in ``fmt`` into ``out_dir`` (default ``<home>/published/exports/<fmt>``), one file each,
+    named ``<mart>.<fmt>``."""
+    if fmt not in FORMATS:
+        raise ValueError(f"format must be one of {FORMATS}, got {fmt!r}")
+    if not p.published_db.exists():
+        raise RuntimeError(f"nothing is published yet ({p.published_db} does not exist)")
+    out = Path(out_dir) if out_dir else default_out_dir(p, fmt)
+    out.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(p.published_db), read_only=True)
+    try:
+        available = published_tables(con)
+        if marts:
+            unknown = [m for m in marts if m not in available]
+            if unknown:
+                raise RuntimeError(
+                    f"not a published table: {', '.join(unknown)}; "
+                    f"published: {', '.join(available)}"
+                )
+            chosen = list(dict.fromkeys(marts))
+        else:
+            chosen = [t for t in available if t not in META_TABLES]
+        version = None
+        if "publish_info" in available:
+            row = con.execute("select max(version) from main.publish_info").fetchone()
+            version = row[0] if row else None
+        files = []
+        for t in chosen:
+            dest = out / f"{t}.{fmt}"
+            WRITERS[fmt](con, t, dest)
+            files.append(dest)
+    finally:
+        con.close()
+    return ExportResult(version=version, format=fmt, files=files)
+
+
+__all__ = [
+    "FORMATS",
+    "ExportResult",
+    "default_out_dir",
+    "export",
+    "published_tables",
+    "write_csv",
+    "write_parquet",
+    "write_xlsx",
+]

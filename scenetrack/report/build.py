@@ -1,0 +1,622 @@
+"""Render the evaluator report: a static site under ``<home>/published/report/``.
+
+Layout (Chinese at the top, English under ``en/``; one copy of plotly.js shared by all)::
+
+    report/index.html            national page, zh
+    report/city/<code>.html      one page per city, zh
+    report/en/index.html         national page, en
+    report/en/city/<code>.html   one page per city, en
+    report/assets/plotly.min.js  copied from the plotly wheel
+
+Pages only reference files beside them by relative paths, so the folder can be zipped, mailed
+or opened from a USB stick. Each page is written to a temporary name and renamed into place.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from markupsafe import Markup
+
+from scenetrack.config import Paths
+from scenetrack.report.data import Overview, ReportData, Row, read_report_data
+from scenetrack.report.figures import city_charts, city_name, national_charts, plotly_js_path
+from scenetrack.report.labels import (
+    LANGS,
+    STAGES,
+    fmt_days,
+    fmt_int,
+    fmt_num,
+    fmt_pct,
+    fmt_signed,
+    labels,
+    raw_value,
+    stage_label,
+)
+from scenetrack.report.templates import TEMPLATES
+
+WATCHLIST_ROWS = 50
+"""Rows of the national stalled and terminated lists (city pages list all of theirs)."""
+
+KINDS = {
+    "int": fmt_int,
+    "yi": lambda v: fmt_num(v, 2),
+    "pct": fmt_pct,
+    "days": fmt_days,
+    "text": lambda v: "-" if v is None else str(v),
+    "date": lambda v: "-" if v is None else v.isoformat(),
+}
+
+
+@dataclass(frozen=True)
+class Col:
+    key: str
+    header: str
+    kind: str = "int"
+
+    @property
+    def numeric(self) -> bool:
+        return self.kind in ("int", "yi", "pct", "days")
+
+
+@dataclass(frozen=True)
+class Cell:
+    col: str
+    raw: str
+    text: str
+    numeric: bool
+    href: str | None = None
+
+
+@dataclass(frozen=True)
+class TableRow:
+    key: str | None
+    cells: list[Cell]
+
+
+@dataclass
+class Table:
+    name: str
+    cols: list[Col]
+    rows: list[TableRow] = field(default_factory=list)
+    note: str | None = None
+    sortable: bool = True
+
+    def add(
+        self,
+        values: dict[str, Any],
+        key: str | None = None,
+        display: dict[str, str] | None = None,
+        hrefs: dict[str, str] | None = None,
+    ) -> None:
+        """One row: ``values`` are the raw mart values; ``display`` overrides the shown text."""
+        display, hrefs = display or {}, hrefs or {}
+        cells = []
+        for c in self.cols:
+            v = values.get(c.key)
+            text = display.get(c.key) or KINDS[c.kind](v)
+            cells.append(Cell(c.key, raw_value(v), text, c.numeric, hrefs.get(c.key)))
+        self.rows.append(TableRow(key, cells))
+
+
+@dataclass(frozen=True)
+class Delta:
+    label: str
+    raw: Any
+    text: str
+
+
+@dataclass(frozen=True)
+class Kpi:
+    label: str
+    name: str
+    raw: Any
+    text: str
+    delta: Delta | None = None
+
+
+def _env() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.DictLoader(TEMPLATES),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+    def jsonscript(s: str) -> Markup:
+        # JSON inside <script>: no "</script>", no HTML comment openers, still valid JSON.
+        return Markup(s.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026"))
+
+    env.filters["jsonscript"] = jsonscript
+    env.globals.update(rawv=raw_value, fmt_int=fmt_int)
+    return env
+
+
+def _rel(target: Path, page_dir: Path) -> str:
+    return Path(os.path.relpath(target, page_dir)).as_posix()
+
+
+def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _copy_plotly(assets: Path) -> None:
+    src, dst = plotly_js_path(), assets / "plotly.min.js"
+    if dst.exists() and dst.stat().st_size == src.stat().st_size:
+        return
+    assets.mkdir(parents=True, exist_ok=True)
+    tmp = dst.with_name(f".{dst.name}.{uuid.uuid4().hex}.tmp")
+    shutil.copyfile(src, tmp)
+    os.replace(tmp, dst)
+
+
+def report_dir(p: Paths) -> Path:
+    """``<home>/published/report``: the report's root (Chinese pages)."""
+    return p.published_dir / "report"
+
+
+def lang_dir(p: Paths, lang: str) -> Path:
+    """Where the pages of ``lang`` go: the report root for zh, ``en/`` under it for en."""
+    return report_dir(p) if lang == "zh" else report_dir(p) / lang
+
+
+def dbt_docs_index(p: Paths) -> Path:
+    return p.published_dir / "dbt_docs" / "index.html"
+
+
+def data_docs_index(p: Paths) -> Path:
+    return p.gate_dir / "data_docs" / "index.html"
+
+
+# --- the pieces of a page -------------------------------------------------------------------
+
+
+def _name_of(rows: dict[str, Row], code: str | None, lang: str) -> str:
+    if code is None:
+        return "-"
+    r = rows.get(code)
+    if not r:
+        return code
+    return r["name_zh"] if lang == "zh" else r["name_en"]
+
+
+def _overview_kpis(ov: Overview, prev: Overview | None, lang: str) -> list[Kpi]:
+    L = labels(lang)
+    change = L["change_vs"].format(v=prev.version) if prev else ""
+    items = [
+        ("cities_active", ov.cities_active, fmt_int(ov.cities_active), 0),
+        ("projects_total", ov.projects_total, fmt_int(ov.projects_total), 0),
+        ("cooperation_amount_yi", ov.cooperation_amount_yi, fmt_num(ov.cooperation_amount_yi), 2),
+        ("projects_stalled", ov.projects_stalled, fmt_int(ov.projects_stalled), 0),
+        ("projects_failed", ov.projects_failed, fmt_int(ov.projects_failed), 0),
+        ("projects_withdrawn", ov.projects_withdrawn, fmt_int(ov.projects_withdrawn), 0),
+    ]
+    out = []
+    for name, raw, text, digits in items:
+        delta = None
+        if prev is not None:
+            d = raw - getattr(prev, name)
+            if digits:
+                d = round(d, 6)
+            delta = Delta(change, d, fmt_signed(d, digits))
+        out.append(Kpi(L[name], name, raw, text, delta))
+    return out
+
+
+def _stage_table(ov: Overview, prev: Overview | None, lang: str) -> Table:
+    L = labels(lang)
+    cols = [
+        Col("stage", L["stage"], "text"),
+        Col("projects_reached", L["reached_stage"]),
+        Col("active_in_stage", L["current_active"]),
+    ]
+    if prev is not None:
+        cols.append(Col("projects_reached_change", L["change_vs"].format(v=prev.version)))
+    t = Table("stages", cols, sortable=False)
+    for s in STAGES:
+        values: dict[str, Any] = {
+            "stage": s,
+            "projects_reached": ov.reached.get(s, 0),
+            "active_in_stage": ov.active_in_stage.get(s, 0),
+        }
+        display = {"stage": stage_label(s, lang)}
+        if prev is not None:
+            d = ov.reached.get(s, 0) - prev.reached.get(s, 0)
+            values["projects_reached_change"] = d
+            display["projects_reached_change"] = fmt_signed(d)
+        t.add(values, key=s, display=display)
+    return t
+
+
+def _funnel_table(name: str, rows: list[Row], lang: str) -> Table:
+    L = labels(lang)
+    t = Table(
+        name,
+        [
+            Col("stage_code", L["stage"], "text"),
+            Col("projects_reached", L["projects_reached"]),
+            Col("conversion_from_previous_stage", L["conversion_from_previous_stage"], "pct"),
+            Col("conversion_from_opportunity", L["conversion_from_opportunity"], "pct"),
+            Col("projects_failed_here", L["projects_failed_here"]),
+            Col("projects_withdrawn_here", L["projects_withdrawn_here"]),
+        ],
+        sortable=False,
+    )
+    for r in sorted(rows, key=lambda r: r["stage_order"]):
+        t.add(r, key=r["stage_code"], display={"stage_code": stage_label(r["stage_code"], lang)})
+    return t
+
+
+def _domain_table(data: ReportData, lang: str) -> Table:
+    L = labels(lang)
+    cols = [Col("breakdown_value", L["domain"], "text")]
+    cols += [Col(f"reached_{s}", stage_label(s, lang)) for s in STAGES]
+    cols += [
+        Col(f"conversion_{s}", f"→ {stage_label(s, lang)} ({L['conversion_from_previous_stage']})",
+            "pct")
+        for s in STAGES[1:]
+    ]
+    t = Table("funnel_by_domain", cols)
+    by_domain: dict[str, dict[str, Row]] = defaultdict(dict)
+    for r in data.funnel:
+        if r["breakdown"] == "domain":
+            by_domain[r["breakdown_value"]][r["stage_code"]] = r
+    order = [d for d in [*data.domains, "unknown"] if d in by_domain]
+    for d in order:
+        stages = by_domain[d]
+        values: dict[str, Any] = {"breakdown_value": d}
+        for s in STAGES:
+            r = stages.get(s)
+            values[f"reached_{s}"] = r["projects_reached"] if r else 0
+            if s != STAGES[0]:
+                values[f"conversion_{s}"] = r["conversion_from_previous_stage"] if r else None
+        name = L["unknown"] if d == "unknown" else _name_of(data.domains, d, lang)
+        t.add(values, key=d, display={"breakdown_value": name})
+    return t
+
+
+LEADER_COLS = (
+    ("opportunities_published", "int"),
+    ("capabilities_published", "int"),
+    ("projects_reached_validation", "int"),
+    ("projects_reached_application", "int"),
+    ("projects_reached_scale_up", "int"),
+    ("conversion_opportunity_to_validation", "pct"),
+    ("conversion_validation_to_application", "pct"),
+    ("conversion_application_to_scale_up", "pct"),
+    ("median_days_opportunity_to_validation", "days"),
+    ("median_days_validation_to_application", "days"),
+    ("median_days_application_to_scale_up", "days"),
+    ("cooperation_amount_yi", "yi"),
+    ("projects_stalled", "int"),
+    ("projects_failed", "int"),
+    ("projects_withdrawn", "int"),
+)
+
+
+def _leaderboard(data: ReportData, lang: str, city_href) -> Table:
+    L = labels(lang)
+    cols = [Col("city", L["city"], "text"), Col("region", L["region"], "text")]
+    cols += [Col(k, L[k], kind) for k, kind in LEADER_COLS]
+    t = Table("leaderboard", cols, note=L["leaderboard_note"])
+    for r in data.leaderboard:
+        name = r["city_name_zh"] if lang == "zh" else r["city_name_en"]
+        t.add(
+            {**r, "city": name},
+            key=r["city_code"],
+            display={"region": L.get(f"region_{r['region']}", r["region"] or "-")},
+            hrefs={"city": city_href(r["city_code"])},
+        )
+    return t
+
+
+def _transition_table(transitions: list[Row], lang: str) -> Table:
+    L = labels(lang)
+    t = Table(
+        "transitions",
+        [
+            Col("transition", L["transition"], "text"),
+            Col("transitions", L["transitions"]),
+            Col("skipped_stages", L["skipped_stages"]),
+            Col("min_days", L["min_days"]),
+            Col("max_days", L["max_days"]),
+        ],
+        sortable=False,
+    )
+    groups: dict[tuple[str, str], list[Row]] = defaultdict(list)
+    for r in transitions:
+        groups[(r["from_stage"], r["to_stage"])].append(r)
+    order = {s: i for i, s in enumerate(STAGES)}
+    for (a, b), rows in sorted(groups.items(), key=lambda kv: (order[kv[0][0]], order[kv[0][1]])):
+        days = [int(r["days_taken"]) for r in rows]
+        t.add(
+            {
+                "transition": f"{a}>{b}",
+                "transitions": len(rows),
+                "skipped_stages": sum(1 for r in rows if r["skipped_stages"]),
+                "min_days": min(days),
+                "max_days": max(days),
+            },
+            key=f"{a}>{b}",
+            display={"transition": f"{stage_label(a, lang)} → {stage_label(b, lang)}"},
+        )
+    return t
+
+
+def _stalled_table(data: ReportData, rows: list[Row], lang: str, with_city: bool) -> Table:
+    L = labels(lang)
+    cols = [Col("city", L["city"], "text")] if with_city else []
+    cols += [
+        Col("project_key", L["project_key"], "text"),
+        Col("project_name", L["project"], "text"),
+        Col("domain_code", L["domain"], "text"),
+        Col("demand_owner", L["demand_owner"], "text"),
+        Col("supplier", L["supplier"], "text"),
+        Col("current_stage", L["current_stage"], "text"),
+        Col("current_stage_entered_on", L["current_stage_entered_on"], "date"),
+        Col("days_in_current_stage", L["days_in_current_stage"]),
+        Col("stalled_after_days", L["stalled_after_days"]),
+        Col("days_overdue", L["days_overdue"]),
+    ]
+    t = Table("stalled", cols)
+    for r in rows:
+        t.add(
+            {**r, "city": r["city_code"]},
+            key=r["project_key"],
+            display={
+                "city": city_name(data, r["city_code"], lang),
+                "domain_code": _name_of(data.domains, r["domain_code"], lang),
+                "current_stage": stage_label(r["current_stage"], lang),
+            },
+        )
+    return t
+
+
+def _terminated_table(data: ReportData, rows: list[Row], lang: str, with_city: bool) -> Table:
+    L = labels(lang)
+    cols = [Col("city", L["city"], "text")] if with_city else []
+    cols += [
+        Col("project_key", L["project_key"], "text"),
+        Col("project_name", L["project"], "text"),
+        Col("domain_code", L["domain"], "text"),
+        Col("supplier", L["supplier"], "text"),
+        Col("current_stage", L["current_stage"], "text"),
+        Col("status", L["status"], "text"),
+        Col("terminated_on", L["terminated_on"], "date"),
+    ]
+    t = Table("terminated", cols)
+    for r in rows:
+        t.add(
+            {**r, "city": r["city_code"]},
+            key=r["project_key"],
+            display={
+                "city": city_name(data, r["city_code"], lang),
+                "domain_code": _name_of(data.domains, r["domain_code"], lang),
+                "current_stage": stage_label(r["current_stage"], lang),
+                "status": L.get(f"status_{r['status']}", r["status"]),
+            },
+        )
+    return t
+
+
+def _problem_table(data: ReportData, lang: str) -> Table:
+    L = labels(lang)
+    t = Table(
+        "gate_problems",
+        [
+            Col("severity", L["severity"], "text"),
+            Col("suite", L["suite"], "text"),
+            Col("expectation", L["expectation"], "text"),
+            Col("column_name", L["column"], "text"),
+            Col("observed_value", L["observed"], "text"),
+            Col("notes", L["why"], "text"),
+        ],
+    )
+    for r in data.quality.problems:
+        t.add(r)
+    return t
+
+
+def _quarantine_table(data: ReportData, lang: str) -> Table:
+    L = labels(lang)
+    t = Table(
+        "quarantine",
+        [
+            Col("city", L["city"], "text"),
+            Col("files", L["files"]),
+            Col("rows_quarantined", L["rows_quarantined"]),
+        ],
+    )
+    for r in data.quality.quarantine:
+        t.add(
+            {**r, "city": r["city_code"]},
+            key=r["city_code"] or "",
+            display={"city": city_name(data, r["city_code"], lang)},
+        )
+    return t
+
+
+def _supply_table(data: ReportData, rows: list[Row], lang: str) -> Table:
+    L = labels(lang)
+    t = Table(
+        "supply_demand",
+        [
+            Col("technology_code", L["technology"], "text"),
+            Col("opportunities_published", L["opportunities_published"]),
+            Col("capabilities_published", L["capabilities_published"]),
+            Col("opportunities_matched", L["opportunities_matched"]),
+            Col("share_opportunities_matched", L["share_opportunities_matched"], "pct"),
+            Col("capabilities_per_opportunity", L["capabilities_per_opportunity"], "yi"),
+        ],
+    )
+    for r in rows:
+        name = (
+            L["unknown"]
+            if r["technology_code"] == "unknown"
+            else _name_of(data.technologies, r["technology_code"], lang)
+        )
+        t.add(r, key=r["technology_code"], display={"technology_code": name})
+    return t
+
+
+def _quarter_table(rows: list[Row], lang: str) -> Table:
+    L = labels(lang)
+    keys = (
+        ("opportunities_published", "int"),
+        ("capabilities_published", "int"),
+        ("projects_reached_validation", "int"),
+        ("projects_reached_application", "int"),
+        ("projects_reached_scale_up", "int"),
+        ("projects_failed", "int"),
+        ("projects_withdrawn", "int"),
+        ("conversion_opportunity_to_validation", "pct"),
+        ("conversion_validation_to_application", "pct"),
+        ("cooperation_amount_yi", "yi"),
+        ("median_days_opportunity_to_validation", "days"),
+    )
+    t = Table(
+        "quarters",
+        [Col("period_label", L["period_label"], "text")] + [Col(k, L[k], kind) for k, kind in keys],
+    )
+    for r in rows:
+        t.add(r, key=r["period_label"])
+    return t
+
+
+def _city_kpis(r: Row, lang: str) -> list[Kpi]:
+    L = labels(lang)
+    out = []
+    for k, kind in LEADER_COLS:
+        out.append(Kpi(L[k], k, r[k], KINDS[kind](r[k])))
+    return out
+
+
+# --- pages ----------------------------------------------------------------------------------
+
+
+def _common(p: Paths, data: ReportData, lang: str, page_dir: Path, other: Path) -> dict:
+    ov = data.overview
+    pub = ov.published_at
+    return {
+        "lang": lang,
+        "L": labels(lang),
+        "assets": _rel(report_dir(p) / "assets", page_dir) + "/",
+        "other_lang_href": _rel(other, page_dir),
+        "ov": {
+            "version": ov.version,
+            "published_at": pub,
+            "published_at_text": pub.isoformat(sep=" ", timespec="seconds")
+            if hasattr(pub, "isoformat")
+            else str(pub),
+            "gate_run_id": ov.gate_run_id,
+        },
+        "generated_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S"),
+        "quality": data.quality,
+    }
+
+
+def _stalled_note(data: ReportData, lang: str) -> str:
+    ref = data.reference_date.isoformat() if data.reference_date else "-"
+    return labels(lang)["stalled_note"].format(d=ref)
+
+
+def _render_index(env, p: Paths, data: ReportData, lang: str) -> str:
+    L = labels(lang)
+    page_dir = lang_dir(p, lang)
+    other = lang_dir(p, "en" if lang == "zh" else "zh") / "index.html"
+    national = [r for r in data.funnel if r["breakdown"] == "national"]
+    stalled = _stalled_table(data, data.stalled[:WATCHLIST_ROWS], lang, with_city=True)
+    if len(data.stalled) > WATCHLIST_ROWS:
+        stalled.note = L["showing_n_of"].format(n=WATCHLIST_ROWS, total=len(data.stalled))
+    terminated = _terminated_table(data, data.terminated[:WATCHLIST_ROWS], lang, with_city=True)
+    if len(data.terminated) > WATCHLIST_ROWS:
+        terminated.note = L["latest_n_of"].format(n=WATCHLIST_ROWS, total=len(data.terminated))
+    dd, dbt = data_docs_index(p), dbt_docs_index(p)
+    gate = data.quality.gate
+    ctx = _common(p, data, lang, page_dir, other) | {
+        "prev": data.previous,
+        "change_label": L["change_vs"].format(v=data.previous.version) if data.previous else "",
+        "kpis": _overview_kpis(data.overview, data.previous, lang),
+        "stage_table": _stage_table(data.overview, data.previous, lang),
+        "charts": national_charts(data, lang),
+        "funnel_table": _funnel_table("funnel_national", national, lang),
+        "domain_table": _domain_table(data, lang),
+        "leaderboard": _leaderboard(data, lang, lambda c: f"city/{c}.html"),
+        "transition_table": _transition_table(data.transitions, lang),
+        "stalled_note": _stalled_note(data, lang),
+        "stalled_table": stalled,
+        "terminated_table": terminated,
+        "problem_table": _problem_table(data, lang),
+        "quarantine_table": _quarantine_table(data, lang),
+        "quality_reason": L["quality_unavailable"].format(reason=data.quality.reason or "-"),
+        "gate_newer": bool(gate and gate["run_id"] != data.overview.gate_run_id),
+        "data_docs_href": _rel(dd, page_dir) if dd.exists() else None,
+        "dbt_docs_href": _rel(dbt, page_dir) if dbt.exists() else None,
+    }
+    return env.get_template("index.html").render(ctx)
+
+
+def _render_city(env, p: Paths, data: ReportData, row: Row, lang: str) -> str:
+    code = row["city_code"]
+    page_dir = lang_dir(p, lang) / "city"
+    other = lang_dir(p, "en" if lang == "zh" else "zh") / "city" / f"{code}.html"
+    name = row["city_name_zh"] if lang == "zh" else row["city_name_en"]
+    stalled = [r for r in data.stalled if r["city_code"] == code]
+    terminated = [r for r in data.terminated if r["city_code"] == code]
+    funnel = [r for r in data.funnel if r["breakdown"] == "city" and r["breakdown_value"] == code]
+    quarters = [r for r in data.quarterly if r["city_code"] == code]
+    supply = [r for r in data.supply_demand if r["city_code"] == code]
+    quarantined = sum(
+        r["rows_quarantined"] for r in data.quality.quarantine if r["city_code"] == code
+    )
+    ctx = _common(p, data, lang, page_dir, other) | {
+        "city_title": f"{name} ({code})",
+        "home_href": "../index.html",
+        "kpis": _city_kpis(row, lang),
+        "charts": city_charts(data, code, lang),
+        "funnel_table": _funnel_table("city_funnel", funnel, lang),
+        "quarter_table": _quarter_table(quarters, lang),
+        "supply_table": _supply_table(data, supply, lang),
+        "stalled_note": _stalled_note(data, lang),
+        "stalled_table": _stalled_table(data, stalled, lang, with_city=False),
+        "terminated_table": _terminated_table(data, terminated, lang, with_city=False),
+        "city_quarantined": quarantined,
+    }
+    return env.get_template("city.html").render(ctx)
+
+
+def build_report(p: Paths, lang: str = "zh", data: ReportData | None = None) -> Path:
+    """Write the report in ``lang`` (zh: ``report/``, en: ``report/en/``); return its index.
+
+    Reads the published warehouse read-only (and the work DB read-only for the data-quality
+    panel). City pages of cities no longer in the marts are removed.
+    """
+    if lang not in LANGS:
+        raise ValueError(f"language must be one of {LANGS}, got {lang!r}")
+    data = data or read_report_data(p)
+    env = _env()
+    out = lang_dir(p, lang)
+    _copy_plotly(report_dir(p) / "assets")
+    written = set()
+    for row in data.leaderboard:
+        page = out / "city" / f"{row['city_code']}.html"
+        _write(page, _render_city(env, p, data, row, lang))
+        written.add(page.name)
+    for stale in (out / "city").glob("*.html") if (out / "city").exists() else []:
+        if stale.name not in written:
+            stale.unlink()
+    index = out / "index.html"
+    _write(index, _render_index(env, p, data, lang))
+    return index

@@ -1,0 +1,333 @@
+"""What the report shows, read from the published warehouse (read-only) and nothing else.
+
+Every figure is a mart value or a plain count/sum of mart rows; nothing is recomputed from
+events. The one exception is the data-quality panel, which reads the gate's audit table and
+the quarantine from the work database (read-only) and says "unavailable" when a writer holds it.
+
+Each connection is opened, read and closed in one function: a BI tool or the next publish is
+never kept waiting, and every figure of one build comes from one version of the file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from scenetrack.config import Paths
+from scenetrack.publish import publish_log
+
+Row = dict[str, Any]
+
+LEADERBOARD_COLUMNS = (
+    "opportunities_published",
+    "capabilities_published",
+    "projects_reached_validation",
+    "projects_reached_application",
+    "projects_reached_scale_up",
+    "projects_failed",
+    "projects_withdrawn",
+    "projects_stalled",
+    "conversion_opportunity_to_validation",
+    "conversion_validation_to_application",
+    "conversion_application_to_scale_up",
+    "cooperation_amount_yi",
+    "median_days_opportunity_to_validation",
+    "median_days_validation_to_application",
+    "median_days_application_to_scale_up",
+)
+
+
+@dataclass
+class Overview:
+    """The headline figures of one published version (also read from the previous one)."""
+
+    version: int | None
+    published_at: Any
+    gate_run_id: str | None
+    cities_active: int
+    projects_total: int
+    cooperation_amount_yuan: float
+    projects_failed: int
+    projects_withdrawn: int
+    projects_stalled: int
+    reached: dict[str, int]  # stage -> projects that reached it (national funnel)
+    active_in_stage: dict[str, int]  # stage -> active projects currently there
+
+    @property
+    def cooperation_amount_yi(self) -> float:
+        return self.cooperation_amount_yuan / 100_000_000
+
+
+@dataclass
+class Quality:
+    """The data-quality panel: last gate run, its failed checks, quarantine per city."""
+
+    available: bool
+    reason: str | None = None
+    gate: dict | None = None
+    problems: list[Row] = field(default_factory=list)  # failed checks of the last run
+    quarantine: list[Row] = field(default_factory=list)  # city_code, files, rows_quarantined
+    quarantine_total: int = 0
+
+
+@dataclass
+class ReportData:
+    overview: Overview
+    previous: Overview | None
+    cities: dict[str, Row]  # city_code -> dim_city row
+    domains: dict[str, Row]
+    technologies: dict[str, Row]
+    leaderboard: list[Row]  # mart_city_scorecard, period all
+    funnel: list[Row]  # mart_stage_funnel (all breakdowns)
+    quarterly: list[Row]  # mart_city_scorecard, period quarter
+    transitions: list[Row]  # fct_stage_transitions (city, from, to, days, skipped)
+    stalled: list[Row]  # mart_stalled_projects, most overdue first
+    terminated: list[Row]  # fct_project_lifecycle rows that failed or were withdrawn
+    supply_demand: list[Row]  # mart_supply_demand
+    reference_date: Any
+    quality: Quality
+
+
+def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> list[Row]:
+    cur = con.execute(sql, params or [])
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+
+def _overview(con: duckdb.DuckDBPyConnection) -> Overview:
+    info = _rows(con, "select version, published_at, gate_run_id from main.publish_info")
+    info_row = info[0] if info else {"version": None, "published_at": None, "gate_run_id": None}
+    totals = con.execute(
+        "select count(*), coalesce(sum(cooperation_amount_yuan), 0), "
+        "coalesce(sum(projects_failed), 0), coalesce(sum(projects_withdrawn), 0) "
+        "from main.mart_city_scorecard where period_type = 'all'"
+    ).fetchone()
+    projects = con.execute("select count(*) from main.fct_project_lifecycle").fetchone()[0]
+    stalled = con.execute("select count(*) from main.mart_stalled_projects").fetchone()[0]
+    reached = {
+        s: int(n)
+        for s, n in con.execute(
+            "select stage_code, projects_reached from main.mart_stage_funnel "
+            "where breakdown = 'national' order by stage_order"
+        ).fetchall()
+    }
+    active = {
+        s: int(n)
+        for s, n in con.execute(
+            "select current_stage, count(*) from main.fct_project_lifecycle "
+            "where status = 'active' group by current_stage"
+        ).fetchall()
+    }
+    return Overview(
+        version=info_row["version"],
+        published_at=info_row["published_at"],
+        gate_run_id=info_row["gate_run_id"],
+        cities_active=int(totals[0]),
+        projects_total=int(projects),
+        cooperation_amount_yuan=float(totals[1]),
+        projects_failed=int(totals[2]),
+        projects_withdrawn=int(totals[3]),
+        projects_stalled=int(stalled),
+        reached=reached,
+        active_in_stage=active,
+    )
+
+
+def previous_version_file(p: Paths, current_version: int | None) -> tuple[int, Path] | None:
+    """The kept file of the version published before the current one, if any is kept.
+
+    Walks ``publish_log`` back from the newest entry and takes the first version that differs
+    from the current one and whose file is still in ``published/versions/``.
+    """
+    for rec in reversed(publish_log(p)):
+        if rec.version == current_version:
+            continue
+        f = p.published_dir / "versions" / f"v{rec.version:04d}.duckdb"
+        if f.exists():
+            return rec.version, f
+    return None
+
+
+def read_previous(p: Paths, current_version: int | None) -> Overview | None:
+    """Headline figures of the previous version (None if none is kept or it cannot be read)."""
+    found = previous_version_file(p, current_version)
+    if found is None:
+        return None
+    version, f = found
+    try:
+        con = duckdb.connect(str(f), read_only=True)
+    except duckdb.Error:
+        return None
+    try:
+        ov = _overview(con)
+    except duckdb.Error:  # an older layout of the marts: nothing comparable
+        return None
+    finally:
+        con.close()
+    if ov.version is None:
+        ov.version = version
+    return ov
+
+
+def read_quality(p: Paths) -> Quality:
+    """Gate outcome, its failed checks and quarantined rows per city, from the work DB.
+
+    Opened read-only; if a writer holds the database (DuckDB allows one writer process and
+    then refuses other openers) or it does not exist, the panel says so instead of waiting.
+    """
+    from scenetrack.gate import last_gate_outcome
+
+    if not p.work_db.exists():
+        return Quality(available=False, reason=f"{p.work_db} does not exist")
+    try:
+        gate = last_gate_outcome(p.work_db)
+        con = duckdb.connect(str(p.work_db), read_only=True)
+    except duckdb.Error as exc:
+        return Quality(available=False, reason=str(exc).splitlines()[0])
+    try:
+        q = Quality(available=True, gate=gate)
+        tables = {
+            (s, t)
+            for s, t in con.execute(
+                "select schema_name, table_name from duckdb_tables() "
+                "where schema_name in ('audit', 'raw')"
+            ).fetchall()
+        }
+        if gate and ("audit", "gate_results") in tables:
+            q.problems = _rows(
+                con,
+                "select severity, suite, expectation, column_name, observed_value, "
+                "unexpected_count, notes from audit.gate_results "
+                "where run_id = ? and not success "
+                "order by severity = 'warn', suite, expectation, column_name",
+                [gate["run_id"]],
+            )
+        if ("raw", "quarantine") in tables:
+            q.quarantine, q.quarantine_total = _quarantine_by_city(con, tables)
+    except duckdb.Error as exc:
+        return Quality(available=False, reason=str(exc).splitlines()[0])
+    finally:
+        con.close()
+    return q
+
+
+def _quarantine_by_city(con: duckdb.DuckDBPyConnection, tables: set) -> tuple[list[Row], int]:
+    """Quarantined rows per city: a file's rows go to the one city its loaded rows belong to.
+
+    ``raw.quarantine`` keeps the file, line and raw value but not the city (the city may be the
+    unreadable value). Cities send one file each, so the city of a file is the city of the rows
+    that loaded from it; a file with several cities or no loaded row is "unattributed" (NULL).
+    """
+    sources = []
+    for schema, table in sorted(tables):
+        if schema != "raw" or table == "quarantine":
+            continue
+        cols = {
+            c
+            for (c,) in con.execute(
+                "select column_name from duckdb_columns() where schema_name = 'raw' "
+                "and table_name = ?",
+                [table],
+            ).fetchall()
+        }
+        if {"source_file_sha256", "city_code"} <= cols:
+            sources.append(f"select distinct source_file_sha256, city_code from raw.{table}")
+    file_city = (
+        "select source_file_sha256, "
+        "case when count(distinct city_code) = 1 then min(city_code) end as city_code "
+        "from (" + " union ".join(sources) + ") group by source_file_sha256"
+        if sources
+        else "select null::varchar as source_file_sha256, null::varchar as city_code"
+    )
+    rows = _rows(
+        con,
+        f"""
+        with q as (
+            select source_file_sha256, count(*) as n from raw.quarantine group by 1
+        ),
+        fc as ({file_city})
+        select fc.city_code, count(*) as files, sum(q.n) as rows_quarantined
+        from q left join fc using (source_file_sha256)
+        group by fc.city_code
+        order by rows_quarantined desc, fc.city_code nulls last
+        """,
+    )
+    for r in rows:
+        r["files"] = int(r["files"])
+        r["rows_quarantined"] = int(r["rows_quarantined"])
+    return rows, sum(r["rows_quarantined"] for r in rows)
+
+
+def read_report_data(p: Paths, with_quality: bool = True) -> ReportData:
+    """Everything the report shows, from the published file, in one read-only session."""
+    if not p.published_db.exists():
+        raise RuntimeError(f"nothing is published yet ({p.published_db} does not exist)")
+    con = duckdb.connect(str(p.published_db), read_only=True)
+    try:
+        overview = _overview(con)
+        cities = {r["city_code"]: r for r in _rows(con, "select * from main.dim_city")}
+        domains = {r["domain_code"]: r for r in _rows(con, "select * from main.dim_domain")}
+        techs = {r["technology_code"]: r for r in _rows(con, "select * from main.dim_technology")}
+        leaderboard = _rows(
+            con,
+            "select city_code, city_name_zh, city_name_en, region, "
+            + ", ".join(LEADERBOARD_COLUMNS)
+            + ", cooperation_amount_yuan from main.mart_city_scorecard "
+            "where period_type = 'all' "
+            "order by projects_reached_application desc, cooperation_amount_yuan desc, city_code",
+        )
+        funnel = _rows(
+            con,
+            "select * from main.mart_stage_funnel order by breakdown, breakdown_value, stage_order",
+        )
+        quarterly = _rows(
+            con,
+            "select * from main.mart_city_scorecard where period_type = 'quarter' "
+            "order by city_code, period_start, period_label",
+        )
+        transitions = _rows(
+            con,
+            "select city_code, from_stage, to_stage, days_taken, skipped_stages "
+            "from main.fct_stage_transitions where days_taken is not null "
+            "order by city_code, from_stage, to_stage, transition_key",
+        )
+        stalled = _rows(
+            con,
+            "select *, days_in_current_stage - stalled_after_days as days_overdue "
+            "from main.mart_stalled_projects "
+            "order by days_overdue desc, days_in_current_stage desc, project_key",
+        )
+        terminated = _rows(
+            con,
+            "select project_key, city_code, project_name, domain_code, technology_code, "
+            "demand_owner, supplier, current_stage, status, terminated_on "
+            "from main.fct_project_lifecycle where status <> 'active' "
+            "order by terminated_on desc nulls last, project_key",
+        )
+        supply_demand = _rows(
+            con,
+            "select * from main.mart_supply_demand "
+            "order by city_code, opportunities_published desc, technology_code",
+        )
+        ref = con.execute("select max(reference_date) from main.mart_stalled_projects").fetchone()
+    finally:
+        con.close()
+    return ReportData(
+        overview=overview,
+        previous=read_previous(p, overview.version),
+        cities=cities,
+        domains=domains,
+        technologies=techs,
+        leaderboard=leaderboard,
+        funnel=funnel,
+        quarterly=quarterly,
+        transitions=transitions,
+        stalled=stalled,
+        terminated=terminated,
+        supply_demand=supply_demand,
+        reference_date=ref[0] if ref else None,
+        quality=read_quality(p) if with_quality else Quality(False, "not read"),
+    )

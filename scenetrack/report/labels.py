@@ -1,0 +1,269 @@
+"""Every word the evaluator report shows, in Chinese and English, and how numbers are written.
+
+Names of cities, domains and technologies come from the published dimensions (``dim_city``,
+``dim_domain``, ``dim_technology``), never from here.
+"""
+
+from __future__ import annotations
+
+import math
+from decimal import Decimal
+
+LANGS = ("zh", "en")
+
+STAGES = ("opportunity", "validation", "application", "scale_up")
+
+_TEXT: dict[str, tuple[str, str]] = {
+    "title": ("场景创新跟踪评估报告", "Scene innovation tracking and evaluation report"),
+    "subtitle": (
+        "场景项目从机会发布到规模化应用的全生命周期",
+        "Scene projects from published opportunity to application at scale",
+    ),
+    "other_lang": ("English", "中文"),
+    "home": ("全国总览", "National overview"),
+    "published_version": ("发布版本", "Published version"),
+    "published_at": ("发布时间 (UTC)", "Published at (UTC)"),
+    "gate_run": ("质量闸门运行", "Quality gate run"),
+    "source_note": (
+        "本报告中的全部数字均来自已发布的数据集市（只读），未经重新计算。",
+        "Every figure in this report comes from the published marts (read-only), "
+        "never recomputed.",
+    ),
+    # national overview
+    "overview": ("全国总览", "National overview"),
+    "cities_active": ("开展场景创新的城市", "Cities active"),
+    "projects_total": ("场景项目总数", "Scene projects"),
+    "cooperation_amount_yi": ("合作金额（亿元）", "Cooperation amount (亿元, 100 million yuan)"),
+    "projects_stalled": ("停滞项目", "Stalled projects"),
+    "projects_failed": ("验证失败", "Failed"),
+    "projects_withdrawn": ("撤回", "Withdrawn"),
+    "change": ("较上一版本", "Change against the previous publish"),
+    "change_vs": ("较 v{v}", "vs v{v}"),
+    "no_previous": (
+        "尚无可比较的上一发布版本。",
+        "No previous published version to compare with.",
+    ),
+    "reached_stage": ("到达该阶段的项目", "Projects that reached the stage"),
+    "current_active": ("当前处于该阶段（在推进）", "Currently in the stage (active)"),
+    "stage": ("阶段", "Stage"),
+    # funnel
+    "funnel": ("转化漏斗", "The funnel"),
+    "funnel_national": ("全国漏斗", "National funnel"),
+    "funnel_by_domain": ("分领域漏斗", "Funnel by domain"),
+    "funnel_by_cohort": (
+        "按机会发布季度（批次）的项目进展",
+        "Progress by cohort (quarter the opportunity was published)",
+    ),
+    "funnel_note": (
+        "失败或撤回的项目计入其所在阶段（容错），不计入从未进入的阶段。",
+        "Failed or withdrawn projects count at the stage they reached (容错), never against "
+        "a stage they did not enter.",
+    ),
+    "projects_reached": ("到达项目数", "Projects reached"),
+    "conversion_from_previous_stage": ("较上一阶段转化率", "Conversion from previous stage"),
+    "conversion_from_opportunity": ("较机会阶段转化率", "Conversion from opportunity"),
+    "domain": ("应用领域", "Domain"),
+    "technology": ("技术领域", "Technology"),
+    "cohort_quarter": ("批次季度", "Cohort quarter"),
+    # leaderboard
+    "leaderboard": ("城市排行", "City leaderboard"),
+    "leaderboard_note": (
+        "全部时期；点击表头排序。转化率 = 到达下一阶段的项目 / 到达本阶段的项目；"
+        "天数为中位数。",
+        "All periods; click a column header to sort. Conversion = projects reaching the next "
+        "stage over those reaching this one; days are medians.",
+    ),
+    "city": ("城市", "City"),
+    "region": ("区域", "Region"),
+    "opportunities_published": ("发布机会", "Opportunities"),
+    "capabilities_published": ("发布能力", "Capabilities"),
+    "projects_reached_validation": ("进入验证", "Reached validation"),
+    "projects_reached_application": ("进入应用", "Reached application"),
+    "projects_reached_scale_up": ("规模化", "Reached scale-up"),
+    "conversion_opportunity_to_validation": ("机会→验证", "Opportunity → validation"),
+    "conversion_validation_to_application": ("验证→应用", "Validation → application"),
+    "conversion_application_to_scale_up": ("应用→推广", "Application → scale-up"),
+    "median_days_opportunity_to_validation": ("机会→验证（天）", "Opportunity → validation (days)"),
+    "median_days_validation_to_application": ("验证→应用（天）", "Validation → application (days)"),
+    "median_days_application_to_scale_up": ("应用→推广（天）", "Application → scale-up (days)"),
+    "p90_days_opportunity_to_validation": ("机会→验证 P90（天）", "Opp. → validation P90 (days)"),
+    "p90_days_validation_to_application": ("验证→应用 P90（天）", "Validation → app. P90 (days)"),
+    "p90_days_application_to_scale_up": ("应用→推广 P90（天）", "App. → scale-up P90 (days)"),
+    # durations
+    "durations": ("阶段耗时分布", "Stage-duration distributions"),
+    "durations_note": (
+        "每个项目从进入一个阶段到进入下一阶段所用的天数（fct_stage_transitions.days_taken）。",
+        "Days each project took from entering one stage to entering the next "
+        "(fct_stage_transitions.days_taken).",
+    ),
+    "transition": ("阶段转换", "Transition"),
+    "transitions": ("转换次数", "Transitions"),
+    "days_taken": ("耗时（天）", "Days taken"),
+    "min_days": ("最短（天）", "Min (days)"),
+    "max_days": ("最长（天）", "Max (days)"),
+    "skipped_stages": ("跨越阶段", "Skipped stages"),
+    # stalled
+    "stalled": ("停滞项目观察清单", "Stalled-projects watchlist"),
+    "stalled_note": (
+        "在当前阶段停留超过该阶段阈值的在推进项目，截至参考日期 {d}。",
+        "Active projects in their current stage longer than that stage's threshold, as of "
+        "the reference date {d}.",
+    ),
+    "stalled_by_city": ("各城市停滞项目（按阶段）", "Stalled projects by city and stage"),
+    "showing_n_of": ("显示逾期最久的 {n} 个，共 {total} 个。", "Showing the {n} most overdue of {total}."),
+    "project": ("项目", "Project"),
+    "project_key": ("项目编号", "Project key"),
+    "demand_owner": ("需求方", "Demand owner"),
+    "supplier": ("承接企业", "Supplier"),
+    "current_stage": ("当前阶段", "Current stage"),
+    "current_stage_entered_on": ("进入日期", "Entered on"),
+    "days_in_current_stage": ("停留天数", "Days in stage"),
+    "stalled_after_days": ("阈值（天）", "Threshold (days)"),
+    "days_overdue": ("超出天数", "Days overdue"),
+    # failures
+    "failures": ("失败与撤回（容错）", "Failures and withdrawals (容错)"),
+    "failures_note": (
+        "按照容错激励机制，失败与撤回的项目单独记录、不被抹去。",
+        "Under fault tolerance (容错激励) a failure is recorded, not erased: failed and "
+        "withdrawn projects are shown apart.",
+    ),
+    "failures_by_stage": ("按阶段统计失败与撤回", "Failures and withdrawals by stage"),
+    "projects_failed_here": ("失败", "Failed"),
+    "projects_withdrawn_here": ("撤回", "Withdrawn"),
+    "terminated_projects": ("已终止项目", "Terminated projects"),
+    "terminated_on": ("终止日期", "Ended on"),
+    "status": ("状态", "Status"),
+    "status_terminated_failed": ("验证失败", "Failed"),
+    "status_terminated_withdrawn": ("撤回", "Withdrawn"),
+    "status_active": ("在推进", "Active"),
+    "latest_n_of": ("显示最近的 {n} 个，共 {total} 个。", "Showing the latest {n} of {total}."),
+    "none": ("无", "None"),
+    # data quality
+    "quality": ("数据质量", "Data quality"),
+    "last_gate": ("最近一次质量闸门", "Last quality gate"),
+    "gate_passed": ("通过", "passed"),
+    "gate_failed": ("未通过（未发布）", "FAILED (nothing published)"),
+    "gate_checks": ("检查项", "Checks"),
+    "gate_failures": ("阻断性失败", "Blocking failures"),
+    "gate_warnings": ("警告", "Warnings"),
+    "run_at": ("运行时间 (UTC)", "Run at (UTC)"),
+    "unavailable": ("暂不可用", "unavailable"),
+    "quality_unavailable": (
+        "工作库正被写入或尚不存在，数据质量信息暂不可用：{reason}",
+        "The work database is being written or does not exist, so data-quality details are "
+        "unavailable: {reason}",
+    ),
+    "gate_not_run": ("尚未运行质量闸门。", "The quality gate has not run yet."),
+    "gate_newer": (
+        "注意：最近一次闸门运行晚于当前发布版本所依据的运行。",
+        "Note: the last gate run is newer than the run the published version passed.",
+    ),
+    "severity": ("级别", "Severity"),
+    "suite": ("检查集", "Suite"),
+    "expectation": ("规则", "Expectation"),
+    "column": ("字段", "Column"),
+    "observed": ("观测值", "Observed"),
+    "why": ("原因", "Why"),
+    "quarantine": ("各城市隔离行数", "Quarantined rows per city"),
+    "quarantine_note": (
+        "无法读取的行进入隔离区（raw.quarantine），按其所在文件的城市归属统计。",
+        "Rows that could not be read are quarantined (raw.quarantine), attributed to the city "
+        "of the file they came from.",
+    ),
+    "rows_quarantined": ("隔离行数", "Rows quarantined"),
+    "files": ("文件数", "Files"),
+    "quarantine_none": ("没有被隔离的行。", "No quarantined rows."),
+    "unattributed": ("无法归属（多城市或无有效行的文件）", "Unattributed (multi-city or empty files)"),
+    "data_docs": ("Great Expectations 数据文档", "Great Expectations Data Docs"),
+    "dbt_docs": ("dbt 数据字典（模型与字段说明）", "dbt docs (models and column descriptions)"),
+    "not_generated": ("尚未生成", "not generated yet"),
+    "docs": ("文档", "Documentation"),
+    # city page
+    "city_page": ("城市页面", "City page"),
+    "back": ("返回全国总览", "Back to the national overview"),
+    "city_funnel": ("城市漏斗", "City funnel"),
+    "by_quarter": ("按季度（机会发布批次）", "By quarter (opportunity cohort)"),
+    "period_label": ("季度", "Quarter"),
+    "supply_demand": ("供需对接（按技术领域）", "Supply and demand by technology"),
+    "opportunities_matched": ("已匹配机会", "Opportunities matched"),
+    "share_opportunities_matched": ("匹配率", "Share matched"),
+    "capabilities_per_opportunity": ("能力/机会", "Capabilities per opportunity"),
+    "city_durations": ("本市阶段耗时分布", "Stage durations in this city"),
+    "generated_at": ("报告生成时间 (UTC)", "Report generated at (UTC)"),
+    "stage_opportunity": ("场景机会", "Opportunity"),
+    "stage_validation": ("场景验证", "Validation"),
+    "stage_application": ("产业应用", "Application"),
+    "stage_scale_up": ("规模化推广", "Scale-up"),
+    "region_east": ("东部", "East"),
+    "region_central": ("中部", "Central"),
+    "region_west": ("西部", "West"),
+    "region_northeast": ("东北", "Northeast"),
+    "unknown": ("未知", "Unknown"),
+}
+
+
+def labels(lang: str) -> dict[str, str]:
+    """All labels of one language as a dict (what the templates read as ``L``)."""
+    if lang not in LANGS:
+        raise ValueError(f"language must be one of {LANGS}, got {lang!r}")
+    i = LANGS.index(lang)
+    return {k: v[i] for k, v in _TEXT.items()}
+
+
+def stage_label(stage: str | None, lang: str) -> str:
+    """The stage's name in ``lang`` (the code itself if unknown)."""
+    if stage is None:
+        return "-"
+    key = f"stage_{stage}"
+    return labels(lang).get(key, stage)
+
+
+def _is_missing(v: object) -> bool:
+    return v is None or (isinstance(v, float) and math.isnan(v))
+
+
+def fmt_int(v: object) -> str:
+    """1,234 (``-`` when missing)."""
+    return "-" if _is_missing(v) else f"{int(v):,}"
+
+
+def fmt_num(v: object, digits: int = 2) -> str:
+    """1,234.57 (``-`` when missing)."""
+    return "-" if _is_missing(v) else f"{float(v):,.{digits}f}"
+
+
+def fmt_pct(v: object) -> str:
+    """75.5% (``-`` when missing: a conversion over nothing)."""
+    return "-" if _is_missing(v) else f"{float(v) * 100:.1f}%"
+
+
+def fmt_days(v: object) -> str:
+    """Median or p90 days, one decimal at most (``-`` when missing)."""
+    if _is_missing(v):
+        return "-"
+    f = float(v)
+    return f"{f:,.0f}" if f == int(f) else f"{f:,.1f}"
+
+
+def fmt_signed(v: object, digits: int = 0) -> str:
+    """+3, −1.20 (a real minus sign), ±0."""
+    if _is_missing(v):
+        return "-"
+    f = float(v)
+    if round(f, digits) == 0:
+        return "±0"
+    body = f"{abs(f):,.{digits}f}"
+    return ("+" if f > 0 else "−") + body
+
+
+def raw_value(v: object) -> str:
+    """The exact value behind a formatted figure, for ``data-value`` attributes and sorting."""
+    if _is_missing(v):
+        return ""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int | Decimal):
+        return str(v)
+    if isinstance(v, float):
+        return repr(v)
+    return str(v)
