@@ -9,7 +9,7 @@ export GX_ANALYTICS_ENABLED := false
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 export DO_NOT_TRACK := 1
 
-.PHONY: install demo test test-fast lint format airflow bench clean
+.PHONY: install demo test test-fast lint format airflow bench clean status sqllint
 
 # The pinned environment: requirements.lock is the constraint (Airflow's own constraint files
 # are not reachable here). Reinstalled only when the lock or pyproject changes.
@@ -41,8 +41,15 @@ format: $(STAMP)
 status: $(STAMP) ## ledger, last gate, published version
 	$(BIN)/scenetrack status --home $(SCENETRACK_HOME)
 
+AIRFLOW_PORT ?= 8080
+airflow: $(STAMP) ## Airflow standalone + the project's DAGs on 127.0.0.1 (dbt parse first); Ctrl-C stops it
+	$(BIN)/scenetrack airflow --home $(SCENETRACK_HOME) --port $(AIRFLOW_PORT)
+
 bench: $(STAMP) ## benchmarks (ratios against reference runs in the same process)
 	$(BIN)/python -m benchmarks.run
 
 clean: ## remove the demo warehouse (keeps .venv)
 	rm -rf $(SCENETRACK_HOME)
+
+sqllint: $(STAMP) ## sqlfluff over the dbt models (advisory: see .sqlfluff)
+	$(BIN)/sqlfluff lint dbt_project/models --processes 2

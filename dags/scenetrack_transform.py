@@ -1,34 +1,33 @@
 """
-### scenetrack_transform — dbt models (cosmos), Great Expectations gate, atomic publish
+### scenetrack_transform — dbt build, Great Expectations gate, atomic publish
 
 **Starts when** the `scenetrack_raw_submissions` Asset is updated (by `scenetrack_ingest`).
 
-**Tasks**: the `dbt` task group is rendered by astronomer-cosmos from the dbt manifest: one task
-per seed and per model, each followed by a task running that model's dbt tests
-(`TestBehavior.AFTER_EACH`), in dbt's dependency order. Then `lifecycle_built` records the
-`scenetrack_lifecycle` Asset, `quality_gate` runs the GX suites (Asset `scenetrack_gate`), and
-`publish_marts` swaps the audited marts in (Asset `scenetrack_published_marts`). A failing
-`error` expectation fails `quality_gate` (no retry: it is data, not a transient fault), so
-`publish_marts` never runs and the last good version stays live.
+**Tasks**: `dbt_build` runs one `dbt build` (seeds, models and their tests in dbt's order)
+under the warehouse writer lock and records the `scenetrack_lifecycle` Asset; `quality_gate`
+runs the GX suites (Asset `scenetrack_gate`); `publish_marts` swaps the audited marts in as
+the next published version (Asset `scenetrack_published_marts`). A failing `error`
+expectation fails `quality_gate` (no retry: it is data, not a transient fault), so
+`publish_marts` never runs and the last good version stays live. Every task writes the DuckDB
+work database and runs in the one-slot pool `scenetrack_warehouse_writer`.
 
-Every task writes the DuckDB work database, so every task, dbt ones included, runs in the
-one-slot pool `scenetrack_warehouse_writer`.
+**Per-model tasks (astronomer-cosmos)**: with `SCENETRACK_AIRFLOW_DBT=cosmos` the dbt step is
+rendered instead as a cosmos task group from the dbt manifest (one task per seed and model,
+each followed by its tests), all in the same pool. It is not the default: on the reference
+machine it made a transform run ~20 times slower (see docs/airflow.md). The manifest is made
+by `dbt parse` (`scenetrack airflow`, `make airflow`, the demo); its path is
+`$SCENETRACK_DBT_MANIFEST` or `$SCENETRACK_HOME/airflow/dbt_manifest/manifest.json`.
 
-The manifest is made by `dbt parse` (`scenetrack airflow`, `make airflow` and the demo do it);
-its path is `$SCENETRACK_DBT_MANIFEST` or `$SCENETRACK_HOME/airflow/dbt_manifest/manifest.json`.
-Logic: `scenetrack.pipeline` (gate, publish); dbt project: `dbt_project/`; suites:
-`expectations/`.
+Logic: `scenetrack.pipeline`; dbt project: `dbt_project/`; suites: `expectations/`.
 """
 
 from __future__ import annotations
 
-import sys
+import os
 from datetime import datetime
-from pathlib import Path
 
 from airflow.sdk import DAG, task
 
-from scenetrack.airflow_runner import MANIFEST_ENV, dbt_manifest_path
 from scenetrack.assets import (
     DEFAULT_ARGS,
     GATE_RESULTS,
@@ -37,47 +36,54 @@ from scenetrack.assets import (
     RAW_SUBMISSIONS,
     WRITER_POOL,
 )
-from scenetrack.config import DBT_PROJECT_DIR, Paths, home_from
 
-MANIFEST = dbt_manifest_path()
-if not MANIFEST.exists():
-    # Raised at parse time so the UI's "import errors" panel says exactly what to do.
-    raise FileNotFoundError(
-        f"scenetrack_transform renders its dbt tasks from {MANIFEST}, which does not exist. "
-        "Create it with `scenetrack airflow` / `make airflow` (they run `dbt parse`), or "
-        "`python -c 'from scenetrack.airflow_runner import ensure_dbt_manifest; "
-        "from scenetrack.config import paths; ensure_dbt_manifest(paths())'`, "
-        f"or point ${MANIFEST_ENV} at an existing manifest.json."
-    )
+DBT_MODE_ENV = "SCENETRACK_AIRFLOW_DBT"
+DBT_MODE = os.environ.get(DBT_MODE_ENV, "build").strip().lower()
+if DBT_MODE not in ("build", "cosmos"):
+    raise ValueError(f"${DBT_MODE_ENV} must be 'build' (default) or 'cosmos', not {DBT_MODE!r}")
 
-from cosmos import (  # noqa: E402  (after the manifest check: a clear error first)
-    DbtTaskGroup,
-    ExecutionConfig,
-    ProfileConfig,
-    ProjectConfig,
-    RenderConfig,
-)
-from cosmos.constants import InvocationMode, LoadMode, TestBehavior  # noqa: E402
 
-WORK_DB = Paths(home_from()).work_db
-DBT_EXE = Path(sys.executable).with_name("dbt")
+def _marts_rows() -> dict:
+    """Row counts of the marts in the work DB: the lifecycle Asset event's metadata."""
+    from scenetrack.config import paths
+    from scenetrack.warehouse import connect_work
 
-with DAG(
-    dag_id="scenetrack_transform",
-    description="raw layer -> dbt lifecycle and marts (cosmos) -> GX gate -> published warehouse",
-    schedule=[RAW_SUBMISSIONS],
-    start_date=datetime(2025, 1, 1),
-    catchup=False,
-    max_active_runs=1,
-    default_args=DEFAULT_ARGS,
-    tags=["scenetrack", "dbt", "cosmos", "great_expectations", "publish"],
-    doc_md=__doc__,
-) as dag:
-    dbt = DbtTaskGroup(
+    con = connect_work(paths())
+    try:
+        rows = con.execute(
+            "select table_name, estimated_size from duckdb_tables() "
+            "where schema_name = 'marts' order by table_name"
+        ).fetchall()
+    finally:
+        con.close()
+    return {name: int(n) for name, n in rows}
+
+
+def _cosmos_task_group():
+    """The dbt project as cosmos tasks (one per seed/model + its tests), from the manifest."""
+    import sys
+    from pathlib import Path
+
+    from scenetrack.airflow_runner import MANIFEST_ENV, dbt_manifest_path
+    from scenetrack.config import DBT_PROJECT_DIR, Paths, home_from
+
+    manifest = dbt_manifest_path()
+    if not manifest.exists():
+        # Raised at parse time so the UI's "import errors" panel says exactly what to do.
+        raise FileNotFoundError(
+            f"scenetrack_transform ({DBT_MODE_ENV}=cosmos) renders its dbt tasks from "
+            f"{manifest}, which does not exist. Create it with `scenetrack airflow` or "
+            "`make airflow` (both run `dbt parse`), point "
+            f"${MANIFEST_ENV} at an existing manifest.json, or unset {DBT_MODE_ENV}."
+        )
+    from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
+    from cosmos.constants import InvocationMode, LoadMode, TestBehavior
+
+    return DbtTaskGroup(
         group_id="dbt",
         project_config=ProjectConfig(
             dbt_project_path=DBT_PROJECT_DIR,
-            manifest_path=MANIFEST,
+            manifest_path=manifest,
             project_name="scenetrack",
             install_dbt_deps=False,
         ),
@@ -89,17 +95,20 @@ with DAG(
         render_config=RenderConfig(
             load_method=LoadMode.DBT_MANIFEST,
             test_behavior=TestBehavior.AFTER_EACH,
+            # a relationships test between two models runs after both, not after the first
+            should_detach_multiple_parents_tests=True,
             emit_datasets=False,  # the platform declares its own Assets (scenetrack.assets)
             enable_owner_inheritance=False,
         ),
         execution_config=ExecutionConfig(
-            dbt_executable_path=DBT_EXE, invocation_mode=InvocationMode.SUBPROCESS
+            dbt_executable_path=Path(sys.executable).with_name("dbt"),
+            invocation_mode=InvocationMode.SUBPROCESS,
         ),
         operator_args={
             "pool": WRITER_POOL,
             "append_env": True,
             "env": {
-                "SCENETRACK_WORK_DB": str(WORK_DB),
+                "SCENETRACK_WORK_DB": str(Paths(home_from()).work_db),
                 "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
                 "DO_NOT_TRACK": "1",
             },
@@ -107,23 +116,45 @@ with DAG(
         default_args=DEFAULT_ARGS,
     )
 
-    @task(outlets=[LIFECYCLE], pool=WRITER_POOL)
-    def lifecycle_built(**context) -> dict:
-        """Record the lifecycle Asset: projects staged and marts row counts in the work DB."""
-        from scenetrack.config import paths
-        from scenetrack.warehouse import connect_work
 
-        con = connect_work(paths())
-        try:
-            rows = con.execute(
-                "select table_name, estimated_size from duckdb_tables() "
-                "where schema_name = 'marts' order by table_name"
-            ).fetchall()
-        finally:
-            con.close()
-        extra = {"marts_rows": {name: int(n) for name, n in rows}}
-        context["outlet_events"][LIFECYCLE].extra = extra
-        return extra
+with DAG(
+    dag_id="scenetrack_transform",
+    description="raw layer -> dbt lifecycle and marts -> GX gate -> published warehouse",
+    schedule=[RAW_SUBMISSIONS],
+    start_date=datetime(2025, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=["scenetrack", "dbt", "great_expectations", "publish"]
+    + (["cosmos"] if DBT_MODE == "cosmos" else []),
+    doc_md=__doc__,
+) as dag:
+    if DBT_MODE == "cosmos":
+        dbt = _cosmos_task_group()
+
+        @task(outlets=[LIFECYCLE], pool=WRITER_POOL)
+        def lifecycle_built(**context) -> dict:
+            """Record the lifecycle Asset once every cosmos dbt task has passed."""
+            extra = {"marts_rows": _marts_rows(), "dbt": "cosmos"}
+            context["outlet_events"][LIFECYCLE].extra = extra
+            return extra
+
+        built = lifecycle_built()
+        dbt >> built
+    else:
+
+        @task(outlets=[LIFECYCLE], pool=WRITER_POOL)
+        def dbt_build(**context) -> dict:
+            """dbt build (seeds, staging, lifecycle, marts and their tests) into the work DB."""
+            from scenetrack.config import paths
+            from scenetrack.pipeline import build
+
+            nodes = build(paths())
+            extra = {"dbt_nodes": nodes, "marts_rows": _marts_rows()}
+            context["outlet_events"][LIFECYCLE].extra = extra
+            return extra
+
+        built = dbt_build()
 
     @task(outlets=[GATE_RESULTS], pool=WRITER_POOL, retries=0)
     def quality_gate(**context) -> str:
@@ -151,7 +182,6 @@ with DAG(
         context["outlet_events"][PUBLISHED_MARTS].extra = extra
         return extra
 
-    built = lifecycle_built()
     run_id = quality_gate()
-    dbt >> built >> run_id
+    built >> run_id
     publish_marts(run_id)

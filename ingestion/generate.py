@@ -287,6 +287,108 @@ def _write(path: Path, columns: tuple[str, ...], rows: list[dict]) -> None:
         w.writerows(rows)
 
 
+LEDGER_HEADER = (
+    "序号",
+    "城市",
+    "项目编号",
+    "项目名称",
+    "所属领域",
+    "技术领域",
+    "需求方",
+    "承接企业",
+    "发布日期",
+    "验证日期",
+    "应用日期",
+    "推广日期",
+    "终止日期",
+    "终止类型",
+    "合作金额（万元）",
+    "填报日期",
+)
+_STAGE_COLUMN = {
+    "opportunity": "发布日期",
+    "validation": "验证日期",
+    "application": "应用日期",
+    "scale_up": "推广日期",
+}
+_UNIT_YUAN = {"": 1, "元": 1, "万元": 10_000, "亿元": 100_000_000}
+
+
+def _yuan(text: str) -> Decimal:
+    for unit in ("亿元", "万元", "元"):
+        if text.endswith(unit):
+            return Decimal(text[: -len(unit)]) * _UNIT_YUAN[unit]
+    return Decimal(text)
+
+
+def _day(text: str) -> date:
+    if "年" in text:
+        y, rest = text.split("年")
+        m, rest = rest.split("月")
+        return date(int(y), int(m), int(rest.rstrip("日")))
+    return date.fromisoformat(text)
+
+
+def ledger_rows(events: list[dict]) -> list[dict]:
+    """A city's events pivoted into a clerk's 台账: one row per project, a date per stage.
+
+    Amounts become bare 万元 numbers (the header carries the unit); a failure or withdrawal
+    fills 终止日期 and 终止类型. Deterministic: no randomness, so it never shifts a seed.
+    """
+    projects: dict[str, dict] = {}
+    for e in events:
+        row = projects.setdefault(
+            e["project_id"],
+            {
+                "城市": e["city"],
+                "项目编号": e["project_id"],
+                "项目名称": e["project_name"],
+                "所属领域": e["domain"],
+                "技术领域": TECH_ZH.get(e["technology"], e["technology"]),
+                "需求方": e["demand_owner"],
+            },
+        )
+        row["承接企业"] = e["supplier"] or row.get("承接企业", "")
+        row["填报日期"] = max(row.get("填报日期", ""), e["reported_at"])
+        day = _day(e["event_date"])
+        if e["event_type"] == "enter":
+            row[_STAGE_COLUMN[e["stage"]]] = day
+        else:
+            row["终止日期"] = day
+            row["终止类型"] = "失败" if e["event_type"] == "fail" else "撤回"
+        if e["amount"]:
+            wan = _yuan(e["amount"]) / 10_000
+            row["合作金额（万元）"] = int(wan) if wan == wan.to_integral() else float(wan)
+    return [{"序号": i, **r} for i, r in enumerate(projects.values(), start=1)]
+
+
+def write_ledger(path: Path, title: str, rows: list[dict]) -> Path:
+    """Write a 台账 as a clerk would: XLSX with a title row, or a GBK CSV (by the suffix)."""
+    if path.suffix == ".xlsx":
+        from openpyxl import Workbook
+
+        wb = Workbook(write_only=True)
+        ws = wb.create_sheet("台账")
+        ws.append([title])
+        ws.append(list(LEDGER_HEADER))
+        for r in rows:
+            ws.append([r.get(c) for c in LEDGER_HEADER])
+        wb.save(path)
+        return path
+    with path.open("w", encoding="gbk", newline="") as f:
+        w = csv.writer(f)
+        w.writerow([title] + [""] * (len(LEDGER_HEADER) - 1))
+        w.writerow(LEDGER_HEADER)
+        for r in rows:
+            w.writerow(
+                [
+                    f"{v.year}年{v.month}月{v.day}日" if isinstance(v, date) else v
+                    for v in (r.get(c, "") for c in LEDGER_HEADER)
+                ]
+            )
+    return path
+
+
 def generate(
     out: Path,
     cities: int = 83,
@@ -294,20 +396,29 @@ def generate(
     events: int | None = None,
     single_file: bool = False,
     correction_share: float = 0.02,
+    ledger_formats: tuple[str, ...] = (),
 ) -> list[Path]:
     """Write submissions under ``out``; returns the files in the order a city would send them.
 
     Per-city event and capability files, then one corrections file sent later. With
-    ``single_file`` all events go in one ``events.csv`` (benchmarks).
+    ``single_file`` all events go in one ``events.csv`` (benchmarks). ``ledger_formats``
+    (``"xlsx"``, ``"gbk"``): also write each city's events as a clerk's 台账
+    (``ledger_<code>.xlsx`` / ``ledger_<code>_gbk.csv``), returned after the other files;
+    the canonical files are the same with or without them.
     """
     rng = random.Random(seed)
     out.mkdir(parents=True, exist_ok=True)
     ev_cols, cap_cols = EVENTS.column_names, CAPABILITIES.column_names
     all_events: list[dict] = []
     files: list[Path] = []
+    ledgers: list[Path] = []
     for p in _profiles(cities, rng, events):
         ev, caps = _city_rows(p, rng)
         all_events += ev
+        for fmt in ledger_formats:
+            name = f"ledger_{p.code}.xlsx" if fmt == "xlsx" else f"ledger_{p.code}_gbk.csv"
+            title = f"{AS_OF.year}年{p.name_zh}市场景项目台账"
+            ledgers.append(write_ledger(out / name, title, ledger_rows(ev)))
         if not single_file:
             files.append(out / f"events_{p.code}.csv")
             _write(files[-1], ev_cols, ev)
@@ -321,4 +432,4 @@ def generate(
     if fixes:
         files.append(out / "events_corrections.csv")
         _write(files[-1], ev_cols, fixes)
-    return files
+    return files + ledgers

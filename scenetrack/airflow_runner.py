@@ -16,7 +16,6 @@ from pathlib import Path
 from scenetrack.assets import WRITER_POOL
 from scenetrack.config import DAGS_DIR, DBT_PROJECT_DIR, PROJECT_DIR, Paths, home_from
 
-
 MANIFEST_ENV = "SCENETRACK_DBT_MANIFEST"
 
 
@@ -38,6 +37,8 @@ def airflow_env(p: Paths) -> dict[str, str]:
             "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(p.logs_dir / "airflow"),
             "AIRFLOW__API__HOST": "127.0.0.1",
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+            # event-driven DAGs must run when a file lands, without someone unpausing them
+            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
             "SCENETRACK_HOME": str(p.home),
             "SCENETRACK_PROJECT_DIR": str(PROJECT_DIR),
             "GX_ANALYTICS_ENABLED": "false",
@@ -115,13 +116,18 @@ def _airflow(p: Paths, *args: str, log_name: str) -> str:
     return proc.stdout
 
 
-def ensure_airflow(p: Paths) -> None:
-    """Create or upgrade the metadata DB, the one-slot writer pool and the dbt manifest.
+def ensure_airflow(p: Paths, manifest: bool | None = None) -> None:
+    """Create or upgrade the metadata DB and the one-slot writer pool (idempotent).
 
-    Idempotent; the manifest is re-parsed only when the dbt project changed.
+    ``manifest``: also make the dbt manifest the cosmos rendering of the transform DAG reads
+    (default: only when ``$SCENETRACK_AIRFLOW_DBT`` is ``cosmos``); re-parsed only when the dbt
+    project changed.
     """
     p.airflow_home.mkdir(parents=True, exist_ok=True)
-    ensure_dbt_manifest(p)
+    if manifest is None:
+        manifest = os.environ.get("SCENETRACK_AIRFLOW_DBT", "").strip().lower() == "cosmos"
+    if manifest:
+        ensure_dbt_manifest(p)
     _airflow(p, "db", "migrate", log_name="airflow-db-migrate")
     _airflow(
         p,
@@ -137,3 +143,72 @@ def ensure_airflow(p: Paths) -> None:
 def dags_test(p: Paths, dag_id: str) -> str:
     """Run one DAG to completion in-process; raise with the log tail when a task fails."""
     return _airflow(p, "dags", "test", dag_id, log_name=f"dag-{dag_id}")
+
+
+def standalone_env(p: Paths, port: int) -> dict[str, str]:
+    """``airflow_env`` plus what a long-running local Airflow needs: the API port on loopback."""
+    env = airflow_env(p)
+    env["AIRFLOW__API__PORT"] = str(port)
+    env["AIRFLOW__API__BASE_URL"] = f"http://127.0.0.1:{port}"
+    return env
+
+
+def start_standalone(p: Paths, port: int = 8080, log: Path | None = None) -> subprocess.Popen:
+    """Start ``airflow standalone`` (API server, scheduler, dag-processor, triggerer) for this home.
+
+    It runs in its own process group, so :func:`stop_standalone` ends every process it started.
+    Output goes to ``log`` (default ``<home>/logs/airflow-standalone.log``).
+    """
+    log = log or p.logs_dir / "airflow-standalone.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    exe = Path(sys.executable).with_name("airflow")
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [str(exe), "standalone"],
+            env=standalone_env(p, port),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+
+
+def stop_standalone(proc: subprocess.Popen, timeout: float = 30.0) -> int:
+    """SIGTERM the standalone's process group, wait, then SIGKILL what is left; its exit code."""
+    import signal
+
+    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 10.0)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            proc.wait(timeout=wait)
+        except subprocess.TimeoutExpired:
+            continue
+        # the leader is gone; make sure no child of the group outlives it
+        try:
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            break
+    return proc.wait()
+
+
+def admin_login(p: Paths, timeout: float = 120.0) -> tuple[str, str] | None:
+    """The (user, password) ``airflow standalone`` generated, read from its passwords file."""
+    import json
+    import time
+
+    f = p.airflow_home / "simple_auth_manager_passwords.json.generated"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if f.exists():
+            try:
+                users = json.loads(f.read_text())
+            except ValueError:  # being written
+                users = None
+            if users:
+                user = "admin" if "admin" in users else next(iter(users))
+                return user, str(users[user])
+        time.sleep(0.5)
+    return None

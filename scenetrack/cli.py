@@ -178,6 +178,47 @@ def cmd_export(args: argparse.Namespace, p: Paths) -> int:
     return 0
 
 
+def cmd_airflow(args: argparse.Namespace, p: Paths) -> int:
+    """Airflow standalone with the project's DAGs on 127.0.0.1 until Ctrl-C."""
+    import signal
+    import time
+
+    from scenetrack.airflow_runner import (
+        admin_login,
+        ensure_airflow,
+        start_standalone,
+        stop_standalone,
+    )
+
+    ensure_airflow(p, manifest=True)
+    (p.home / "landing").mkdir(parents=True, exist_ok=True)
+    proc = start_standalone(p, args.port)
+    stopping: list[int] = []
+
+    def _stop(signum, _frame) -> None:
+        stopping.append(signum)
+
+    old = {s: signal.signal(s, _stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        login = admin_login(p, timeout=180)
+        log = p.logs_dir / "airflow-standalone.log"
+        print(
+            f"Airflow is starting at http://127.0.0.1:{args.port}\n"
+            + (f"login: {login[0]} / {login[1]}\n" if login else f"login: see {log}\n")
+            + f"drop submissions into {p.home / 'landing'} (write *.part, then rename)\n"
+            + f"log: {log}\nCtrl-C stops it.",
+            flush=True,
+        )
+        while not stopping and proc.poll() is None:
+            time.sleep(0.5)
+    finally:
+        print("stopping Airflow…", file=sys.stderr, flush=True)
+        code = stop_standalone(proc)
+        for s, h in old.items():
+            signal.signal(s, h)
+    return 0 if stopping else (code or EXIT_FAILED)
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--home", help="warehouse home (default: $SCENETRACK_HOME or ./warehouse)")
@@ -242,6 +283,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ex.add_argument("--out", help="folder (default: <home>/published/exports/<format>)")
     ex.set_defaults(func=cmd_export)
+    af = sub.add_parser(
+        "airflow",
+        parents=[common],
+        help="run Airflow standalone with the project's DAGs on 127.0.0.1 (Ctrl-C stops it)",
+    )
+    af.add_argument("--port", type=int, default=8080, help="API server / UI port (default 8080)")
+    af.set_defaults(func=cmd_airflow)
     return parser
 
 

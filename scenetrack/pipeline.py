@@ -71,7 +71,11 @@ def landed_files(p: Paths) -> list[Path]:
 
 
 def ingest_landing(p: Paths) -> list[Receipt]:
-    """Ingest everything landed, then move each file to processed/ or rejected/ (never delete)."""
+    """Ingest everything landed, then move each file to processed/ or rejected/ (never delete).
+
+    A rejected file gets a copy of its receipts beside it (``<name>.receipt.json``/``.xlsx``),
+    so whoever looks in rejected/ sees why; the originals stay under ``<home>/receipts/``.
+    """
     with writer_lock(p):
         files = landed_files(p)
         receipts = _ingest(p, files)
@@ -79,6 +83,10 @@ def ingest_landing(p: Paths) -> list[Receipt]:
             dest = p.home / ("rejected" if r.status == "rejected" else "processed")
             dest.mkdir(parents=True, exist_ok=True)
             shutil.move(str(f), dest / f.name)
+            if r.status == "rejected":
+                for kept in (r.receipt_json, r.receipt_xlsx):
+                    if kept and Path(kept).is_file():
+                        shutil.copyfile(kept, dest / f"{f.name}.receipt{Path(kept).suffix}")
     return receipts
 
 

@@ -442,7 +442,7 @@ def _quarantine_table(data: ReportData, lang: str) -> Table:
     for r in data.quality.quarantine:
         t.add(
             {**r, "city": r["city_code"]},
-            key=r["city_code"] or "",
+            key=r["city_code"] or "unattributed",
             display={"city": city_name(data, r["city_code"], lang)},
         )
     return t

@@ -55,7 +55,10 @@ def _accounted(r) -> None:
 # --------------------------------------------------------------------------- encodings
 
 
-ZH_HEADER = "城市,项目编号,场景名称,所属领域,技术领域,需求方,承接企业,阶段,事件,日期,合作金额（万元）,填报日期"
+ZH_HEADER = (
+    "城市,项目编号,场景名称,所属领域,技术领域,需求方,承接企业,"
+    "阶段,事件,日期,合作金额（万元）,填报日期"
+)
 
 
 def test_gbk_csv_with_chinese_headers(home, tmp_path) -> None:
@@ -521,7 +524,8 @@ def test_jsonl_bad_lines_are_quarantined_not_the_file(home, tmp_path) -> None:
     ]
     assert _q(
         home,
-        "select source_line, project_id, event_date::varchar, amount_yuan::varchar from raw.events order by 1",
+        "select source_line, project_id, event_date::varchar, amount_yuan::varchar "
+        "from raw.events order by 1",
     ) == [(1, "J1", "2025-05-01", None), (5, "J2", "2025-05-13", "4000000.00")]
 
 
@@ -690,3 +694,34 @@ def test_a_rejected_file_gets_a_receipt_explaining_why(home, tmp_path) -> None:
     assert doc["receipt"]["status"] == "rejected"
     assert doc["receipt"]["reason_explanation_zh"] == "文件为空或只有空行。"
     assert Path(r.receipt_xlsx).is_file()
+
+
+# --------------------------------------------------------------------------- generator
+
+
+def test_generated_ledgers_carry_the_same_events_as_the_canonical_files(tmp_path) -> None:
+    from ingestion.generate import generate
+    from scenetrack.config import Paths
+
+    plain = generate(tmp_path / "plain", cities=5, seed=3)
+    files = generate(tmp_path / "both", cities=5, seed=3, ledger_formats=("xlsx", "gbk"))
+    canonical, ledgers = files[: len(plain)], files[len(plain) :]
+    assert [f.read_bytes() for f in canonical] == [f.read_bytes() for f in plain]
+    assert len(ledgers) == 10
+
+    key = (
+        "select distinct city_code, project_id, stage_code, event_type, event_date, amount_yuan "
+        "from raw.events"
+    )
+    homes = {}
+    for name, batch in {
+        "canonical": [f for f in plain if f.name.startswith("events_") and "corr" not in f.name],
+        "xlsx": [f for f in ledgers if f.suffix == ".xlsx"],
+        "gbk": [f for f in ledgers if f.suffix == ".csv"],
+    }.items():
+        home = Paths(tmp_path / f"home-{name}").ensure()
+        receipts = ingest_paths(home, batch)
+        assert all(r.status == "loaded" and r.rows_quarantined == 0 for r in receipts)
+        homes[name] = set(_q(home, key))
+    assert homes["xlsx"] == homes["canonical"]
+    assert homes["gbk"] == homes["canonical"]

@@ -12,15 +12,18 @@ from hypothesis import strategies as st
 
 from ingestion import normalise as n
 
+_CON: list[duckdb.DuckDBPyConnection] = []
+
 
 def _eval(expr_builder, text: str | None):
-    con = duckdb.connect()
-    try:
-        return con.execute(
-            f"select {expr_builder('x')} from (select ?::varchar as x)", [text]
-        ).fetchone()[0]
-    finally:
-        con.close()
+    """Evaluate one SQL expression over ``x = text`` (one in-memory connection for the module)."""
+    if not _CON:
+        _CON.append(duckdb.connect())
+    return (
+        _CON[0]
+        .execute(f"select {expr_builder('x')} from (select ?::varchar as x)", [text])
+        .fetchone()[0]
+    )
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,7 @@ three quarantined rows (two from Hefei's file, one from a multi-city file).
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import duckdb
@@ -271,13 +272,13 @@ def make_work_db(p: Paths, gate_run_id: str) -> None:
         con.close()
 
 
-@pytest.fixture
-def published_home(tmp_path: Path) -> Paths:
-    """A home with published v2 (current), kept v1, a publish log, a work DB and Data Docs."""
-    p = Paths(tmp_path / "home").ensure()
+@pytest.fixture(scope="session")
+def _published_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Built once per session; every test gets its own copy (tests may change their home)."""
+    p = Paths(tmp_path_factory.mktemp("report-template") / "home").ensure()
     make_published(p.published_dir / "versions" / "v0001.duckdb", 1, "run-1", previous=True)
     make_published(p.published_dir / "versions" / "v0002.duckdb", 2, "run-2")
-    (p.published_db).hardlink_to(p.published_dir / "versions" / "v0002.duckdb")
+    p.published_db.hardlink_to(p.published_dir / "versions" / "v0002.duckdb")
     with (p.published_dir / "publish_log.jsonl").open("w", encoding="utf-8") as f:
         for v in (1, 2):
             rec = {
@@ -293,4 +294,24 @@ def published_home(tmp_path: Path) -> Paths:
     docs = p.gate_dir / "data_docs"
     docs.mkdir(parents=True, exist_ok=True)
     (docs / "index.html").write_text("<html><body>Data Docs</body></html>", encoding="utf-8")
-    return p
+    return p.home
+
+
+@pytest.fixture
+def published_home(_published_template: Path, tmp_path: Path) -> Paths:
+    """A home with published v2 (current), kept v1, a publish log, a work DB and Data Docs."""
+    home = tmp_path / "home"
+    shutil.copytree(_published_template, home)
+    return Paths(home)
+
+
+@pytest.fixture(scope="session")
+def built_report(_published_template: Path, tmp_path_factory: pytest.TempPathFactory):
+    """One home with the report built in both languages, shared by tests that only read it."""
+    from scenetrack.report import build_evaluator_outputs
+
+    home = tmp_path_factory.mktemp("report-built") / "home"
+    shutil.copytree(_published_template, home)
+    p = Paths(home)
+    out = build_evaluator_outputs(p, dbt_docs=False)
+    return p, out.reports

@@ -1,0 +1,210 @@
+"""Each export format opens with its own reader and holds exactly the published mart."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from scenetrack.config import Paths
+from scenetrack.export import export
+
+# A fact with dates, DECIMAL(18,2), integers, booleans, NULLs and Chinese text; a mart with
+# BIGINT counts, DOUBLE ratios, DECIMAL(20,4) and a NULL date.
+MARTS = ["fct_project_lifecycle", "mart_city_scorecard"]
+
+
+def _published(p: Paths, table: str) -> tuple[list[str], list[str], list[tuple]]:
+    con = duckdb.connect(str(p.published_db), read_only=True)
+    try:
+        cur = con.execute(f"select * from main.{table}")
+        rows = cur.fetchall()
+        names = [d[0] for d in cur.description]
+        types = [
+            t
+            for (t,) in con.execute(
+                "select data_type from duckdb_columns() where table_name = ? "
+                "order by column_index",
+                [table],
+            ).fetchall()
+        ]
+    finally:
+        con.close()
+    return names, types, rows
+
+
+def _csv_text(v) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, dt.datetime):
+        return v.isoformat(sep=" ")
+    if isinstance(v, dt.date):
+        return v.isoformat()
+    return str(v)
+
+
+@pytest.mark.parametrize("table", MARTS)
+def test_csv_utf8_bom_reads_back(published_home: Paths, tmp_path: Path, table: str) -> None:
+    import pandas as pd
+
+    res = export(published_home, "csv", [table], tmp_path / "out")
+    (f,) = res.files
+    assert f.name == f"{table}.csv" and res.version == 2
+    raw = f.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")  # the BOM Excel needs to read UTF-8
+    assert raw.count(b"\xef\xbb\xbf") == 1
+    df = pd.read_csv(f, encoding="utf-8-sig", dtype=str, keep_default_na=False)
+    names, types, rows = _published(published_home, table)
+    assert list(df.columns) == names  # no BOM glued to the first header
+    assert len(df) == len(rows)
+    for got, want in zip(df.itertuples(index=False), rows, strict=True):
+        for name, typ, g, w in zip(names, types, got, want, strict=True):
+            if typ == "DOUBLE" and w is not None:
+                assert float(g) == pytest.approx(w, rel=1e-15), name
+            elif typ.startswith("DECIMAL") and w is not None:
+                assert Decimal(g) == w, name
+            else:
+                assert g == _csv_text(w), (name, g, w)
+    if table == "fct_project_lifecycle":
+        assert "智能工厂质检" in set(df["project_name"])
+        # the same text in GBK would not decode as UTF-8: the file is really UTF-8
+        raw.decode("utf-8-sig")
+
+
+@pytest.mark.parametrize("table", MARTS)
+def test_xlsx_typed_and_frozen(published_home: Paths, tmp_path: Path, table: str) -> None:
+    from openpyxl import load_workbook
+
+    (f,) = export(published_home, "xlsx", [table], tmp_path / "out").files
+    wb = load_workbook(f)
+    ws = wb[table[:31]]
+    assert ws.freeze_panes == "A2"
+    names, types, rows = _published(published_home, table)
+    assert [c.value for c in ws[1]] == names
+    assert ws.max_row - 1 == len(rows)
+    for r, want in enumerate(rows, start=2):
+        for j, (name, typ, w) in enumerate(zip(names, types, want, strict=True), start=1):
+            cell = ws.cell(row=r, column=j)
+            if w is None:
+                assert cell.value is None, name
+            elif typ == "BOOLEAN":
+                assert cell.data_type == "b" and cell.value is w, name
+            elif typ == "DATE":
+                assert cell.is_date, name
+                assert cell.value.date() == w, name
+                assert cell.number_format == "yyyy-mm-dd"
+            elif typ in ("INTEGER", "BIGINT"):
+                assert cell.data_type == "n" and cell.value == w, name
+            elif typ.startswith("DECIMAL"):  # decimals are numbers, not text
+                assert cell.data_type == "n", name
+                assert Decimal(str(cell.value)) == w, name
+                assert cell.number_format.startswith("#,##0.")
+            elif typ == "DOUBLE":
+                assert cell.data_type == "n" and cell.value == pytest.approx(w), name
+            else:
+                assert cell.data_type == "s" and cell.value == w, name
+    # column descriptions travel with the file
+    about = wb["columns"]
+    assert about.freeze_panes == "A2"
+    described = {row[0].value: row[2].value for row in about.iter_rows(min_row=2)}
+    if table == "mart_city_scorecard":
+        assert described["cooperation_amount_yi"] == "Cooperation amount in 亿元."
+        col = names.index("conversion_opportunity_to_validation") + 1
+        assert ws.cell(row=2, column=col).number_format == "0.0%"
+        yi = ws.cell(row=1, column=names.index("cooperation_amount_yi") + 1)
+        assert yi.comment is not None and "亿元" in yi.comment.text
+
+
+@pytest.mark.parametrize("table", MARTS)
+def test_parquet_keeps_the_schema(published_home: Paths, tmp_path: Path, table: str) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    (f,) = export(published_home, "parquet", [table], tmp_path / "out").files
+    names, types, rows = _published(published_home, table)
+    t = pq.read_table(f)
+    assert t.column_names == names
+    assert t.num_rows == len(rows)
+    expected = {
+        "VARCHAR": pa.string(),
+        "DATE": pa.date32(),
+        "INTEGER": pa.int32(),
+        "BIGINT": pa.int64(),
+        "DOUBLE": pa.float64(),
+        "BOOLEAN": pa.bool_(),
+    }
+    for field, typ in zip(t.schema, types, strict=True):
+        if typ.startswith("DECIMAL"):
+            precision, scale = (int(x) for x in typ[8:-1].split(","))
+            assert field.type == pa.decimal128(precision, scale), field.name
+        else:
+            assert field.type == expected[typ], field.name
+    got = [tuple(r.values()) for r in t.to_pylist()]
+    assert got == rows
+
+
+def test_export_all_marts_default_folder(published_home: Paths) -> None:
+    res = export(published_home, "parquet")
+    assert res.files[0].parent == published_home.published_dir / "exports" / "parquet"
+    assert sorted(f.stem for f in res.files) == [
+        "dim_city",
+        "dim_domain",
+        "dim_technology",
+        "fct_project_lifecycle",
+        "fct_stage_transitions",
+        "mart_city_scorecard",
+        "mart_stage_funnel",
+        "mart_stalled_projects",
+        "mart_supply_demand",
+    ]
+    assert not list(res.files[0].parent.glob(".*"))  # no temporary files left behind
+
+
+def test_export_reads_the_published_version_only(published_home: Paths, tmp_path: Path) -> None:
+    """Marts in the work DB that were never published do not reach an export."""
+    con = duckdb.connect(str(published_home.work_db))
+    con.execute("create schema if not exists marts")
+    con.execute("create table marts.mart_stage_funnel as select 'unpublished' as breakdown")
+    con.close()
+    (f,) = export(published_home, "parquet", ["mart_stage_funnel"], tmp_path).files
+    import pyarrow.parquet as pq
+
+    assert "unpublished" not in pq.read_table(f).column("breakdown").to_pylist()
+
+
+def test_unknown_mart_and_nothing_published(published_home: Paths, home: Paths) -> None:
+    with pytest.raises(RuntimeError, match="not a published table: nope"):
+        export(published_home, "csv", ["nope"])
+    with pytest.raises(RuntimeError, match="nothing is published"):
+        export(home, "csv")
+
+
+def test_cli_export(published_home: Paths, tmp_path: Path, capsys) -> None:
+    from scenetrack.cli import main
+
+    out = tmp_path / "x"
+    rc = main(
+        [
+            "export",
+            "--home",
+            str(published_home.home),
+            "--format",
+            "xlsx",
+            "--mart",
+            "mart_city_scorecard",
+            "--mart",
+            "dim_city",
+            "--out",
+            str(out),
+        ]
+    )
+    assert rc == 0
+    assert sorted(f.name for f in out.iterdir()) == ["dim_city.xlsx", "mart_city_scorecard.xlsx"]
+    assert "published version v2" in capsys.readouterr().out
+    assert main(["export", "--home", str(published_home.home), "--format", "csv", "--mart",
+                 "nope"]) == 1
