@@ -76,9 +76,16 @@ def run_dbt(p: Paths, args: list[str], vars_: dict[str, str] | None = None) -> D
     return DbtResult(success=proc.returncode == 0, nodes=nodes)
 
 
+def dbt_vars() -> dict[str, str] | None:
+    """dbt vars from the environment: ``SCENETRACK_REFERENCE_DATE`` pins the evaluation date
+    (default: the run date) so a past evaluation can be reproduced exactly."""
+    ref = os.environ.get("SCENETRACK_REFERENCE_DATE")
+    return {"reference_date": ref} if ref else None
+
+
 def dbt_build(p: Paths) -> DbtResult:
     """``dbt build``: seeds, models and tests in DAG order; raises when anything fails."""
-    result = run_dbt(p, ["build"])
+    result = run_dbt(p, ["build"], dbt_vars())
     if not result.success:
         raise DbtBuildError(
             "dbt build failed on: "

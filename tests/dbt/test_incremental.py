@@ -30,9 +30,13 @@ def _hold_back_late_events(files, tmp) -> list:
 
 
 def _marts(con: duckdb.DuckDBPyConnection, db: str) -> list[str]:
-    return [r[0] for r in con.execute(
-        "select table_name from duckdb_tables() where database_name = ? and schema_name = 'marts'",
-        [db]).fetchall()]
+    return [
+        r[0]
+        for r in con.execute(
+            "select table_name from duckdb_tables() where database_name = ? and schema_name = 'marts'",
+            [db],
+        ).fetchall()
+    ]
 
 
 def test_sequence_of_incremental_runs_equals_full_refresh(tmp_path) -> None:
@@ -49,8 +53,14 @@ def test_sequence_of_incremental_runs_equals_full_refresh(tmp_path) -> None:
     for batch in batches:
         ingest_paths(inc, batch)
         build(inc)
-    compiled = (inc.dbt_target_dir / "compiled" / "scenetrack" / "models" / "staging"
-                / "stg_raw__events.sql").read_text()
+    compiled = (
+        inc.dbt_target_dir
+        / "compiled"
+        / "scenetrack"
+        / "models"
+        / "staging"
+        / "stg_raw__events.sql"
+    ).read_text()
     assert "touched as" in compiled  # the last build really ran incrementally
 
     con = duckdb.connect()
@@ -62,7 +72,8 @@ def test_sequence_of_incremental_runs_equals_full_refresh(tmp_path) -> None:
         for a, b in (("f", "i"), ("i", "f")):
             diff = con.execute(
                 f"select count(*) from (select * from {a}.marts.{t} except all "
-                f"select * from {b}.marts.{t})").fetchone()[0]
+                f"select * from {b}.marts.{t})"
+            ).fetchone()[0]
             assert diff == 0, f"{t}: {diff} rows of {a} missing from {b}"
         assert con.execute(f"select count(*) from f.marts.{t}").fetchone()[0] > 0, t
     corrected = con.execute(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import date
 from decimal import Decimal
 
@@ -52,7 +53,11 @@ def built(tmp_path_factory):
         ],
     )
     ingest_paths(home, [first, second])
-    build(home)
+    os.environ["SCENETRACK_REFERENCE_DATE"] = "2025-12-31"  # the evaluation date is pinned
+    try:
+        build(home)
+    finally:
+        del os.environ["SCENETRACK_REFERENCE_DATE"]
     con = duckdb.connect(str(home.work_db), read_only=True)
     yield con
     con.close()
@@ -147,3 +152,101 @@ def test_city_scorecard_by_cohort_year(built) -> None:
         "where city_code = '340100' and period_type = 'year' order by 1"
     ).fetchall()
     assert got == [("2024", 1, 0, 1), ("2025", 3, 3, 0)]
+
+
+def test_stage_transitions_with_days_taken(built) -> None:
+    got = sorted(
+        built.execute(
+            "select project_key, from_stage, to_stage, days_taken, skipped_stages "
+            "from marts.fct_stage_transitions"
+        ).fetchall()
+    )
+    assert got == [
+        ("320200:W2", "opportunity", "validation", -12, False),
+        ("340100:P1", "application", "scale_up", 180, False),
+        ("340100:P1", "opportunity", "validation", 30, False),
+        ("340100:P1", "validation", "application", 60, False),
+        ("340100:P2", "opportunity", "validation", 31, False),
+        ("340100:P4", "opportunity", "validation", 32, False),
+    ]
+
+
+def test_national_funnel_counts_failures_where_they_happened(built) -> None:
+    got = built.execute(
+        "select stage_code, projects_reached, projects_failed_here, projects_withdrawn_here, "
+        "conversion_from_previous_stage, conversion_from_opportunity from marts.mart_stage_funnel "
+        "where breakdown = 'national' order by stage_order"
+    ).fetchall()
+    assert [r[:4] for r in got] == [
+        ("opportunity", 5, 0, 1),  # P1 P2 P3 P4 W2; P3 withdrawn here
+        ("validation", 4, 1, 0),  # P1 P2 P4 W2; P2 failed here
+        ("application", 2, 0, 0),  # P1 W1
+        ("scale_up", 1, 0, 0),  # P1
+    ]
+    assert [r[4] for r in got] == [
+        None,
+        pytest.approx(4 / 5),
+        pytest.approx(2 / 4),
+        pytest.approx(1 / 2),
+    ]
+    assert [r[5] for r in got] == [
+        pytest.approx(1.0),
+        pytest.approx(4 / 5),
+        pytest.approx(2 / 5),
+        pytest.approx(1 / 5),
+    ]
+    by_city = dict(
+        built.execute(
+            "select breakdown_value, projects_reached from marts.mart_stage_funnel "
+            "where breakdown = 'city' and stage_code = 'application'"
+        ).fetchall()
+    )
+    assert by_city == {"340100": 1, "320200": 1}
+
+
+def test_stalled_watchlist_as_of_the_reference_date(built) -> None:
+    # reference date 2025-12-31: P4 in validation since 03-05 (301 d > 180), W2 in validation
+    # since 05-20 (225 d > 180); W1 in application 244 d < 365; P1 at scale-up never stalls.
+    got = sorted(
+        built.execute(
+            "select project_key, current_stage, days_in_current_stage, stalled_after_days, "
+            "reference_date from marts.mart_stalled_projects"
+        ).fetchall()
+    )
+    assert got == [
+        ("320200:W2", "validation", 225, 180, date(2025, 12, 31)),
+        ("340100:P4", "validation", 301, 180, date(2025, 12, 31)),
+    ]
+    stalled = dict(
+        built.execute(
+            "select city_code, projects_stalled from marts.mart_city_scorecard "
+            "where period_type = 'all'"
+        ).fetchall()
+    )
+    assert stalled == {"340100": 1, "320200": 1}
+
+
+def test_supply_demand_share_matched(built) -> None:
+    got = sorted(
+        built.execute(
+            "select city_code, technology_code, opportunities_published, capabilities_published, "
+            "opportunities_matched, share_opportunities_matched from marts.mart_supply_demand"
+        ).fetchall()
+    )
+    assert got == [("320200", "ai", 1, 0, 1, 1.0), ("340100", "ai", 4, 0, 3, 0.75)]
+
+
+def test_scorecard_quarter_and_month_periods(built) -> None:
+    got = built.execute(
+        "select period_type, period_label, period_start, opportunities_published "
+        "from marts.mart_city_scorecard where city_code = '340100' "
+        "and period_type in ('quarter', 'month') order by period_type, period_label"
+    ).fetchall()
+    assert got == [
+        ("month", "2024-11", date(2024, 11, 1), 1),  # P3
+        ("month", "2025-01", date(2025, 1, 1), 1),  # P1
+        ("month", "2025-02", date(2025, 2, 1), 1),  # P4
+        ("month", "2025-03", date(2025, 3, 1), 1),  # P2
+        ("quarter", "2024-Q4", date(2024, 10, 1), 1),
+        ("quarter", "2025-Q1", date(2025, 1, 1), 3),
+    ]
