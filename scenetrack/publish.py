@@ -27,6 +27,9 @@ from scenetrack.config import Paths
 
 PUBLISHED_SCHEMA = "marts"
 KEEP_VERSIONS = int(os.environ.get("SCENETRACK_KEEP_VERSIONS", "5"))
+# The published file is written in a storage format that BI drivers bundling DuckDB 1.1 or
+# newer can open (DuckDB 2.x would otherwise write a format only 2.x reads).
+STORAGE_COMPATIBILITY = os.environ.get("SCENETRACK_PUBLISH_STORAGE_VERSION", "v1.1.0")
 
 
 @dataclass(frozen=True)
@@ -72,7 +75,9 @@ def _versions_dir(p: Paths) -> Path:
 
 def _build_candidate(p: Paths, target: Path, gate_run_id: str, version: int) -> dict[str, int]:
     """Copy every mart (with its column comments) from the work DB into a new file."""
-    con = duckdb.connect(str(target))
+    con = duckdb.connect(
+        str(target), config={"storage_compatibility_version": STORAGE_COMPATIBILITY}
+    )
     try:
         con.execute(f"attach '{p.work_db}' as work (read_only)")
         tables = [

@@ -117,3 +117,53 @@ def city_scorecard_all(files: list[Path]) -> pd.DataFrame:
         both.reindex(out.index, fill_value=0) / out.opportunities_published
     )
     return out
+
+
+STALLED_AFTER_DAYS = {"opportunity": 180, "validation": 180, "application": 365}  # README
+
+
+def lifecycle_with_attributes(files: list[Path]) -> pd.DataFrame:
+    """:func:`lifecycle` plus domain, technology, current stage and its entry date."""
+    p = lifecycle(files)
+    ev = read_events(files)
+    ev["project_key"] = ev.city_code + ":" + ev.project_id
+    first = ev.groupby("project_key").first()
+    p["domain"] = first.domain
+    p["technology"] = first.technology
+    stages = list(STAGE_ORDER)
+    p["current_stage"] = p[stages].apply(
+        lambda r: next((s for s in reversed(stages) if pd.notna(r[s])), None), axis=1
+    )
+    p["current_entered"] = p.apply(lambda r: r[r.current_stage], axis=1)
+    return p
+
+
+def national_funnel(files: list[Path]) -> dict[str, int]:
+    """Projects that entered each stage, nationally."""
+    p = lifecycle(files)
+    return {s: int(p[s].notna().sum()) for s in STAGE_ORDER}
+
+
+def stalled_projects(files: list[Path], reference: pd.Timestamp) -> set[str]:
+    """Active projects longer in their current stage than its threshold at ``reference``."""
+    p = lifecycle_with_attributes(files)
+    p = p[(p.status == "active") & p.current_stage.isin(list(STALLED_AFTER_DAYS))]
+    days = (reference - p.current_entered).dt.days
+    limit = p.current_stage.map(STALLED_AFTER_DAYS)
+    return set(p.index[days > limit])
+
+
+def supply_demand(event_files: list[Path], capability_files: list[Path]) -> pd.DataFrame:
+    """Per (city, technology): opportunities, matched opportunities, capabilities."""
+    p = lifecycle_with_attributes(event_files)
+    opp = p[p.opportunity.notna()].copy()
+    opp["matched"] = opp[["validation", "application", "scale_up"]].notna().any(axis=1)
+    demand = opp.groupby(["city_code", "technology"]).agg(
+        opportunities_published=("matched", "size"), opportunities_matched=("matched", "sum")
+    )
+    caps = pd.concat(pd.read_csv(f, dtype=str) for f in capability_files)
+    caps["city_code"] = caps.city.map(city_codes())
+    supply = caps.groupby(["city_code", "technology"]).size().rename("capabilities_published")
+    out = demand.join(supply, how="outer").fillna(0).astype(int)
+    out.index.names = ["city_code", "technology_code"]
+    return out

@@ -18,7 +18,12 @@ from scenetrack import cli
 from scenetrack.airflow_runner import AirflowRunError, dags_test
 from scenetrack.config import Paths
 from tests.conftest import event, write_csv
-from tests.reference import city_scorecard_all
+from tests.reference import (
+    city_scorecard_all,
+    national_funnel,
+    stalled_projects,
+    supply_demand,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -32,8 +37,9 @@ def demo(tmp_path_factory):
 
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        code = cli.main(["demo", "--home", str(home.home), "--cities", "12", "--seed", "21",
-                         "--json"])
+        code = cli.main(
+            ["demo", "--home", str(home.home), "--cities", "12", "--seed", "21", "--json"]
+        )
     assert code == 0
     return home, json.loads(out.getvalue())
 
@@ -52,33 +58,47 @@ def test_demo_publishes_and_says_where(demo) -> None:
     assert home.published_db.exists()
     assert len(summary["scorecard"]) > 0
     assert sorted(p.name for p in (home.home / "processed").iterdir()) == sorted(
-        p.name for p in (home.home / "samples").iterdir())
+        p.name for p in (home.home / "samples").iterdir()
+    )
     assert list((home.home / "landing").iterdir()) == []
 
 
 def test_scorecard_equals_independent_recomputation(demo) -> None:
     home, _ = demo
-    files = sorted((home.home / "samples").glob("events_*.csv"),
-                   key=lambda f: (f.name == "events_corrections.csv", f.name))
+    files = sorted(
+        (home.home / "samples").glob("events_*.csv"),
+        key=lambda f: (f.name == "events_corrections.csv", f.name),
+    )
     expected = city_scorecard_all(files)
     got = _published(home, "select * from mart_city_scorecard where period_type = 'all'")
     got = got.set_index("city_code").loc[expected.index]
-    for col in ["opportunities_published", "projects_reached_validation",
-                "projects_reached_application", "projects_reached_scale_up",
-                "projects_failed", "projects_withdrawn"]:
+    for col in [
+        "opportunities_published",
+        "projects_reached_validation",
+        "projects_reached_application",
+        "projects_reached_scale_up",
+        "projects_failed",
+        "projects_withdrawn",
+    ]:
         assert got[col].astype(int).tolist() == expected[col].astype(int).tolist(), col
     assert [Decimal(str(v)) for v in got.cooperation_amount_yuan] == [
-        Decimal(v).quantize(Decimal("0.01")) for v in expected.cooperation_amount_yuan]
+        Decimal(v).quantize(Decimal("0.01")) for v in expected.cooperation_amount_yuan
+    ]
     pd.testing.assert_series_equal(
         got.median_days_opportunity_to_validation.astype(float),
-        expected.median_days_opportunity_to_validation.astype(float), check_names=False)
+        expected.median_days_opportunity_to_validation.astype(float),
+        check_names=False,
+    )
     pd.testing.assert_series_equal(
         got.conversion_opportunity_to_validation.astype(float),
-        expected.conversion_opportunity_to_validation.astype(float), check_names=False)
+        expected.conversion_opportunity_to_validation.astype(float),
+        check_names=False,
+    )
     # national total in 亿元 reconciles with the sum over cities
     total_yuan = sum(expected.cooperation_amount_yuan)
     assert got.cooperation_amount_yi.astype(float).sum() == pytest.approx(
-        float(total_yuan) / 1e8, abs=1e-4 * len(got))
+        float(total_yuan) / 1e8, abs=1e-4 * len(got)
+    )
 
 
 def test_status_reports_ledger_gate_and_version(demo, capsys) -> None:
@@ -90,14 +110,18 @@ def test_status_reports_ledger_gate_and_version(demo, capsys) -> None:
     assert s["published"]["version"] >= 1
 
 
-def test_breaking_submission_blocks_publish_and_keeps_published_bytes(demo, tmp_path,
-                                                                     capsys) -> None:
+def test_breaking_submission_blocks_publish_and_keeps_published_bytes(
+    demo, tmp_path, capsys
+) -> None:
     home, _ = demo
     before = hashlib.sha256(home.published_db.read_bytes()).hexdigest()
     versions_before = json.loads(
-        (home.published_dir / "publish_log.jsonl").read_text().splitlines()[-1])["version"]
-    bad = write_csv(tmp_path / "absurd_amount.csv", [
-        event("合肥", "X-1", "application", "enter", "2025-06-01", "99999亿元", "2025-06-02")])
+        (home.published_dir / "publish_log.jsonl").read_text().splitlines()[-1]
+    )["version"]
+    bad = write_csv(
+        tmp_path / "absurd_amount.csv",
+        [event("合肥", "X-1", "application", "enter", "2025-06-01", "99999亿元", "2025-06-02")],
+    )
     (home.home / "landing" / bad.name).write_bytes(bad.read_bytes())
     dags_test(home, "scenetrack_ingest")  # loads: the amount is a well-formed number
     with pytest.raises(AirflowRunError):
@@ -112,3 +136,45 @@ def test_breaking_submission_blocks_publish_and_keeps_published_bytes(demo, tmp_
     assert cli.main(["status", "--home", str(home.home), "--json"]) == 0
     s = json.loads(capsys.readouterr().out)
     assert s["last_gate"]["passed"] is False and s["published"]["version"] == versions_before
+
+
+def _event_files(home: Paths):
+    return sorted(
+        (home.home / "samples").glob("events_*.csv"),
+        key=lambda f: (f.name == "events_corrections.csv", f.name),
+    )
+
+
+def test_funnel_equals_independent_recomputation(demo) -> None:
+    home, _ = demo
+    expected = national_funnel(_event_files(home))
+    got = _published(
+        home,
+        "select stage_code, projects_reached from mart_stage_funnel where breakdown = 'national'",
+    )
+    assert dict(zip(got.stage_code, got.projects_reached.astype(int), strict=True)) == expected
+
+
+def test_supply_demand_equals_independent_recomputation(demo) -> None:
+    home, _ = demo
+    expected = supply_demand(
+        _event_files(home), sorted((home.home / "samples").glob("capabilities_*.csv"))
+    )
+    got = (
+        _published(home, "select * from mart_supply_demand")
+        .set_index(["city_code", "technology_code"])
+        .sort_index()
+    )
+    expected = expected.reindex(got.index)
+    for col in ["opportunities_published", "opportunities_matched", "capabilities_published"]:
+        assert got[col].astype(int).tolist() == expected[col].astype(int).tolist(), col
+
+
+def test_stalled_watchlist_equals_independent_recomputation(demo) -> None:
+    home, _ = demo
+    got = _published(home, "select project_key, reference_date from mart_stalled_projects")
+    reference = pd.Timestamp(
+        _published(home, "select max(reference_date) as d from mart_stalled_projects").d.iloc[0]
+    )
+    assert set(got.project_key) == stalled_projects(_event_files(home), reference)
+    assert len(got) > 0

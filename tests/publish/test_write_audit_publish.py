@@ -136,3 +136,11 @@ def test_published_columns_carry_the_dbt_descriptions(published) -> None:
     ).fetchone()[0]
     con.close()
     assert comment == "active, terminated_failed or terminated_withdrawn."
+
+
+def test_published_file_opens_with_older_duckdb_storage(published) -> None:
+    con = duckdb.connect(str(published.published_db), read_only=True)
+    tags = con.execute(
+        "select tags from duckdb_databases() where database_name = 'scenetrack'").fetchone()[0]
+    con.close()
+    assert tags["storage_version"].startswith("v1.")  # BI drivers with DuckDB 1.x can read it
