@@ -150,6 +150,38 @@ SCORECARD = [
 ]
 
 
+# The marts checked by the simpler suites, with rows consistent with the projects above.
+OTHER_MARTS = """
+create table marts.fct_stage_transitions as select * from (values
+    ('110000:P1:opportunity>validation', '110000:P1', '110000', 'industry', 'ai',
+     'opportunity', 'validation', date '2024-01-05', date '2024-03-01', 56, false),
+    ('440300:P4:opportunity>validation', '440300:P4', '440300', 'industry', 'ai',
+     'opportunity', 'validation', date '2023-05-01', date '2023-07-01', 61, false)
+) as t(transition_key, project_key, city_code, domain_code, technology_code, from_stage,
+       to_stage, from_entered_on, to_entered_on, days_taken, skipped_stages);
+create table marts.mart_stage_funnel as select * from (values
+    ('national', 'all', 'opportunity', 1, 4, 0, 1, null, 1.0),
+    ('national', 'all', 'validation', 2, 3, 1, 0, 0.75, 0.75),
+    ('national', 'all', 'application', 3, 2, 0, 0, 0.6667, 0.5),
+    ('national', 'all', 'scale_up', 4, 1, 0, 0, 0.5, 0.25)
+) as t(breakdown, breakdown_value, stage_code, stage_order, projects_reached,
+       projects_failed_here, projects_withdrawn_here, conversion_from_previous_stage,
+       conversion_from_opportunity);
+create table marts.mart_stalled_projects as select * from (values
+    ('110000:P2', '110000', '北京', 'Beijing', 'P2 场景', 'industry', 'ai', '市数据局', 'ACME',
+     'validation', date '2024-03-01', 486, 180, date '2025-06-30')
+) as t(project_key, city_code, city_name_zh, city_name_en, project_name, domain_code,
+       technology_code, demand_owner, supplier, current_stage, current_stage_entered_on,
+       days_in_current_stage, stalled_after_days, reference_date);
+create table marts.mart_supply_demand as select * from (values
+    ('110000', 'ai', 2, 3, 2, 1.0, 1.5),
+    ('310000', 'ai', 1, 0, 0, 0.0, 0.0),
+    ('440300', 'ai', 1, 1, 1, 1.0, 1.0)
+) as t(city_code, technology_code, opportunities_published, capabilities_published,
+       opportunities_matched, share_opportunities_matched, capabilities_per_opportunity);
+"""
+
+
 def build_work_db(path: Path) -> Path:
     """Create the clean work database at ``path`` (tables as dbt builds them)."""
     con = duckdb.connect(str(path))
@@ -207,6 +239,7 @@ def build_work_db(path: Path) -> Path:
                 "cast(cast(? as decimal(20, 4)) * 100000000 as decimal(20, 2)))",
                 [row[0], city[1], city[2], city[5], *row[1:], row[12]],
             )
+        con.execute(OTHER_MARTS)
     finally:
         con.close()
     return path

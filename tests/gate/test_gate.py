@@ -33,6 +33,10 @@ SUITES = {
     "mart_city_scorecard",
     "scorecard_reconciliation",
     "source_freshness",
+    "fct_stage_transitions",
+    "mart_stage_funnel",
+    "mart_stalled_projects",
+    "mart_supply_demand",
     "stg_raw__events",
 }
 
