@@ -48,6 +48,9 @@ airflow: $(STAMP) ## Airflow standalone + the project's DAGs on 127.0.0.1 (dbt p
 bench: $(STAMP) ## benchmarks (ratios against reference runs in the same process)
 	$(BIN)/python -m benchmarks.run
 
+bench-full: $(STAMP) ## benchmarks including 10M events (long: writes benchmarks/RESULTS.md)
+	$(BIN)/python -m benchmarks.run --full
+
 clean: ## remove the demo warehouse (keeps .venv)
 	rm -rf $(SCENETRACK_HOME)
 

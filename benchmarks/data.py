@@ -123,7 +123,7 @@ def _count_rows(path: Path) -> int:
         return sum(1 for _ in csv.reader(f)) - 1
 
 
-def _generate_chunked(tmp: Path, events: int) -> None:
+def _generate_chunked(tmp: Path, events: int, cities: int = CITIES) -> None:
     """Chunks of at most CHUNK_EVENTS, project ids prefixed; parts + one concatenated file."""
     from ingestion.generate import generate
 
@@ -134,7 +134,7 @@ def _generate_chunked(tmp: Path, events: int) -> None:
         all_writer = None
         for k in range(chunks):
             work = tmp / f"chunk{k}"
-            files = generate(work, CITIES, SEED + k, events // chunks, single_file=True)
+            files = generate(work, cities, SEED + k, events // chunks, single_file=True)
             if k == 0:  # capabilities do not scale with history: the first chunk's are kept
                 for f in files:
                     if f.name.startswith("capabilities_"):
@@ -224,7 +224,11 @@ def write_delta(events_csv: Path, out: Path, share: float = DELTA_SHARE, seed: i
             break
         for i in by_project[key]:
             out_rows.append(
-                {**rows[i], "project_id": rows[i]["project_id"] + "-N", "reported_at": DELTA_REPORTED_AT}
+                {
+                    **rows[i],
+                    "project_id": rows[i]["project_id"] + "-N",
+                    "reported_at": DELTA_REPORTED_AT,
+                }
             )
         new_projects += 1
     with out.open("w", encoding="utf-8", newline="") as f:
@@ -308,10 +312,12 @@ def write_xlsx(events_csv: Path, out: Path, rows: int) -> int:
     return n
 
 
-def dataset(label: str, data_dir: Path = DATA_DIR, gbk: bool = True, log=print) -> Dataset:
+def dataset(
+    label: str, data_dir: Path = DATA_DIR, gbk: bool = True, log=print, cities: int = CITIES
+) -> Dataset:
     """The dataset of one size, generated on first use (``.complete`` marks a finished one)."""
     requested = parse_size(label)
-    d = data_dir / label
+    d = data_dir / (label if cities == CITIES else f"{label}_{cities}cities")
     marker = d / ".complete"
     if marker.exists():
         meta = json.loads(marker.read_text())
@@ -320,17 +326,17 @@ def dataset(label: str, data_dir: Path = DATA_DIR, gbk: bool = True, log=print) 
             ds.meta["gbk_rows"] = write_gbk(ds.events_csv, ds.gbk_csv)
             marker.write_text(json.dumps(ds.meta, indent=2))
         return ds
-    log(f"[data] generating {label} ({requested} events, {CITIES} cities) under {d} ...")
+    log(f"[data] generating {label} ({requested} events, {cities} cities) under {d} ...")
     tmp = data_dir / f".{label}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     if requested > CHUNK_EVENTS:
-        _generate_chunked(tmp, requested)
+        _generate_chunked(tmp, requested, cities)
     else:
         from ingestion.generate import generate
 
-        generate(tmp, CITIES, SEED, requested, single_file=True)
-    meta: dict = {"requested_events": requested, "cities": CITIES, "seed": SEED}
+        generate(tmp, cities, SEED, requested, single_file=True)
+    meta: dict = {"requested_events": requested, "cities": cities, "seed": SEED}
     meta["events"] = _count_rows(tmp / "events.csv")
     meta["events_csv_bytes"] = (tmp / "events.csv").stat().st_size
     meta["delta"] = write_delta(tmp / "events.csv", tmp / "delta.csv")

@@ -85,7 +85,8 @@ def _unexpected_sql(kind: str, kw: dict[str, Any], params: dict[str, Any]) -> st
         )
     if kind == "expect_column_values_to_match_regex":
         rx = _literal(str(kw["regex"]))
-        return f"count(*) filter (where {col} is not null and not regexp_matches(cast({col} as varchar), {rx}))"
+        text = f"cast({col} as varchar)"
+        return f"count(*) filter (where {col} is not null and not regexp_matches({text}, {rx}))"
     if kind == "expect_column_values_to_be_in_set":
         values = _resolve(kw["value_set"], params)
         if not values:
@@ -210,14 +211,12 @@ def compare(checks: list[Check], gx: list[tuple[str, str, str | None, bool]]) ->
     """How far the SQL outcomes agree with GX's (multiset of (suite, type, column, success))."""
     from collections import Counter
 
-    ours = Counter((c.suite, c.expectation, c.column, c.success) for c in checks if c.success is not None)
+    ours = Counter(
+        (c.suite, c.expectation, c.column, c.success) for c in checks if c.success is not None
+    )
     theirs = Counter(gx)
-    covered = Counter(
-        (s, e, c) for s, e, c, _ in ours.elements()
-    )
-    theirs_covered = Counter(
-        {k: v for k, v in theirs.items() if covered[(k[0], k[1], k[2])]}
-    )
+    covered = Counter((s, e, c) for s, e, c, _ in ours.elements())
+    theirs_covered = Counter({k: v for k, v in theirs.items() if covered[(k[0], k[1], k[2])]})
     mismatched = sorted(map(str, (ours - theirs_covered) + (theirs_covered - ours)))
     return {
         "expectations": len(checks),

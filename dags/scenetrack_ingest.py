@@ -28,6 +28,21 @@ from airflow.sdk import dag, task
 from scenetrack.assets import DEFAULT_ARGS, LANDED_SUBMISSIONS, RAW_SUBMISSIONS, WRITER_POOL
 
 
+def _announced(context) -> list[str]:
+    """Files named by the watcher events that started this run (metadata only; never fails)."""
+    try:
+        return sorted(
+            {
+                str(e.extra["payload"]["file"])
+                for events in (context.get("triggering_asset_events") or {}).values()
+                for e in events
+                if isinstance((e.extra or {}).get("payload"), dict) and "file" in e.extra["payload"]
+            }
+        )
+    except Exception:  # noqa: BLE001 - a metadata lookup must not fail an ingest
+        return []
+
+
 @dag(
     dag_id="scenetrack_ingest",
     description="Landed city submissions -> raw layer, ledger and quarantine",
@@ -48,19 +63,14 @@ def scenetrack_ingest():
         from scenetrack.config import paths
         from scenetrack.pipeline import ingest_landing
 
+        announced = _announced(context)  # before ingesting: nothing may fail after the move
         receipts = ingest_landing(paths())
         if not receipts:
-            raise AirflowSkipException("no complete files in the landing folder")
+            raise AirflowSkipException(
+                "no complete files in the landing folder (an earlier run took them)"
+            )
         for r in receipts:
             print(r.line())
-        announced = sorted(
-            {
-                str((e.extra or {}).get("payload", {}).get("file"))
-                for events in (context.get("triggering_asset_events") or {}).values()
-                for e in events
-                if (e.extra or {}).get("payload")
-            }
-        )
         summary = {
             "files": [r.file for r in receipts],
             "announced_by_watcher": announced,

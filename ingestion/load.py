@@ -29,7 +29,7 @@ from pathlib import Path
 import duckdb
 
 from ingestion import normalise as n
-from ingestion.layouts import LEDGER, LEDGER_STAGE_DATES, Column, Layout
+from ingestion.layouts import LEDGER, LEDGER_STAGE_DATES, Layout
 from ingestion.reading import (
     Limits,
     RejectedFile,
@@ -96,86 +96,98 @@ def _sql_str(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _expressions(col: Column, present: bool, units: dict[str, int]) -> tuple[str, str, str]:
-    """(normalised value, failure reason or '', alias join SQL or '') for one column."""
-    raw = f'src."{col.name}"' if present else "cast(null as varchar)"
-    if col.kind == "city":
-        return (
-            f"j_{col.name}.city_code",
-            "unknown_city",
-            f"left join ref_city j_{col.name} on j_{col.name}.alias_key = {n.city_key(raw)}",
-        )
-    if col.kind in KIND_TO_ALIAS:
-        join = (
-            f"left join ref_alias j_{col.name} on j_{col.name}.kind = '{col.kind}' "
-            f"and j_{col.name}.alias_key = {n.lookup_key(raw)}"
-        )
-        return f"j_{col.name}.code", f"unknown_{col.kind}", join
-    if col.kind == "date":
-        return n.date_value(raw), "bad_date", ""
-    if col.kind == "amount":
-        return n.amount_yuan(raw, units.get(col.name, 1)), "bad_amount", ""
-    return n.clean_text(raw), "", ""
-
-
 def _normalise_sql(layout: Layout, header: set[str], units: dict[str, int] | None = None) -> str:
     """One SELECT that normalises every column and names the first problem of each row.
 
     ``header``: the columns the source table carries (others are NULL). ``units``: amount
     column -> multiplier for bare numbers (from a header such as 合作金额（万元）). A problem the
     reader found (``__problem``, e.g. bad_json) comes first.
+
+    Stages, one subquery level each, so every column is cleaned, made half-width and parsed
+    exactly once however often the checks refer to it: ``raw__`` (trimmed text, NULL when
+    empty), ``hw__`` (half-width), ``day__``/``parts__`` (parsed), ``val__`` (the value).
     """
     units = units or {}
-    reader = "__problem" in header
-    selects, joins, checks = ["src.__line as source_line"], [], []
-    if reader:
-        selects.append("src.__problem is not null as reader_problem")
-        selects.append("src.__problem_value as problem_value")
-        checks.append(("src.__problem is not null", "src.__problem", "src.__problem_column"))
-    else:
-        selects += ["false as reader_problem", "cast(null as varchar) as problem_value"]
+    cols = layout.columns
+    parsed = [c for c in cols if c.kind in ("date", "amount")]
 
     def raw_of(name: str) -> str:
         return f'src."{name}"' if name in header else "cast(null as varchar)"
 
-    for col in layout.columns:
-        raw = raw_of(col.name)
-        value, reason, join = _expressions(col, col.name in header, units)
+    reader = "__problem" in header
+    s1 = ["src.__line as source_line"]
+    if reader:
+        s1 += [
+            "src.__problem as reader_reason",
+            "src.__problem_column as reader_column",
+            "src.__problem_value as problem_value",
+        ]
+    else:
+        s1 += [f"cast(null as varchar) as {c}" for c in ("reader_reason", "reader_column")]
+        s1 += ["cast(null as varchar) as problem_value"]
+    s1 += [f"{n.clean_text(raw_of(c.name))} as raw__{c.name}" for c in cols]
+    s2 = ["s1.*"] + [f"{n.halfwidth_of(f'raw__{c.name}')} as hw__{c.name}" for c in parsed]
+    s3 = ["s2.*"]
+    s4 = ["s3.*"]
+    for c in parsed:
+        if c.kind == "date":
+            s3.append(f"{n.day_of(f'hw__{c.name}')} as day__{c.name}")
+            s4.append(f"{n.date_of(f'day__{c.name}', f'hw__{c.name}')} as val__{c.name}")
+            s4.append(f"{n.precision_of(f'day__{c.name}')} as prec__{c.name}")
+        else:
+            s3.append(f"{n.amount_parts_of(f'hw__{c.name}')} as parts__{c.name}")
+            s4.append(
+                f"{n.amount_from_parts(f'parts__{c.name}', units.get(c.name, 1))} as val__{c.name}"
+            )
+
+    selects = ["source_line", "reader_reason is not null as reader_problem", "problem_value"]
+    joins: list[str] = []
+    checks = [("reader_reason is not null", "reader_reason", "reader_column")]
+    for col in cols:
+        raw = f"raw__{col.name}"
         target = col.target or col.name
-        selects.append(f"{n.clean_text(raw)} as raw__{col.name}")
+        j = f"j_{col.name}"
+        if col.kind == "city":
+            value, reason = f"{j}.city_code", "unknown_city"
+            joins.append(f"left join ref_city {j} on {j}.alias_key = {n.city_key(raw)}")
+        elif col.kind in KIND_TO_ALIAS:
+            value, reason = f"{j}.code", f"unknown_{col.kind}"
+            joins.append(
+                f"left join ref_alias {j} on {j}.kind = '{col.kind}' "
+                f"and {j}.alias_key = {n.lookup_key(raw)}"
+            )
+        elif col.kind == "date":
+            value, reason = f"val__{col.name}", "bad_date"
+        elif col.kind == "amount":
+            value, reason = f"val__{col.name}", "bad_amount"
+        else:
+            value, reason = raw, ""
+        selects.append(raw)
         selects.append(f"{value} as {target}")
-        if join:
-            joins.append(join)
         if col.required:
-            checks.append((f"{n.clean_text(raw)} is null", "'missing_required'", f"'{col.name}'"))
+            checks.append((f"{raw} is null", "'missing_required'", f"'{col.name}'"))
         if reason:
             checks.append(
-                (
-                    f"{n.clean_text(raw)} is not null and {value} is null",
-                    f"'{reason}'",
-                    f"'{col.name}'",
-                )
+                (f"{raw} is not null and {value} is null", f"'{reason}'", f"'{col.name}'")
             )
         if col.kind == "date":
-            selects.append(f"{n.date_precision(raw)} as {target}_precision")
+            selects.append(f"prec__{col.name} as {target}_precision")
             checks.append(
                 (
-                    f"{value} is not null and not {n.date_in_range(raw)}",
+                    f"{value} is not null and not {n.in_range_of(value)}",
                     "'date_out_of_range'",
                     f"'{col.name}'",
                 )
             )
     if layout.required_any:
         named = next((c for c in layout.required_any if c in header), layout.required_any[0])
-        none = " and ".join(f"{n.clean_text(raw_of(c))} is null" for c in layout.required_any)
+        none = " and ".join(f"raw__{c} is null" for c in layout.required_any)
         checks.append((none, "'missing_required'", f"'{named}'"))
     if layout is LEDGER:
-        ended = " or ".join(
-            f"{n.clean_text(raw_of(c))} is not null" for c in ("end_type", "end_reason")
-        )
         checks.append(
             (
-                f"{n.clean_text(raw_of('end_date'))} is null and ({ended})",
+                "raw__end_date is null "
+                "and (raw__end_type is not null or raw__end_reason is not null)",
                 "'missing_required'",
                 "'end_date'",
             )
@@ -184,7 +196,11 @@ def _normalise_sql(layout: Layout, header: set[str], units: dict[str, int] | Non
     column_sql = " ".join(f"when {c} then {name}" for c, _, name in checks)
     selects.append(f"case {reason_sql} end as reason")
     selects.append(f"case {column_sql} end as reason_column")
-    return f"select {', '.join(selects)} from src {' '.join(joins)}"
+    staged = (
+        f"(select {', '.join(s4)} from (select {', '.join(s3)} from (select {', '.join(s2)} "
+        f"from (select {', '.join(s1)} from src) s1) s2) s3) s4"
+    )
+    return f"select {', '.join(selects)} from {staged} {' '.join(joins)}"
 
 
 def _insert_loaded(con: duckdb.DuckDBPyConnection, layout: Layout, s: Submission) -> int:
@@ -354,7 +370,7 @@ def _seen_before(con: duckdb.DuckDBPyConnection, sha: str, name: str) -> Receipt
 def _reject(
     con: duckdb.DuckDBPyConnection, r: Receipt, reason: str, message: str, size: int
 ) -> Receipt:
-    r.status, r.reason = "rejected", f"{reason}: {message}"
+    r.status, r.reason = "rejected", f"{reason}: {' '.join(message.split())}"  # one line
     _ledger(con, r, size, None)
     return r
 

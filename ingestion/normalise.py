@@ -33,35 +33,83 @@ EXCEL_SERIAL_PATTERN = r"^[0-9]{5}(\.[0-9]+)?$"
 BLANKS = " \t\r\n\u3000"
 
 
+_EDGE_BLANK = f"^[{BLANKS}]|[{BLANKS}]$"
+_AMOUNT_JUNK = ",| |人民币|¥|￥|RMB"
+
+
+def _list(formats: tuple[str, ...]) -> str:
+    return "[" + ", ".join(f"'{f}'" for f in formats) + "]"
+
+
+# Each value is normalised in stages, so that :mod:`ingestion.load` computes every stage once
+# per column (a CTE level each): clean text -> half-width text -> parsed value. The ``*_of``
+# builders take the output of the previous stage; the public builders compose them from raw.
+
+
 def clean_text(expr: str) -> str:
     """Trimmed text (ASCII and ideographic spaces, line breaks), empty string as NULL."""
-    return f"nullif(trim({expr}, '{BLANKS}'), '')"
+    trimmed = (
+        f"case when regexp_matches({expr}, '{_EDGE_BLANK}') "
+        f"then trim({expr}, '{BLANKS}') else {expr} end"
+    )
+    return f"nullif({trimmed}, '')"
+
+
+def halfwidth_of(clean: str) -> str:
+    """Clean text with full-width digits and punctuation (a Chinese IME's) made half-width."""
+    return (
+        f"(case when strlen({clean}) = length({clean}) then {clean} "
+        f"else translate({clean}, '{FULLWIDTH}', '{HALFWIDTH}') end)"
+    )
+
+
+_LET_DEPTH = [0]
+
+
+def _let(expr: str, body) -> str:
+    """``body(v)`` with ``v`` bound once to ``expr`` (a one-element list lambda), so composed
+    builders do not repeat their input. :mod:`ingestion.load` uses CTE stages instead."""
+    _LET_DEPTH[0] += 1
+    try:
+        v = f"v{_LET_DEPTH[0]}"
+        return f"list_transform([{expr}], lambda {v}: {body(v)})[1]"
+    finally:
+        _LET_DEPTH[0] -= 1
 
 
 def halfwidth(expr: str) -> str:
     """Full-width digits and punctuation (as typed with a Chinese IME) turned half-width."""
-    return f"translate({clean_text(expr)}, '{FULLWIDTH}', '{HALFWIDTH}')"
+    return _let(_let(expr, clean_text), halfwidth_of)
 
 
-def amount_cleaned(expr: str) -> str:
-    """Amount text without separators, spaces and currency words."""
-    s = halfwidth(expr)
-    for junk in (",", " ", "人民币", "¥", "￥", "RMB"):
-        s = f"replace({s}, '{junk}', '')"
-    return s
+def amount_parts_of(hw: str) -> str:
+    """STRUCT(number, unit) of half-width amount text without separators or currency words."""
+    s = f"regexp_replace({hw}, '{_AMOUNT_JUNK}', '', 'g')"
+    return f"regexp_extract({s}, '{AMOUNT_PATTERN}', ['number', 'unit'])"
+
+
+def amount_from_parts(parts: str, bare_unit_multiplier: int = 1) -> str:
+    """Exact yuan from :func:`amount_parts_of` (a bare number takes the header's unit)."""
+    return (
+        f"try_cast(try_cast(nullif(({parts}).number, '') as decimal(38, 6)) * "
+        f"(case ({parts}).unit when '亿元' then 100000000 when '亿' then 100000000 "
+        f"when '万元' then 10000 when '万' then 10000 when '元' then 1 "
+        f"else {bare_unit_multiplier} end) as decimal(18, 2))"
+    )
+
+
+def amount_of(hw: str, bare_unit_multiplier: int = 1) -> str:
+    """Exact yuan from half-width amount text (see :func:`amount_yuan`)."""
+    return _let(amount_parts_of(hw), lambda p: amount_from_parts(p, bare_unit_multiplier))
 
 
 def amount_yuan(expr: str, bare_unit_multiplier: int = 1) -> str:
-    """Exact yuan as DECIMAL(18,2); NULL when the text does not parse (see ``amount_ok``)."""
-    s = amount_cleaned(expr)
-    num = f"try_cast(regexp_extract({s}, '{AMOUNT_PATTERN}', 1) as decimal(38, 6))"
-    unit = f"regexp_extract({s}, '{AMOUNT_PATTERN}', 2)"
-    mult = (
-        f"(case {unit} when '亿元' then 100000000 when '亿' then 100000000 "
-        f"when '万元' then 10000 when '万' then 10000 when '元' then 1 "
-        f"else {bare_unit_multiplier} end)"
-    )
-    return f"try_cast({num} * {mult} as decimal(18, 2))"
+    """Exact yuan as DECIMAL(18,2); NULL when the text does not parse (see ``amount_ok``).
+
+    Units: 元, 万元/万, 亿元/亿; commas, spaces, 人民币, ¥ and RMB are ignored; a bare number
+    is multiplied by ``bare_unit_multiplier`` (the unit of its header, yuan by default).
+    """
+    return amount_of(halfwidth(expr), bare_unit_multiplier)
 
 
 def amount_ok(expr: str) -> str:
@@ -69,23 +117,44 @@ def amount_ok(expr: str) -> str:
     return f"({clean_text(expr)} is null or {amount_yuan(expr)} is not null)"
 
 
-def _parse(expr: str, formats: tuple[str, ...]) -> str:
-    s = halfwidth(expr)
-    tries = ", ".join(f"try_strptime({s}, '{f}')" for f in formats)
-    return f"cast(coalesce({tries}) as date)"
+def excel_serial_of(hw: str) -> str:
+    """An Excel serial day number (45790 -> 2025-05-13); the time fraction is dropped."""
+    return (
+        f"(case when regexp_matches({hw}, '{EXCEL_SERIAL_PATTERN}') "
+        f"then date '{EXCEL_EPOCH}' + cast(floor(cast({hw} as double)) as integer) end)"
+    )
+
+
+def day_of(hw: str) -> str:
+    """A day-precision date from half-width text, or NULL."""
+    return (
+        f"coalesce({excel_serial_of(hw)}, cast(try_strptime({hw}, {_list(DAY_FORMATS)}) as date))"
+    )
+
+
+def month_of(hw: str) -> str:
+    """The first of the month from month-precision text (2025年5月), or NULL."""
+    return f"cast(try_strptime({hw}, {_list(MONTH_FORMATS)}) as date)"
+
+
+def date_of(day: str, hw: str) -> str:
+    """The date from an already parsed day (or NULL) and the half-width text."""
+    return f"(case when {day} is not null then {day} else {month_of(hw)} end)"
+
+
+def precision_of(day: str) -> str:
+    """'day' or 'month' from an already parsed day."""
+    return f"(case when {day} is not null then 'day' else 'month' end)"
+
+
+def in_range_of(value: str) -> str:
+    """Dates before 2015 or in the future are not believable reports."""
+    return f"({value} between date '{EARLIEST_DATE}' and current_date)"
 
 
 def excel_serial_date(expr: str) -> str:
     """An Excel serial day number (45790 -> 2025-05-13); the time fraction is dropped."""
-    s = halfwidth(expr)
-    return (
-        f"(case when regexp_matches({s}, '{EXCEL_SERIAL_PATTERN}') "
-        f"then date '{EXCEL_EPOCH}' + cast(floor(cast({s} as double)) as integer) end)"
-    )
-
-
-def _day(expr: str) -> str:
-    return f"coalesce({excel_serial_date(expr)}, {_parse(expr, DAY_FORMATS)})"
+    return _let(halfwidth(expr), excel_serial_of)
 
 
 def date_value(expr: str) -> str:
@@ -94,18 +163,17 @@ def date_value(expr: str) -> str:
     Day forms: ISO, 2025/5/13, 2025.5.13, 2025年5月13日, 20250513, with or without a time,
     and Excel serial day numbers (45790). Full-width digits are accepted everywhere.
     """
-    return f"coalesce({_day(expr)}, {_parse(expr, MONTH_FORMATS)})"
+    return _let(halfwidth(expr), lambda hw: _let(day_of(hw), lambda d: date_of(d, hw)))
 
 
 def date_precision(expr: str) -> str:
     """'day' or 'month', so month-precision dates are never mistaken for the 1st."""
-    return f"(case when {_day(expr)} is not null then 'day' else 'month' end)"
+    return _let(halfwidth(expr), lambda hw: _let(day_of(hw), precision_of))
 
 
 def date_in_range(expr: str) -> str:
     """Dates before 2015 or in the future are not believable reports."""
-    d = date_value(expr)
-    return f"({d} between date '{EARLIEST_DATE}' and current_date)"
+    return _let(date_value(expr), in_range_of)
 
 
 def lookup_key(expr: str) -> str:

@@ -270,7 +270,7 @@ def find_header(
     if found is not None:
         return found
     seen = first_cells if first_cells is not None else (rows[0][1] if rows else [])
-    shown = ", ".join(str(c).strip() for c in seen if c is not None and str(c).strip())
+    shown = ", ".join(" ".join(str(c).split()) for c in seen if c is not None and str(c).strip())
     raise RejectedFile(
         "unknown_layout",
         f"no header row in the first {MAX_HEADER_SEARCH_ROWS} rows matches a known layout "
@@ -387,24 +387,26 @@ def _csv_fast(
         return None
     finally:
         source.close()
-    if table.num_rows == 0:
-        spans = pa.array([], type=pa.int64())
+    physical = _physical_lines(path)
+    if physical == header_line + table.num_rows:  # every row on one line: no need to count
+        lines = pa.array(range(header_line + 1, physical + 1), type=pa.int64())
     else:
-        breaks = [pc.count_substring(table.column(n), "\n") for n in names]
-        extra = breaks[0]
-        for b in breaks[1:]:
-            extra = pc.add(extra, b)
-        spans = pc.add(pc.cast(extra, pa.int64()), 1)
-    ends = pc.cumulative_sum(spans) if len(spans) else spans
-    total = (header_line + pc.sum(spans).as_py()) if len(spans) else header_line
-    if total != _physical_lines(path):
-        return None
-    lines = pc.add(pc.subtract(ends, spans), header_line + 1)
+        spans = pa.array([], type=pa.int64())
+        if table.num_rows:
+            extra = None
+            for name in names:
+                breaks = pc.count_substring(table.column(name), "\n")
+                extra = breaks if extra is None else pc.add(extra, breaks)
+            spans = pc.add(pc.cast(extra, pa.int64()), 1)
+        if header_line + (pc.sum(spans).as_py() or 0) != physical:
+            return None  # blank lines or rows Arrow skipped: only the careful reader knows
+        lines = pc.add(pc.subtract(pc.cumulative_sum(spans), spans), header_line + 1)
     match = sub.match
     cols = {c: table.column(names[pos]) for c, pos in match.positions.items()}
-    keep = None
+    keep = None  # a row is blank when every field is empty or whitespace
     for n in names:
-        filled = pc.not_equal(pc.utf8_trim_whitespace(table.column(n)), "")
+        col = table.column(n)
+        filled = pc.and_(pc.greater(pc.binary_length(col), 0), pc.invert(pc.utf8_is_space(col)))
         keep = filled if keep is None else pc.or_(keep, filled)
     out = pa.table(
         {

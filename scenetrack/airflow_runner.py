@@ -128,6 +128,14 @@ def ensure_airflow(p: Paths, manifest: bool | None = None) -> None:
         manifest = os.environ.get("SCENETRACK_AIRFLOW_DBT", "").strip().lower() == "cosmos"
     if manifest:
         ensure_dbt_manifest(p)
+    # `airflow db migrate` and `pools set` each cost an Airflow start-up; a stamp naming the
+    # Airflow version lets a second demo skip them (an upgrade of Airflow migrates again).
+    from importlib.metadata import version
+
+    stamp = p.airflow_home / ".scenetrack-initialised"
+    wanted = f"apache-airflow {version('apache-airflow')}"
+    if stamp.exists() and stamp.read_text() == wanted and (p.airflow_home / "airflow.db").exists():
+        return
     _airflow(p, "db", "migrate", log_name="airflow-db-migrate")
     _airflow(
         p,
@@ -138,6 +146,7 @@ def ensure_airflow(p: Paths, manifest: bool | None = None) -> None:
         "DuckDB work database: one writer at a time",
         log_name="airflow-pools",
     )
+    stamp.write_text(wanted)
 
 
 def dags_test(p: Paths, dag_id: str) -> str:
@@ -148,6 +157,8 @@ def dags_test(p: Paths, dag_id: str) -> str:
 def standalone_env(p: Paths, port: int) -> dict[str, str]:
     """``airflow_env`` plus what a long-running local Airflow needs: the API port on loopback."""
     env = airflow_env(p)
+    # standalone starts its components as `airflow ...` found on PATH: this venv's first
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     env["AIRFLOW__API__PORT"] = str(port)
     env["AIRFLOW__API__BASE_URL"] = f"http://127.0.0.1:{port}"
     return env
@@ -173,24 +184,40 @@ def start_standalone(p: Paths, port: int = 8080, log: Path | None = None) -> sub
         )
 
 
-def stop_standalone(proc: subprocess.Popen, timeout: float = 30.0) -> int:
-    """SIGTERM the standalone's process group, wait, then SIGKILL what is left; its exit code."""
-    import signal
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # pragma: no cover - the id was reused by someone else's group
+        return False
+    return True
 
+
+def stop_standalone(proc: subprocess.Popen, timeout: float = 30.0) -> int:
+    """End every process of the standalone's process group; return the leader's exit code.
+
+    SIGTERM to the whole group (scheduler, triggerer, dag-processor, API server and the task
+    processes they started), wait up to ``timeout`` seconds for all of them to exit, then
+    SIGKILL whatever is left and wait again.
+    """
+    import signal
+    import time
+
+    pgid = proc.pid  # start_new_session: the leader's pid is the group id
     for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 10.0)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
+        if not _group_alive(pgid):
             break
         try:
-            proc.wait(timeout=wait)
-        except subprocess.TimeoutExpired:
-            continue
-        # the leader is gone; make sure no child of the group outlives it
-        try:
-            os.killpg(proc.pid, 0)
+            os.killpg(pgid, sig)
         except ProcessLookupError:
             break
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            proc.poll()  # reap the leader as soon as it exits
+            if not _group_alive(pgid):
+                break
+            time.sleep(0.2)
     return proc.wait()
 
 

@@ -70,6 +70,8 @@ def cmd_run(args: argparse.Namespace, p: Paths) -> int:
 def _where(p: Paths) -> dict:
     return {
         "published_warehouse": str(p.published_db),
+        "evaluator_report": str(p.published_dir / "report" / "index.html"),
+        "dbt_docs": str(p.published_dir / "dbt_docs"),
         "parquet": str(p.published_dir / "parquet"),
         "gate_results": "table audit.gate_results in " + str(p.work_db),
         "data_docs": str(p.gate_dir / "data_docs"),
@@ -95,6 +97,7 @@ def cmd_demo(args: argparse.Namespace, p: Paths) -> int:
     ensure_airflow(p)
     dags_test(p, "scenetrack_ingest")
     dags_test(p, "scenetrack_transform")
+    dags_test(p, "scenetrack_evaluate")  # evaluator report + dbt docs from the published marts
     rows = top_cities(p, args.top)
     where = _where(p)
     text = (
@@ -209,7 +212,16 @@ def cmd_airflow(args: argparse.Namespace, p: Paths) -> int:
             + f"log: {log}\nCtrl-C stops it.",
             flush=True,
         )
+        ready = False
         while not stopping and proc.poll() is None:
+            if not ready:
+                import socket
+
+                with socket.socket() as sock:
+                    sock.settimeout(0.5)
+                    ready = sock.connect_ex(("127.0.0.1", args.port)) == 0
+                if ready:
+                    print(f"Airflow is ready: http://127.0.0.1:{args.port}", flush=True)
             time.sleep(0.5)
     finally:
         print("stopping Airflow…", file=sys.stderr, flush=True)

@@ -91,3 +91,50 @@ DBT_PROJECT_DIR = PROJECT_DIR / "dbt_project"
 EXPECTATIONS_DIR = PROJECT_DIR / "expectations"
 DAGS_DIR = PROJECT_DIR / "dags"
 SEEDS_DIR = DBT_PROJECT_DIR / "seeds"
+
+
+WAREHOUSE_SCHEMES = ("postgresql", "postgres")
+
+
+@dataclass(frozen=True)
+class PgTarget:
+    """A PostgreSQL warehouse selected by ``SCENETRACK_WAREHOUSE=postgresql://…``."""
+
+    dsn: str
+    host: str
+    port: int
+    user: str
+    password: str
+    dbname: str
+
+
+def warehouse_target(value: str | None = None) -> PgTarget | None:
+    """The PostgreSQL target named by ``value`` or ``SCENETRACK_WAREHOUSE``; None = DuckDB.
+
+    Accepts ``postgresql://user:pass@host:port/db`` and ``postgres://…`` (percent-encoded user
+    and password allowed). Unset or empty selects the embedded DuckDB warehouse (the default);
+    any other scheme is a configuration error, never silently DuckDB.
+    """
+    from urllib.parse import unquote, urlsplit
+
+    raw = (value if value is not None else os.environ.get("SCENETRACK_WAREHOUSE", "")).strip()
+    if not raw or raw.lower() == "duckdb":
+        return None
+    parts = urlsplit(raw)
+    if parts.scheme.lower() not in WAREHOUSE_SCHEMES:
+        raise ValueError(
+            f"SCENETRACK_WAREHOUSE={raw.split('@')[-1]!r}: expected postgresql://user:pass@host:"
+            "port/db (or unset for the embedded DuckDB warehouse)"
+        )
+    dbname = unquote(parts.path.lstrip("/"))
+    if not parts.hostname or not dbname:
+        raise ValueError("SCENETRACK_WAREHOUSE needs a host and a database name")
+    dsn = raw if parts.scheme.lower() == "postgresql" else "postgresql" + raw[len(parts.scheme) :]
+    return PgTarget(
+        dsn=dsn,
+        host=parts.hostname,
+        port=parts.port or 5432,
+        user=unquote(parts.username or ""),
+        password=unquote(parts.password or ""),
+        dbname=dbname,
+    )

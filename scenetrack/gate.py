@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
-from scenetrack.config import EXPECTATIONS_DIR
+from scenetrack.config import EXPECTATIONS_DIR, PgTarget
 
 if TYPE_CHECKING:  # pragma: no cover - typing only, never imported at run time
     import pandas as pd
@@ -247,7 +247,10 @@ def volume_floors(
 
 
 def suite_parameters(
-    con: duckdb.DuckDBPyConnection, run_date: date, baseline_counts: dict[str, int] | None = None
+    con: Any,
+    run_date: date,
+    baseline_counts: dict[str, int] | None = None,
+    db_errors: tuple[type[Exception], ...] = (duckdb.Error,),
 ) -> dict[str, Any]:
     """The run-time values suites refer to with ``{"$PARAMETER": name}``.
 
@@ -255,10 +258,12 @@ def suite_parameters(
     city check fail loudly (and the dim_city suite reports the query error) rather than pass.
     ``fresh_since`` is the oldest last-report date that counts as fresh; ``min_rows_<table>``
     are the volume floors against the published version (see :func:`volume_floors`).
+    ``con`` is a DuckDB or a psycopg connection (both have ``execute().fetchall()``);
+    ``db_errors`` are the exceptions its driver raises.
     """
     try:
         codes = [r[0] for r in con.execute(DIM_CITY_CODES_QUERY).fetchall()]
-    except duckdb.Error:
+    except db_errors:
         codes = []
     return {
         "run_date": run_date.isoformat(),
@@ -614,6 +619,7 @@ def run_gate(
     run_date: date | None = None,
     suites_dir: Path = EXPECTATIONS_DIR,
     baseline_counts: dict[str, int] | None = None,
+    pg: PgTarget | None = None,
 ) -> GateResult:
     """Validate every suite; render GX Data Docs as a static site under ``gate_dir/data_docs``;
     then store every outcome in the work DB table ``audit.gate_results`` (run_id, run_at, suite,
@@ -625,15 +631,26 @@ def run_gate(
     lock; ``baseline_counts`` (rows per mart in the published version) arm the volume guard.
     This function opens the work DB read-only first and read-write only at the end, never
     both at once. ``run_at`` is stored as naive UTC.
+
+    ``pg``: validate the PostgreSQL warehouse instead (``SCENETRACK_WAREHOUSE``): batches are
+    read from it and outcomes stored in its ``audit.gate_results``; ``work_db`` is unused.
     """
     run_date = run_date or date.today()
     run_at = datetime.now(UTC).replace(tzinfo=None)
     specs = load_suite_specs(suites_dir)
-    batches, params = _read_batches(Path(work_db), specs, run_date, baseline_counts)
+    if pg is not None:
+        from scenetrack.postgres import gate as pg_gate
+
+        batches, params = pg_gate.read_batches(pg, specs, run_date, baseline_counts)
+    else:
+        batches, params = _read_batches(Path(work_db), specs, run_date, baseline_counts)
     outcomes, index = _validate(
         specs, batches, params, Path(gate_dir) / "data_docs", run_id, run_at
     )
-    _store(Path(work_db), run_id, run_at, outcomes)
+    if pg is not None:
+        pg_gate.store(pg, run_id, run_at, outcomes)
+    else:
+        _store(Path(work_db), run_id, run_at, outcomes)
     return GateResult(run_id=run_id, run_date=run_date, outcomes=outcomes, data_docs_index=index)
 
 

@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from ingestion.load import Receipt, ingest_file
-from scenetrack.config import Paths
+from scenetrack.config import Paths, PgTarget, warehouse_target
 from scenetrack.warehouse import connect_work, writer_lock
 
 SUBMISSION_SUFFIXES = (".csv", ".tsv", ".txt", ".xlsx", ".jsonl")
@@ -45,13 +45,31 @@ def _ingest(p: Paths, files: Iterable[Path], sheet: str | None = None) -> list[R
     return receipts
 
 
+def _sync_postgres(p: Paths) -> PgTarget | None:
+    """On the PostgreSQL target (``SCENETRACK_WAREHOUSE``): roles and schemas in place, then
+    the raw rows PostgreSQL lacks copied over (COPY, one transaction; a no-op when in sync).
+    Returns the target, or None on the embedded DuckDB target. Caller holds the writer lock.
+    """
+    pg = warehouse_target()
+    if pg is not None:
+        from scenetrack.postgres.roles import ensure_roles
+        from scenetrack.postgres.sync import sync_raw_to_postgres
+
+        ensure_roles(pg)
+        sync_raw_to_postgres(p, pg)
+    return pg
+
+
 def ingest_paths(p: Paths, files: Iterable[Path], sheet: str | None = None) -> list[Receipt]:
     """Ingest files in the given order (later files' reports win over earlier ones).
 
     ``sheet``: the worksheet to read from XLSX files (default: each workbook's first sheet).
+    On the PostgreSQL target the new raw rows are then copied into PostgreSQL.
     """
     with writer_lock(p):
-        return _ingest(p, files, sheet)
+        receipts = _ingest(p, files, sheet)
+        _sync_postgres(p)
+        return receipts
 
 
 def landed_files(p: Paths) -> list[Path]:
@@ -79,6 +97,7 @@ def ingest_landing(p: Paths) -> list[Receipt]:
     with writer_lock(p):
         files = landed_files(p)
         receipts = _ingest(p, files)
+        _sync_postgres(p)
         for f, r in zip(files, receipts, strict=True):
             dest = p.home / ("rejected" if r.status == "rejected" else "processed")
             dest.mkdir(parents=True, exist_ok=True)
@@ -91,10 +110,12 @@ def ingest_landing(p: Paths) -> list[Receipt]:
 
 
 def build(p: Paths) -> int:
-    """dbt build into the work database; returns the number of dbt nodes run."""
+    """dbt build into the work database (PostgreSQL: into its staging/intermediate/marts
+    schemas, after syncing any raw rows it lacks); returns the number of dbt nodes run."""
     from scenetrack.transform import dbt_build
 
     with writer_lock(p):
+        _sync_postgres(p)
         return len(dbt_build(p).nodes)
 
 
@@ -103,11 +124,19 @@ def gate(p: Paths, run_date: date | None = None):
     from scenetrack.gate import run_gate
     from scenetrack.publish import publish_log
 
-    log = publish_log(p)
-    baseline = log[-1].tables if log else None
+    pg = warehouse_target()
+    if pg is not None:  # the baseline is what PostgreSQL's `published` holds
+        from scenetrack.postgres.publish import published_counts
+
+        baseline = published_counts(pg)
+    else:
+        log = publish_log(p)
+        baseline = log[-1].tables if log else None
     run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
     with writer_lock(p):
-        result = run_gate(p.work_db, p.gate_dir, run_id, run_date, baseline_counts=baseline)
+        result = run_gate(
+            p.work_db, p.gate_dir, run_id, run_date, baseline_counts=baseline, pg=pg
+        )
     if not result.passed:
         raise GateBlockedError(result.summary())
     return result
@@ -117,7 +146,12 @@ def publish(p: Paths, gate_run_id: str):
     """Swap the audited marts in as the next published version."""
     from scenetrack.publish import publish as _publish
 
+    pg = warehouse_target()
     with writer_lock(p):
+        if pg is not None:  # atomic schema swap in PostgreSQL
+            from scenetrack.postgres.publish import publish as publish_pg
+
+            return publish_pg(p, pg, gate_run_id)
         return _publish(p, gate_run_id)
 
 

@@ -16,7 +16,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from scenetrack.config import DBT_PROJECT_DIR, Paths
+from scenetrack.config import DBT_PROJECT_DIR, Paths, warehouse_target
 
 
 class DbtBuildError(RuntimeError):
@@ -36,13 +36,28 @@ class DbtResult:
 
 
 def dbt_env(p: Paths) -> dict[str, str]:
-    """Environment the dbt profile reads (profiles.yml takes every value from here)."""
-    return {
+    """Environment the dbt profile reads (profiles.yml takes every value from here).
+
+    With ``SCENETRACK_WAREHOUSE=postgresql://…`` the ``postgres`` output is selected and its
+    connection comes from the DSN; otherwise the ``duckdb`` output builds the work database.
+    """
+    env = {
         **os.environ,
         "SCENETRACK_WORK_DB": str(p.work_db),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
         "DO_NOT_TRACK": "1",
     }
+    pg = warehouse_target()
+    if pg is not None:
+        env |= {
+            "SCENETRACK_DBT_TARGET": "postgres",
+            "SCENETRACK_PG_HOST": pg.host,
+            "SCENETRACK_PG_PORT": str(pg.port),
+            "SCENETRACK_PG_USER": pg.user,
+            "SCENETRACK_PG_PASSWORD": pg.password,
+            "SCENETRACK_PG_DBNAME": pg.dbname,
+        }
+    return env
 
 
 def run_dbt(p: Paths, args: list[str], vars_: dict[str, str] | None = None) -> DbtResult:

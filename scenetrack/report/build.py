@@ -264,8 +264,11 @@ def _domain_table(data: ReportData, lang: str) -> Table:
     cols = [Col("breakdown_value", L["domain"], "text")]
     cols += [Col(f"reached_{s}", stage_label(s, lang)) for s in STAGES]
     cols += [
-        Col(f"conversion_{s}", f"→ {stage_label(s, lang)} ({L['conversion_from_previous_stage']})",
-            "pct")
+        Col(
+            f"conversion_{s}",
+            f"→ {stage_label(s, lang)} ({L['conversion_from_previous_stage']})",
+            "pct",
+        )
         for s in STAGES[1:]
     ]
     t = Table("funnel_by_domain", cols)

@@ -33,9 +33,7 @@ def publish_dbt_docs(p: Paths, lock_timeout_s: float = 600.0) -> Path:
     target = p.dbt_target_dir
     static = target / "static_index.html"
     if not result.success or not static.exists():
-        raise DbtDocsError(
-            f"dbt docs generate failed (log: {p.logs_dir / 'dbt-last-run.log'})"
-        )
+        raise DbtDocsError(f"dbt docs generate failed (log: {p.logs_dir / 'dbt-last-run.log'})")
     out = p.published_dir / "dbt_docs"
     out.mkdir(parents=True, exist_ok=True)
     for src, name in (

@@ -26,8 +26,7 @@ _TEXT: dict[str, tuple[str, str]] = {
     "gate_run": ("质量闸门运行", "Quality gate run"),
     "source_note": (
         "本报告中的全部数字均来自已发布的数据集市（只读），未经重新计算。",
-        "Every figure in this report comes from the published marts (read-only), "
-        "never recomputed.",
+        "Every figure in this report comes from the published marts (read-only), never recomputed.",
     ),
     # national overview
     "overview": ("全国总览", "National overview"),
@@ -68,8 +67,7 @@ _TEXT: dict[str, tuple[str, str]] = {
     # leaderboard
     "leaderboard": ("城市排行", "City leaderboard"),
     "leaderboard_note": (
-        "全部时期；点击表头排序。转化率 = 到达下一阶段的项目 / 到达本阶段的项目；"
-        "天数为中位数。",
+        "全部时期；点击表头排序。转化率 = 到达下一阶段的项目 / 到达本阶段的项目；天数为中位数。",
         "All periods; click a column header to sort. Conversion = projects reaching the next "
         "stage over those reaching this one; days are medians.",
     ),
@@ -110,7 +108,10 @@ _TEXT: dict[str, tuple[str, str]] = {
         "the reference date {d}.",
     ),
     "stalled_by_city": ("各城市停滞项目（按阶段）", "Stalled projects by city and stage"),
-    "showing_n_of": ("显示逾期最久的 {n} 个，共 {total} 个。", "Showing the {n} most overdue of {total}."),
+    "showing_n_of": (
+        "显示逾期最久的 {n} 个，共 {total} 个。",
+        "Showing the {n} most overdue of {total}.",
+    ),
     "project": ("项目", "Project"),
     "project_key": ("项目编号", "Project key"),
     "demand_owner": ("需求方", "Demand owner"),
@@ -173,7 +174,10 @@ _TEXT: dict[str, tuple[str, str]] = {
     "rows_quarantined": ("隔离行数", "Rows quarantined"),
     "files": ("文件数", "Files"),
     "quarantine_none": ("没有被隔离的行。", "No quarantined rows."),
-    "unattributed": ("无法归属（多城市或无有效行的文件）", "Unattributed (multi-city or empty files)"),
+    "unattributed": (
+        "无法归属（多城市或无有效行的文件）",
+        "Unattributed (multi-city or empty files)",
+    ),
     "data_docs": ("Great Expectations 数据文档", "Great Expectations Data Docs"),
     "dbt_docs": ("dbt 数据字典（模型与字段说明）", "dbt docs (models and column descriptions)"),
     "not_generated": ("尚未生成", "not generated yet"),

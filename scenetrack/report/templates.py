@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (HTML/Jinja markup: breaking these lines would change what is rendered)
 """Jinja2 templates of the report, kept as Python strings so they ship inside the package.
 
 Conventions the tests and the browser check rely on:

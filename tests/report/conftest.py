@@ -75,6 +75,7 @@ CITIES = [
 DOMAINS = [("industry", "产业", "Industry"), ("city", "城市", "City")]
 TECHS = [("ai", "人工智能", "Artificial intelligence"), ("drone", "低空经济", "Low-altitude")]
 
+# fmt: off
 # project_key, city, id, name, domain, tech, owner, supplier, opp, val, app, scale, ended,
 # current, current_on, status, amount, cohort_year, cohort_date, d1, d2, d3, days_in, stalled
 PROJECTS = [
@@ -126,7 +127,10 @@ SCORECARD = [
 ]
 
 
-def _funnel(breakdown: str, value: str, reached: list[int], failed=(0, 0, 0, 0), withdrawn=(0,) * 4):
+# fmt: on
+
+
+def _funnel(breakdown: str, value: str, reached: list[int], failed=(0,) * 4, withdrawn=(0,) * 4):
     stages = ["opportunity", "validation", "application", "scale_up"]
     rows = []
     for i, s in enumerate(stages):
@@ -157,6 +161,7 @@ FUNNEL = (
     + _funnel("cohort_quarter", "2025-Q2", [1, 0, 0, 0], withdrawn=(1, 0, 0, 0))
 )
 
+# fmt: off
 STALLED = [
     ("340100:P3", "340100", "合肥", "Hefei", "城市大脑", "city", "drone", "合肥市数据局", None,
      "opportunity", "2025-03-01", 275, 90, "2025-12-01"),
@@ -168,6 +173,7 @@ SUPPLY = [
     ("320200", "drone", 1, 4, 1, 1.0, 4.0),
     ("320200", "ai", 1, 0, 0, 0.0, 0.0),
 ]
+# fmt: on
 
 
 def _insert(con: duckdb.DuckDBPyConnection, table: str, rows: list[tuple]) -> None:
@@ -194,11 +200,7 @@ def make_published(path: Path, version: int, gate_run_id: str, previous: bool = 
         _insert(
             con,
             "fct_stage_transitions",
-            [
-                (f"{r[0]}:{r[4]}>{r[5]}", *r, False)
-                for r in TRANSITIONS
-                if keep_city(r[1])
-            ],
+            [(f"{r[0]}:{r[4]}>{r[5]}", *r, False) for r in TRANSITIONS if keep_city(r[1])],
         )
         _insert(con, "mart_city_scorecard", [r for r in SCORECARD if keep_city(r[0])])
         funnel = FUNNEL
@@ -213,9 +215,8 @@ def make_published(path: Path, version: int, gate_run_id: str, previous: bool = 
         _insert(con, "mart_supply_demand", [r for r in SUPPLY if keep_city(r[0])])
         con.execute(
             "create table publish_info as select ? as version, "
-            "cast('2025-12-0%s 08:00:00' as timestamp) as published_at, ? as gate_run_id"
-            % version,
-            [version, gate_run_id],
+            "cast(? as timestamp) as published_at, ? as gate_run_id",
+            [version, f"2025-12-0{version} 08:00:00", gate_run_id],
         )
         con.execute("checkpoint")
     finally:
@@ -234,15 +235,45 @@ def make_work_db(p: Paths, gate_run_id: str) -> None:
         con.executemany(
             "insert into audit.gate_results values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
-                [gate_run_id, "2025-12-02 07:59:00", "fct_project_lifecycle",
-                 "expect_column_values_to_not_be_null", "project_key", "error", True, None, 0,
-                 None, "keys"],
-                [gate_run_id, "2025-12-02 07:59:00", "source_freshness",
-                 "expect_column_values_to_be_between", "last_reported_on", "warn", False,
-                 "1 of 2 rows unexpected", 1, None, "cities should report monthly"],
-                ["older-run", "2025-11-01 07:59:00", "fct_project_lifecycle",
-                 "expect_column_values_to_not_be_null", "project_key", "error", False, None, 3,
-                 None, "keys"],
+                [
+                    gate_run_id,
+                    "2025-12-02 07:59:00",
+                    "fct_project_lifecycle",
+                    "expect_column_values_to_not_be_null",
+                    "project_key",
+                    "error",
+                    True,
+                    None,
+                    0,
+                    None,
+                    "keys",
+                ],
+                [
+                    gate_run_id,
+                    "2025-12-02 07:59:00",
+                    "source_freshness",
+                    "expect_column_values_to_be_between",
+                    "last_reported_on",
+                    "warn",
+                    False,
+                    "1 of 2 rows unexpected",
+                    1,
+                    None,
+                    "cities should report monthly",
+                ],
+                [
+                    "older-run",
+                    "2025-11-01 07:59:00",
+                    "fct_project_lifecycle",
+                    "expect_column_values_to_not_be_null",
+                    "project_key",
+                    "error",
+                    False,
+                    None,
+                    3,
+                    None,
+                    "keys",
+                ],
             ],
         )
         now = "2025-12-02 07:00:00"

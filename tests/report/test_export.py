@@ -26,8 +26,7 @@ def _published(p: Paths, table: str) -> tuple[list[str], list[str], list[tuple]]
         types = [
             t
             for (t,) in con.execute(
-                "select data_type from duckdb_columns() where table_name = ? "
-                "order by column_index",
+                "select data_type from duckdb_columns() where table_name = ? order by column_index",
                 [table],
             ).fetchall()
         ]
@@ -177,11 +176,11 @@ def test_export_reads_the_published_version_only(published_home: Paths, tmp_path
     assert "unpublished" not in pq.read_table(f).column("breakdown").to_pylist()
 
 
-def test_unknown_mart_and_nothing_published(published_home: Paths, home: Paths) -> None:
+def test_unknown_mart_and_nothing_published(published_home: Paths, tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match="not a published table: nope"):
         export(published_home, "csv", ["nope"])
     with pytest.raises(RuntimeError, match="nothing is published"):
-        export(home, "csv")
+        export(Paths(tmp_path / "empty").ensure(), "csv")
 
 
 def test_cli_export(published_home: Paths, tmp_path: Path, capsys) -> None:
@@ -206,5 +205,7 @@ def test_cli_export(published_home: Paths, tmp_path: Path, capsys) -> None:
     assert rc == 0
     assert sorted(f.name for f in out.iterdir()) == ["dim_city.xlsx", "mart_city_scorecard.xlsx"]
     assert "published version v2" in capsys.readouterr().out
-    assert main(["export", "--home", str(published_home.home), "--format", "csv", "--mart",
-                 "nope"]) == 1
+    assert (
+        main(["export", "--home", str(published_home.home), "--format", "csv", "--mart", "nope"])
+        == 1
+    )

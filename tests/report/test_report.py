@@ -148,9 +148,7 @@ def test_leaderboard_equals_the_scorecard(
     built_home: Paths, pages: dict[str, Path], lang: str
 ) -> None:
     page = read_page(pages[lang])
-    rows = _marts(
-        built_home, "select * from mart_city_scorecard where period_type = 'all'"
-    )
+    rows = _marts(built_home, "select * from mart_city_scorecard where period_type = 'all'")
     board = {r["_key"]: r for r in page.tables["leaderboard"]}
     assert set(board) == {r["city_code"] for r in rows}
     assert list(board) == ["340100", "320200"]  # most projects reaching application first
@@ -171,9 +169,7 @@ def test_leaderboard_equals_the_scorecard(
 
 
 @pytest.mark.parametrize("lang", LANGS)
-def test_watchlist_failures_durations(
-    built_home: Paths, pages: dict[str, Path], lang: str
-) -> None:
+def test_watchlist_failures_durations(built_home: Paths, pages: dict[str, Path], lang: str) -> None:
     page = read_page(pages[lang])
     stalled = _marts(built_home, "select * from mart_stalled_projects")
     shown = page.tables["stalled"]
@@ -203,8 +199,7 @@ def test_watchlist_failures_durations(
         assert row["min_days"][0] == str(t["lo"]) and row["max_days"][0] == str(t["hi"])
     boxes = page.charts["durations"]["data"]
     assert sorted(sum((b["y"] for b in boxes), [])) == sorted(
-        r["days_taken"]
-        for r in _marts(built_home, "select days_taken from fct_stage_transitions")
+        r["days_taken"] for r in _marts(built_home, "select days_taken from fct_stage_transitions")
     )
 
 

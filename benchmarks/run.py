@@ -1,0 +1,687 @@
+"""The benchmark harness: ``python -m benchmarks.run [--size 100k 1m ...] [--repeat N]``.
+
+Writes ``benchmarks/results/results.json`` and ``benchmarks/RESULTS.md`` (see
+:mod:`benchmarks.report`). Each repetition ("round") runs every contender of a group once,
+side by side, in a rotated order (so no contender always goes first on a warm or cold
+machine); every ratio is computed per round from the two sides of that round, then summarised
+(median, min, max). Absolute seconds are context only: these machines are shared and noisy.
+
+Per size and round:
+
+1. *Pipeline*, in child processes on a fresh home: ingest the events file(s), ingest the rest
+   (capability files, corrections), ``build``, ``gate``, ``publish`` (what ``scenetrack run``
+   does). Its events ingest is the platform side of the ingestion comparison; right after its
+   gate, the same checks run as one SQL query per suite (:mod:`benchmarks.gate_sql`).
+2. *Ingestion* of ``events.csv``: DuckDB's limit, pandas, dlt; then the messy GBK file:
+   platform, limit, pandas, dlt.
+3. *Transformation* on a copy of the built warehouse with the 1 % submission ingested:
+   ``dbt build`` (incremental), ``dbt build --full-refresh`` and dbt's SQL without dbt
+   (:mod:`benchmarks.dbt_sql`).
+
+Once: the XLSX readers on a 50k-row workbook. Then, for each target missed at the largest
+size, a pyinstrument profile of the step (``results/profiles/``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from benchmarks import data as bdata
+from benchmarks.stats import Recorder
+
+BENCH_DIR = Path(__file__).resolve().parent
+PROJECT_DIR = BENCH_DIR.parent
+DEFAULT_SIZES = ["100k", "1m"]
+FULL_SIZES = ["100k", "1m", "10m"]
+LARGE = 1_000_000
+XLSX_ROWS = 50_000
+RESULT_PREFIX = "@@result "
+VERSION_PACKAGES = {
+    "duckdb": "duckdb",
+    "dbt-core": "dbt-core",
+    "dbt-duckdb": "dbt-duckdb",
+    "great_expectations": "great_expectations",
+    "apache-airflow": "apache-airflow",
+    "pandas": "pandas",
+    "pyarrow": "pyarrow",
+    "dlt": "dlt",
+    "openpyxl": "openpyxl",
+    "python-calamine": "python-calamine",
+    "pyinstrument": "pyinstrument",
+}
+
+
+class StepFailed(RuntimeError):
+    pass
+
+
+def log(msg: str) -> None:
+    print(f"[{datetime.now().strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def child(task: str, logs: Path, **kw) -> dict:
+    """Run one task in a child process; returns its result + ``wall`` and ``peak_rss_bytes``."""
+    cmd = [sys.executable, "-m", "benchmarks.steps", task]
+    for k, v in kw.items():
+        if v is None:
+            continue
+        flag = "--" + k.replace("_", "-")
+        if isinstance(v, list | tuple):
+            cmd += [flag, *map(str, v)]
+        else:
+            cmd.append(f"{flag}={v}")
+    logs.mkdir(parents=True, exist_ok=True)
+    out_path, err_path = logs / f"{task}.out", logs / f"{task}.err"
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_DIR)}
+    env.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
+    env.setdefault("GX_ANALYTICS_ENABLED", "false")
+    env.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+    env.setdefault("DO_NOT_TRACK", "1")
+    t0 = time.perf_counter()
+    with out_path.open("w") as out, err_path.open("w") as err:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, cwd=PROJECT_DIR, env=env)
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+    wall = time.perf_counter() - t0
+    lines = [ln for ln in out_path.read_text().splitlines() if ln.startswith(RESULT_PREFIX)]
+    if proc.returncode != 0 or not lines:
+        tail = "\n".join(err_path.read_text().strip().splitlines()[-12:])
+        raise StepFailed(f"{task} failed (exit {proc.returncode}):\n{tail}")
+    res = json.loads(lines[-1][len(RESULT_PREFIX) :])
+    res["wall"] = wall
+    res["peak_rss_bytes"] = usage.ru_maxrss * 1024  # Linux: KiB
+    return res
+
+
+def machine() -> dict:
+    import psutil
+
+    return {
+        "cores": os.cpu_count(),
+        "physical_cores": psutil.cpu_count(logical=False),
+        "memory_bytes": psutil.virtual_memory().total,
+        "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+def versions() -> dict:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for name, dist in VERSION_PACKAGES.items():
+        try:
+            out[name] = version(dist)
+        except PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def _rotate(items: list, rep: int) -> list:
+    k = rep % len(items) if items else 0
+    return items[k:] + items[:k]
+
+
+def _copy_work(src_home: Path, dst_home: Path) -> None:
+    """A new home whose work dir (database + dbt target) is a copy of ``src_home``'s."""
+    shutil.rmtree(dst_home, ignore_errors=True)
+    shutil.copytree(src_home / "work", dst_home / "work", ignore=shutil.ignore_patterns("*.lock"))
+
+
+class Harness:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.rec = Recorder()
+        self.out_dir = Path(args.out_dir)
+        self.results_dir = self.out_dir / "results"
+        self.data_dir = Path(args.data_dir)
+        self.work = Path(args.work_dir) if args.work_dir else self.data_dir / ".work"
+        self.extra: dict = {
+            "pipeline": {},
+            "gate_agreement": {},
+            "transform": {},
+            "errors": [],
+            "profiles": [],
+        }
+        self.datasets: dict[str, bdata.Dataset] = {}
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def add(self, mid: str, value: float, rep: int, group: str, size: str, label: str, unit="s"):
+        self.rec.add(mid, value, rep=rep, group=group, size=size, label=label, unit=unit)
+
+    def try_child(self, what: str, task: str, logs: Path, **kw) -> dict | None:
+        try:
+            return child(task, logs, **kw)
+        except StepFailed as exc:
+            log(f"  !! {what}: {exc}")
+            self.extra["errors"].append({"step": what, "error": str(exc)[-1500:]})
+            return None
+
+    def repeats(self, size: str) -> int:
+        n = bdata.parse_size(size)
+        return self.args.repeat_large if n >= LARGE and self.args.repeat_large else self.args.repeat
+
+    # -- groups -------------------------------------------------------------------------------
+
+    def pipeline_round(self, ds: bdata.Dataset, rep: int, home: Path) -> bool:
+        s, logs = ds.label, home.parent / "logs" / f"pipeline{rep}"
+        shutil.rmtree(home, ignore_errors=True)
+        steps = {}
+        ev = self.try_child(
+            "pipeline ingest events", "ingest", logs, home=home, files=ds.platform_event_files
+        )
+        if ev is None:
+            return False
+        if ev.get("not_loaded"):
+            self.extra["errors"].append({"step": "ingest events", "error": ev["not_loaded"]})
+        steps["ingest_events"] = ev
+        rest = self.try_child(
+            "pipeline ingest rest",
+            "ingest",
+            logs,
+            home=home,
+            files=[*ds.capability_files, *ds.correction_files],
+        )
+        if rest is None:
+            return False
+        steps["ingest_rest"] = rest
+        for step in ("build", "gate"):
+            r = self.try_child(f"pipeline {step}", step, logs, home=home)
+            if r is None:
+                return False
+            steps[step] = r
+        gate = steps["gate"]
+        sql = self.try_child(
+            "gate sql", "gate_sql", logs, home=home, gate_run_id=gate.get("run_id")
+        )
+        if gate.get("passed"):
+            pub = self.try_child(
+                "pipeline publish", "publish", logs, home=home, gate_run_id=gate["run_id"]
+            )
+            if pub is None:
+                return False
+            steps["publish"] = pub
+        else:
+            self.extra["errors"].append(
+                {"step": "gate blocked (nothing published)", "error": gate.get("summary", "")}
+            )
+        g = "pipeline"
+        for name, r in steps.items():
+            self.add(f"pipeline.{name}@{s}", r["wall"], rep, g, s, f"pipeline step {name} (wall)")
+            self.add(
+                f"memory.{name}@{s}",
+                r["peak_rss_bytes"],
+                rep,
+                "memory",
+                s,
+                f"peak RSS of {name}",
+                "bytes",
+            )
+        ingest_wall = steps["ingest_events"]["wall"] + steps["ingest_rest"]["wall"]
+        self.add(f"pipeline.ingest@{s}", ingest_wall, rep, g, s, "pipeline ingest, all files")
+        total = ingest_wall + sum(
+            steps[k]["wall"] for k in ("build", "gate", "publish") if k in steps
+        )
+        self.add(
+            f"pipeline.total@{s}",
+            total,
+            rep,
+            g,
+            s,
+            "full pipeline: ingest + build + gate + publish (wall, child processes)",
+        )
+        self.add(
+            f"ingest.csv.platform@{s}",
+            ev["seconds"],
+            rep,
+            "ingest",
+            s,
+            "platform ingest_paths of the events file(s)",
+        )
+        self.add(f"gate.gx@{s}", gate["seconds"], rep, "gate", s, "run_gate (GX), call time")
+        if sql is not None:
+            self.add(f"gate.sql@{s}", sql["seconds"], rep, "gate", s, "one SQL query per suite")
+            self.add(
+                f"memory.gate_sql@{s}",
+                sql["peak_rss_bytes"],
+                rep,
+                "memory",
+                s,
+                "peak RSS of gate_sql",
+                "bytes",
+            )
+            self.extra["gate_agreement"][s] = sql.get("agreement")
+        self.extra["pipeline"].setdefault(s, []).append(
+            {
+                k: {kk: v.get(kk) for kk in ("seconds", "wall", "peak_rss_bytes")}
+                for k, v in steps.items()
+            }
+        )
+        return True
+
+    def ingest_round(self, ds: bdata.Dataset, rep: int, root: Path) -> None:
+        from benchmarks import contenders as c
+
+        s = ds.label
+        groups = [("csv", ds.events_csv, c.CSV_CONTENDERS, ["limit", "pandas", "dlt"])]
+        if ds.gbk_csv.exists():
+            groups.append(
+                ("gbk", ds.gbk_csv, c.GBK_CONTENDERS, ["platform", "limit", "pandas", "dlt"])
+            )
+        for kind, src, table, names in groups:
+            for name in _rotate(names, rep):
+                if name == "dlt" and bdata.parse_size(s) > self.args.dlt_max:
+                    continue
+                work = root / f"{kind}_{name}"
+                shutil.rmtree(work, ignore_errors=True)
+                work.mkdir(parents=True)
+                r = self.try_child(
+                    f"ingest {kind} {name} {s}",
+                    f"{name}_{kind}",
+                    root / "logs",
+                    files=[src],
+                    work=work,
+                )
+                shutil.rmtree(work, ignore_errors=True)
+                if r is None:
+                    continue
+                self.add(
+                    f"ingest.{kind}.{name}@{s}", r["seconds"], rep, "ingest", s, table[name][0]
+                )
+                self.add(
+                    f"memory.ingest_{kind}_{name}@{s}",
+                    r["peak_rss_bytes"],
+                    rep,
+                    "memory",
+                    s,
+                    f"peak RSS of {table[name][0]}",
+                    "bytes",
+                )
+
+    def prepare_transform(self, ds: bdata.Dataset, built_home: Path, root: Path) -> Path | None:
+        """The delta state (built + 1 % ingested) and dbt's compiled SQL as a script."""
+        base = root / "delta_base"
+        _copy_work(built_home, base)
+        r = self.try_child("ingest delta", "ingest", root / "logs", home=base, files=[ds.delta_csv])
+        if r is None:
+            return None
+        self.extra["transform"].setdefault(ds.label, {})["delta_rows_loaded"] = r["rows_loaded"]
+        comp = root / "compile_home"
+        _copy_work(base, comp)
+        r = self.try_child(
+            "dbt compile", "dbt", root / "logs", home=comp, dbt_args="compile --full-refresh"
+        )
+        if r is None:
+            return None
+        from benchmarks.dbt_sql import write_script
+
+        counts = write_script(comp / "work" / "dbt_target", root / "script.sql")
+        self.extra["transform"][ds.label]["script"] = counts
+        shutil.rmtree(comp, ignore_errors=True)
+        return base
+
+    def transform_round(self, ds: bdata.Dataset, rep: int, base: Path, root: Path) -> None:
+        s = ds.label
+        labels = {
+            "incremental": "dbt build (incremental, after the 1 % submission)",
+            "full_refresh": "dbt build --full-refresh",
+            "sql_script": "dbt's compiled SQL without dbt (one connection, models + tests)",
+        }
+        for name in _rotate(list(labels), rep):
+            home = root / f"t_{name}"
+            _copy_work(base, home)
+            if name == "sql_script":
+                r = self.try_child(
+                    f"transform {name} {s}",
+                    "sql_script",
+                    root / "logs",
+                    db=home / "work" / "work.duckdb",
+                    script=root / "script.sql",
+                )
+            else:
+                args = "build" if name == "incremental" else "build --full-refresh"
+                r = self.try_child(
+                    f"transform {name} {s}", "dbt", root / "logs", home=home, dbt_args=args
+                )
+                if r is not None and not r.get("success"):
+                    self.extra["errors"].append(
+                        {"step": f"dbt {name} {s}", "error": r.get("failed")}
+                    )
+            if name != "sql_script" and r is not None:
+                key = "full_build_nodes" if name == "full_refresh" else "incremental_build_nodes"
+                self._dbt_node_times(home, s, key)
+            shutil.rmtree(home, ignore_errors=True)
+            if r is None:
+                continue
+            self.add(f"transform.{name}@{s}", r["seconds"], rep, "transform", s, labels[name])
+            self.add(
+                f"memory.transform_{name}@{s}",
+                r["peak_rss_bytes"],
+                rep,
+                "memory",
+                s,
+                f"peak RSS of {labels[name]}",
+                "bytes",
+            )
+
+    def _dbt_node_times(self, home: Path, size: str, key: str) -> None:
+        """dbt's own per-node timings of a full build: where the build time goes."""
+        rr = home / "work" / "dbt_target" / "run_results.json"
+        if not rr.exists():
+            return
+        res = json.loads(rr.read_text())
+        nodes = sorted(
+            ((r["unique_id"], r.get("execution_time") or 0.0) for r in res["results"]),
+            key=lambda x: -x[1],
+        )
+        self.extra["transform"].setdefault(size, {})[key] = {
+            "elapsed": res.get("elapsed_time"),
+            "sum_node_seconds": round(sum(t for _, t in nodes), 3),
+            "nodes": len(nodes),
+            "top": [{"node": u, "seconds": round(t, 3)} for u, t in nodes[:8]],
+        }
+
+    def xlsx_group(self, ds: bdata.Dataset) -> None:
+        from benchmarks import contenders as c
+
+        src = bdata.xlsx_file(ds, self.args.xlsx_rows, self.data_dir)
+        s = f"xlsx{self.args.xlsx_rows}"
+        root = self.work / "xlsx"
+        for rep in range(self.args.repeat):
+            for name in _rotate(list(c.XLSX_CONTENDERS), rep):
+                work = root / name
+                shutil.rmtree(work, ignore_errors=True)
+                work.mkdir(parents=True)
+                r = self.try_child(
+                    f"xlsx {name}", f"xlsx_{name}", root / "logs", files=[src], work=work
+                )
+                shutil.rmtree(work, ignore_errors=True)
+                if r is not None:
+                    label = c.XLSX_CONTENDERS[name][0]
+                    self.add(f"xlsx.{name}@{s}", r["seconds"], rep, "xlsx", s, label)
+        self.rec.ratio(
+            f"xlsx.openpyxl_over_calamine@{s}",
+            f"xlsx.openpyxl@{s}",
+            f"xlsx.calamine@{s}",
+            group="xlsx",
+            size=s,
+            label="openpyxl read / calamine read",
+        )
+        self.rec.ratio(
+            f"xlsx.platform_over_openpyxl@{s}",
+            f"xlsx.platform@{s}",
+            f"xlsx.openpyxl@{s}",
+            group="xlsx",
+            size=s,
+            label="platform XLSX ingest / openpyxl read alone",
+        )
+
+    def ratios(self, s: str) -> None:
+        r = self.rec.ratio
+        r(
+            f"ingest.csv.platform_over_limit@{s}",
+            f"ingest.csv.platform@{s}",
+            f"ingest.csv.limit@{s}",
+            group="ingest",
+            size=s,
+            label="platform / DuckDB limit",
+            target="<= 2.0 at 1m",
+        )
+        for peer in ("pandas", "dlt"):
+            r(
+                f"ingest.csv.platform_over_{peer}@{s}",
+                f"ingest.csv.platform@{s}",
+                f"ingest.csv.{peer}@{s}",
+                group="ingest",
+                size=s,
+                label=f"platform / {peer}",
+                target="< 1.0 at 1m",
+            )
+        for other in ("limit", "pandas", "dlt"):
+            r(
+                f"ingest.gbk.platform_over_{other}@{s}",
+                f"ingest.gbk.platform@{s}",
+                f"ingest.gbk.{other}@{s}",
+                group="ingest_gbk",
+                size=s,
+                label=f"platform / {other} (GBK)",
+            )
+        r(
+            f"transform.dbt_over_script@{s}",
+            f"transform.full_refresh@{s}",
+            f"transform.sql_script@{s}",
+            group="transform",
+            size=s,
+            label="dbt build --full-refresh / dbt's SQL without dbt (dbt's overhead)",
+        )
+        r(
+            f"transform.incremental_over_full@{s}",
+            f"transform.incremental@{s}",
+            f"transform.full_refresh@{s}",
+            group="transform",
+            size=s,
+            label="incremental after 1 % / full refresh",
+            target="<= 0.10 at 1m",
+        )
+        r(
+            f"gate.gx_over_sql@{s}",
+            f"gate.gx@{s}",
+            f"gate.sql@{s}",
+            group="gate",
+            size=s,
+            label="GX gate / one SQL query per suite",
+        )
+        r(
+            f"pipeline.gate_share@{s}",
+            f"pipeline.gate@{s}",
+            f"pipeline.total@{s}",
+            group="pipeline",
+            size=s,
+            label="gate step / full pipeline",
+            target="<= 0.25 at 1m",
+        )
+
+    # -- main ---------------------------------------------------------------------------------
+
+    def run_size(self, size: str) -> None:
+        ds = bdata.dataset(
+            size,
+            self.data_dir,
+            gbk=bdata.parse_size(size) <= LARGE,
+            log=log,
+            cities=self.args.cities,
+        )
+        self.datasets[size] = ds
+        root = self.work / size
+        shutil.rmtree(root, ignore_errors=True)
+        root.mkdir(parents=True)
+        n = self.repeats(size)
+        log(f"size {size}: {ds.events} events, {len(ds.pipeline_files)} files; {n} rounds")
+        base = None
+        for rep in range(n):
+            log(f"  {size} round {rep + 1}/{n}: pipeline")
+            ok = self.pipeline_round(ds, rep, root / "pipe")
+            log(f"  {size} round {rep + 1}/{n}: ingestion contenders")
+            self.ingest_round(ds, rep, root / "ingest")
+            if ok and base is None:
+                log(f"  {size}: preparing the 1 % submission state and dbt's compiled SQL")
+                base = self.prepare_transform(ds, root / "pipe", root / "transform")
+            if base is not None:
+                log(f"  {size} round {rep + 1}/{n}: transformation")
+                self.transform_round(ds, rep, base, root / "transform")
+        self.ratios(size)
+        self.built_homes[size] = root / "pipe"
+
+    def profile_missed(self) -> None:
+        """Profile the steps behind missed targets at the largest size measured."""
+        if self.args.no_profile:
+            return
+        from benchmarks.report import evaluate_targets
+
+        largest = max(self.datasets, key=bdata.parse_size)
+        ds, s = self.datasets[largest], largest
+        missed = {t["id"] for t in evaluate_targets(self.snapshot()) if t["met"] is False}
+        prof_dir = self.results_dir / "profiles"
+        root = self.work / "profile"
+        shutil.rmtree(root, ignore_errors=True)
+        jobs = []
+        if missed & {"ingest_vs_limit", "ingest_vs_peers", "pipeline_1m", "pipeline_10m"}:
+            jobs.append(("ingest_events", "ingest", {"files": ds.platform_event_files}))
+            jobs.append(("ingest_small_files", "ingest", {"files": ds.capability_files[:60]}))
+        if missed & {"gate_share", "pipeline_1m", "pipeline_10m"}:
+            jobs.append(("gate", "gate", {}))
+        for name, task, kw in jobs:
+            home = root / name
+            if task == "gate":
+                _copy_work(self.built_homes[s], home)
+            stem = prof_dir / f"{name}_{s}"
+            log(f"  profiling {name} at {s} -> {stem}.html")
+            r = self.try_child(
+                f"profile {name}", task, root / "logs", home=home, profile=stem, **kw
+            )
+            if r is not None:
+                self.extra["profiles"].append(
+                    {
+                        "step": name,
+                        "size": s,
+                        "html": str(stem.with_suffix(".html").relative_to(self.out_dir)),
+                        "text": str(stem.with_suffix(".txt").relative_to(self.out_dir)),
+                        "seconds": r["seconds"],
+                        "hot_spots": _hot_spots(stem.with_suffix(".txt")),
+                    }
+                )
+            shutil.rmtree(home, ignore_errors=True)
+
+    def snapshot(self) -> dict:
+        ms, rs = self.rec.render()
+        e2e_file = self.results_dir / "event_driven_latency.json"
+        e2e = (
+            {
+                "status": "measured",
+                "source": e2e_file.name,
+                "data": json.loads(e2e_file.read_text()),
+            }
+            if e2e_file.exists()
+            else {"status": "not measured yet"}
+        )
+        return {
+            "schema_version": 1,
+            "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "command": "python -m benchmarks.run " + " ".join(self.args.argv),
+            "mode": "full" if self.args.full else "default",
+            "repeat": self.args.repeat,
+            "repeat_large": self.args.repeat_large,
+            "machine": self.machine,
+            "versions": self.versions,
+            "sizes": {k: {"label": k, **v.meta} for k, v in self.datasets.items()},
+            "measurements": ms,
+            "ratios": rs,
+            "end_to_end": e2e,
+            **self.extra,
+        }
+
+    def run(self) -> dict:
+        self.machine, self.versions = machine(), versions()
+        self.built_homes: dict[str, Path] = {}
+        t0 = time.perf_counter()
+        self.work.mkdir(parents=True, exist_ok=True)
+        for size in self.args.sizes:
+            self.run_size(size)
+        smallest = min(self.datasets, key=bdata.parse_size)
+        if self.args.xlsx_rows:
+            log(f"xlsx readers on {self.args.xlsx_rows} rows")
+            self.xlsx_group(self.datasets[smallest])
+        self.profile_missed()
+        snap = self.snapshot()
+        snap["harness_seconds"] = round(time.perf_counter() - t0, 1)
+        from benchmarks.report import evaluate_targets, write_markdown
+
+        snap["targets"] = evaluate_targets(snap)
+        self.results_dir.mkdir(parents=True, exist_ok=True)
+        (self.results_dir / "results.json").write_text(
+            json.dumps(snap, indent=2, ensure_ascii=False, default=str) + "\n"
+        )
+        write_markdown(snap, self.out_dir / "RESULTS.md")
+        if not self.args.keep_work:
+            shutil.rmtree(self.work, ignore_errors=True)
+        return snap
+
+
+def _hot_spots(text_profile: Path, top: int = 6) -> list[str]:
+    """The heaviest project-level frames of a pyinstrument text profile (first lines)."""
+    if not text_profile.exists():
+        return []
+    out = []
+    for line in text_profile.read_text().splitlines():
+        s = line.strip("│├└─ ")
+        parts = s.split()
+        if len(parts) >= 3 and parts[0].replace(".", "", 1).isdigit():
+            where = parts[-1]
+            if any(where.startswith(p) for p in ("ingestion/", "scenetrack/", "benchmarks/")) or (
+                "site-packages" not in where and ".py" in where
+            ):
+                out.append(s)
+    return out[: top * 3]
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(
+        prog="python -m benchmarks.run", description=__doc__.split("\n")[0]
+    )
+    ap.add_argument("--size", dest="sizes", nargs="+", help="e.g. 100k 1m 10m (default 100k 1m)")
+    ap.add_argument("--full", action="store_true", help="sizes 100k 1m 10m (make bench-full)")
+    ap.add_argument("--repeat", type=int, default=3, help="rounds per size (default 3)")
+    ap.add_argument(
+        "--repeat-large",
+        type=int,
+        default=2,
+        help="rounds for sizes of 1M events and more (default 2; 0 = --repeat)",
+    )
+    ap.add_argument("--xlsx-rows", type=int, default=XLSX_ROWS, help="0 skips the XLSX group")
+    ap.add_argument(
+        "--dlt-max",
+        type=bdata.parse_size,
+        default=bdata.parse_size("1m"),
+        help="largest size dlt is run at (default 1m)",
+    )
+    ap.add_argument(
+        "--cities",
+        type=int,
+        default=bdata.CITIES,
+        help="cities in generated data (default 300; fewer only for the harness test)",
+    )
+    ap.add_argument("--out-dir", default=str(BENCH_DIR), help="RESULTS.md and results/ go here")
+    ap.add_argument("--data-dir", default=str(bdata.DATA_DIR))
+    ap.add_argument("--work-dir", help="scratch (default <data-dir>/.work, removed at the end)")
+    ap.add_argument("--keep-work", action="store_true")
+    ap.add_argument("--no-profile", action="store_true", help="skip profiling missed targets")
+    args = ap.parse_args(argv)
+    args.argv = list(argv if argv is not None else sys.argv[1:])
+    if not args.sizes:
+        args.sizes = FULL_SIZES if args.full else DEFAULT_SIZES
+    args.sizes = sorted(dict.fromkeys(args.sizes), key=bdata.parse_size)
+    return args
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse_args(argv)
+    log(f"benchmarks: sizes {args.sizes}, repeat {args.repeat} (large: {args.repeat_large})")
+    snap = Harness(args).run()
+    log(f"done in {snap['harness_seconds']} s: {Path(args.out_dir) / 'RESULTS.md'}")
+    return snap
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,127 @@
+"""The GX gate's batches read from PostgreSQL, and its outcomes stored there.
+
+Same suites, same SQL (``expectations/*.json`` ``meta.batch_query`` is portable), same GX
+validation over pandas DataFrames (:func:`scenetrack.gate.run_gate` with ``pg=``). Only the
+reading differs: every batch is fetched through psycopg inside one ``REPEATABLE READ, READ
+ONLY`` transaction (all suites see the same snapshot of the build), one savepoint per query so
+a failing suite query is reported as a failed ``error`` outcome without aborting the rest.
+
+Column types are made to match what the DuckDB path hands GX: NUMERIC and integers become
+floats/ints (DuckDB's ``.df()`` turns DECIMAL into float64), DATE stays ``datetime.date``
+objects, TIMESTAMP becomes ``datetime64[ns]``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
+
+import psycopg
+from psycopg import sql
+
+from scenetrack.config import PgTarget
+from scenetrack.postgres import connect
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+    from scenetrack.gate import ExpectationOutcome, SuiteSpec
+
+# pg_type OIDs: int2, int4, int8 / float4, float8, numeric / timestamp, timestamptz
+_INT_OIDS = {21, 23, 20}
+_FLOAT_OIDS = {700, 701, 1700}
+_TIMESTAMP_OIDS = {1114, 1184}
+
+
+def read_frame(cur: psycopg.Cursor, query: str) -> pd.DataFrame:
+    """Run one batch query into a DataFrame typed like the DuckDB path's."""
+    import pandas as pd
+
+    cur.execute(query)
+    desc = cur.description or []
+    names = [d.name for d in desc]
+    df = pd.DataFrame.from_records(cur.fetchall(), columns=names)
+    for i, d in enumerate(desc):
+        col = df.columns[i]
+        if d.type_code in _FLOAT_OIDS:
+            df[col] = pd.to_numeric(df[col].astype(object), errors="coerce").astype("float64")
+        elif d.type_code in _INT_OIDS:
+            df[col] = pd.to_numeric(df[col])
+        elif d.type_code in _TIMESTAMP_OIDS:
+            df[col] = pd.to_datetime(df[col]).astype("datetime64[ns]")
+    return df
+
+
+def read_batches(
+    target: PgTarget,
+    specs: Sequence[SuiteSpec],
+    run_date: date,
+    baseline_counts: dict[str, int] | None = None,
+) -> tuple[dict[str, pd.DataFrame | str], dict[str, Any]]:
+    """All batches and suite parameters from one consistent read-only snapshot."""
+    from scenetrack.gate import suite_parameters
+
+    batches: dict[str, pd.DataFrame | str] = {}
+    with connect(target) as con:
+        con.execute("set transaction isolation level repeatable read, read only")
+        with con.transaction():
+            params = suite_parameters(con, run_date, baseline_counts, (psycopg.Error,))
+        for spec in specs:
+            try:
+                with con.transaction(), con.cursor() as cur:
+                    batches[spec.name] = read_frame(cur, spec.batch_query)
+            except psycopg.Error as exc:
+                batches[spec.name] = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        con.rollback()
+    return batches, params
+
+
+def store(
+    target: PgTarget, run_id: str, run_at: datetime, outcomes: Sequence[ExpectationOutcome]
+) -> None:
+    """Replace this run's rows in ``audit.gate_results`` (same table as in DuckDB)."""
+    from scenetrack.gate import GATE_RESULTS_DDL
+
+    with connect(target) as con, con.cursor() as cur:
+        cur.execute(GATE_RESULTS_DDL)
+        cur.execute("delete from audit.gate_results where run_id = %s", [run_id])
+        cur.executemany(
+            "insert into audit.gate_results (run_id, run_at, suite, expectation, column_name, "
+            "severity, success, observed_value, unexpected_count, unexpected_sample, notes) "
+            "values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            [
+                (
+                    run_id,
+                    run_at,
+                    o.suite,
+                    o.expectation,
+                    o.column,
+                    o.severity,
+                    o.success,
+                    o.observed_value,
+                    o.unexpected_count,
+                    o.unexpected_sample,
+                    o.notes,
+                )
+                for o in outcomes
+            ],
+        )
+
+
+def last_gate_run(target: PgTarget) -> dict | None:
+    """run_id, passed, failures of the newest gate run stored in PostgreSQL (None if none)."""
+    with connect(target, autocommit=True) as con:
+        if con.execute("select to_regclass('audit.gate_results')").fetchone()[0] is None:
+            return None
+        row = con.execute(
+            sql.SQL(
+                "select run_id, count(*) filter (where not success and severity = 'error'), "
+                "count(*) filter (where not success and severity = 'warn') "
+                "from audit.gate_results where run_id = (select run_id from audit.gate_results "
+                "order by run_at desc, run_id desc limit 1) group by run_id"
+            )
+        ).fetchone()
+    if row is None:
+        return None
+    return {"run_id": row[0], "passed": row[1] == 0, "failures": row[1], "warnings": row[2]}

@@ -1,0 +1,226 @@
+"""Write-audit-publish on PostgreSQL: schema ``published`` is replaced in one transaction.
+
+dbt builds the audited marts into schema ``marts``; after a passing gate this module, in ONE
+transaction:
+
+1. copies every table of ``marts`` into a fresh schema ``published_next`` (``CREATE TABLE …
+   AS TABLE marts.x``), with the table and column comments dbt persisted (``persist_docs``),
+   and adds ``publish_info`` (version, published_at, gate_run_id). Readers are not blocked
+   by any of this: they still read ``published``;
+2. takes ACCESS EXCLUSIVE locks on the tables of the current ``published`` (between readers'
+   statements: see :func:`_lock_live`; queries already running finish first, new ones wait
+   the few milliseconds the swap takes);
+3. drops the previous ``published_old``, renames ``published`` → ``published_old`` (revoking
+   BI access to it) and ``published_next`` → ``published``, and grants ``bi_reader`` SELECT on
+   the new schema (grants belong to the schema object, so they are re-granted every swap);
+4. records the version in ``audit.publish_log``; COMMIT.
+
+PostgreSQL's DDL is transactional, so until COMMIT every other session sees the old
+``published`` in full, and after it the new one in full; a failure anywhere (or a gate that
+never let us get here) leaves the last good ``published`` untouched. A reader's statement that
+had resolved the old tables before the swap finishes on them; the swap's locks make a
+statement that starts while the swap waits re-resolve the names after COMMIT, so one statement
+never mixes versions. A deadlock with a long multi-statement reader, or a lock wait past
+``SCENETRACK_PG_LOCK_TIMEOUT``, aborts the attempt cleanly and it is retried.
+The same ``published/publish_log.jsonl`` as on the DuckDB target is appended locally.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import time
+from datetime import UTC, datetime
+
+import psycopg
+from psycopg import errors, sql
+
+from scenetrack.config import Paths, PgTarget
+from scenetrack.postgres import connect
+from scenetrack.postgres.roles import BI_ROLE, grant_published
+from scenetrack.publish import PublishRecord, _append_log
+
+SOURCE, PUBLISHED, OLD, NEXT = "marts", "published", "published_old", "published_next"
+PUBLISH_LOCK_KEY = 0x5CE7_0002
+LOCK_TIMEOUT = os.environ.get("SCENETRACK_PG_LOCK_TIMEOUT", "60s")
+NOWAIT_SECONDS = 10.0
+
+PUBLISH_LOG_DDL = """
+create schema if not exists audit;
+create table if not exists audit.publish_log (
+    version integer not null,
+    action varchar not null,
+    published_at timestamp not null,
+    published_by varchar not null,
+    gate_run_id varchar,
+    tables jsonb not null
+);
+"""
+
+
+def _tables(cur: psycopg.Cursor, schema: str) -> list[str]:
+    return [
+        r[0]
+        for r in cur.execute(
+            "select c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace "
+            "where n.nspname = %s and c.relkind in ('r', 'p') order by c.relname",
+            [schema],
+        )
+    ]
+
+
+def _copy_comments(cur: psycopg.Cursor, table: str) -> None:
+    """``COMMENT ON`` the copy of ``marts.<table>`` with the original's table/column comments."""
+    rows = cur.execute(
+        "select a.attname, col_description(a.attrelid, a.attnum), obj_description(a.attrelid) "
+        "from pg_attribute a where a.attrelid = %s::regclass and a.attnum > 0 "
+        "and not a.attisdropped order by a.attnum",
+        [f"{SOURCE}.{table}"],
+    ).fetchall()
+    if rows and rows[0][2]:
+        cur.execute(
+            sql.SQL("comment on table {} is {}").format(
+                sql.Identifier(NEXT, table), sql.Literal(rows[0][2])
+            )
+        )
+    for column, text, _ in rows:
+        if text:
+            cur.execute(
+                sql.SQL("comment on column {} is {}").format(
+                    sql.Identifier(NEXT, table, column), sql.Literal(text)
+                )
+            )
+
+
+def published_counts(target: PgTarget) -> dict[str, int] | None:
+    """Rows per table of the last publish (``audit.publish_log``), None before the first."""
+    with connect(target, autocommit=True) as con:
+        if con.execute("select to_regclass('audit.publish_log')").fetchone()[0] is None:
+            return None
+        row = con.execute(
+            "select tables from audit.publish_log order by published_at desc, version desc limit 1"
+        ).fetchone()
+    return dict(row[0]) if row else None
+
+
+def _lock_live(con: psycopg.Connection, cur: psycopg.Cursor, live: list[str]) -> None:
+    """ACCESS EXCLUSIVE on every live published table, without ever waiting while holding one.
+
+    First try them all at once with NOWAIT (a savepoint releases any partial set), between
+    readers' statements; a reader that had to wait a moment on us is never part of a deadlock
+    because we never wait. Only when readers keep the tables busy for longer than
+    ``NOWAIT_SECONDS`` do we queue for the locks (new readers then queue behind us, so this
+    ends when the statements already running end); a deadlock there retries the publish.
+    """
+    stmt = sql.SQL("lock table {} in access exclusive mode").format(
+        sql.SQL(", ").join(sql.Identifier(PUBLISHED, t) for t in live)
+    )
+    deadline = time.monotonic() + NOWAIT_SECONDS
+    while time.monotonic() < deadline:
+        try:
+            with con.transaction():
+                cur.execute(stmt + sql.SQL(" nowait"))
+            return
+        except errors.LockNotAvailable:
+            time.sleep(0.02)
+    cur.execute(stmt)
+
+
+def _publish_once(target: PgTarget, gate_run_id: str) -> PublishRecord:
+    with connect(target) as con, con.cursor() as cur:
+        cur.execute(sql.SQL("set local lock_timeout = {}").format(sql.Literal(LOCK_TIMEOUT)))
+        cur.execute("select pg_advisory_xact_lock(%s)", [PUBLISH_LOCK_KEY])
+        cur.execute(PUBLISH_LOG_DDL)
+        version = cur.execute("select coalesce(max(version), 0) + 1 from audit.publish_log")
+        version = int(version.fetchone()[0])
+        tables = _tables(cur, SOURCE)
+        if not tables:
+            raise RuntimeError(f"schema {SOURCE} holds no marts: run dbt build first")
+
+        # 1. build the candidate beside the live schema (readers unaffected)
+        cur.execute(sql.SQL("drop schema if exists {} cascade").format(sql.Identifier(NEXT)))
+        cur.execute(sql.SQL("create schema {}").format(sql.Identifier(NEXT)))
+        counts: dict[str, int] = {}
+        for t in tables:
+            cur.execute(
+                sql.SQL("create table {} as table {}").format(
+                    sql.Identifier(NEXT, t), sql.Identifier(SOURCE, t)
+                )
+            )
+            counts[t] = cur.rowcount
+            _copy_comments(cur, t)
+        published_at = datetime.now(UTC).replace(tzinfo=None)
+        cur.execute(
+            sql.SQL(
+                "create table {} (version integer not null, published_at timestamp not null, "
+                "gate_run_id varchar)"
+            ).format(sql.Identifier(NEXT, "publish_info"))
+        )
+        cur.execute(
+            sql.SQL("insert into {} values (%s, %s, %s)").format(
+                sql.Identifier(NEXT, "publish_info")
+            ),
+            [version, published_at, gate_run_id],
+        )
+        cur.execute(
+            sql.SQL("comment on table {} is {}").format(
+                sql.Identifier(NEXT, "publish_info"),
+                sql.Literal("The published version: number, UTC time, quality gate run."),
+            )
+        )
+
+        # 2. lock what readers read now, 3. swap the names, grant
+        live = _tables(cur, PUBLISHED)
+        if live:
+            _lock_live(con, cur, live)
+        cur.execute(sql.SQL("drop schema if exists {} cascade").format(sql.Identifier(OLD)))
+        has_live = cur.execute(
+            "select 1 from pg_namespace where nspname = %s", [PUBLISHED]
+        ).fetchone()
+        if has_live:
+            cur.execute(
+                sql.SQL("alter schema {} rename to {}").format(
+                    sql.Identifier(PUBLISHED), sql.Identifier(OLD)
+                )
+            )
+            cur.execute(
+                sql.SQL("revoke all on schema {} from public, {}").format(
+                    sql.Identifier(OLD), sql.Identifier(BI_ROLE)
+                )
+            )
+        cur.execute(
+            sql.SQL("alter schema {} rename to {}").format(
+                sql.Identifier(NEXT), sql.Identifier(PUBLISHED)
+            )
+        )
+        grant_published(cur, PUBLISHED)
+
+        # 4. the record, in the same transaction
+        by = getpass.getuser()
+        cur.execute(
+            "insert into audit.publish_log values (%s, 'publish', %s, %s, %s, %s)",
+            [version, published_at, by, gate_run_id, json.dumps(counts)],
+        )
+    return PublishRecord(
+        version,
+        "publish",
+        published_at.replace(tzinfo=UTC).isoformat(timespec="seconds"),
+        by,
+        gate_run_id,
+        counts,
+    )
+
+
+def publish(p: Paths, target: PgTarget, gate_run_id: str, attempts: int = 5) -> PublishRecord:
+    """Swap the audited ``marts`` in as the next ``published`` version (see module doc)."""
+    for attempt in range(1, attempts + 1):
+        try:
+            rec = _publish_once(target, gate_run_id)
+            break
+        except (errors.DeadlockDetected, errors.LockNotAvailable):
+            if attempt == attempts:
+                raise
+            time.sleep(0.5 * attempt)
+    _append_log(p, rec)
+    return rec

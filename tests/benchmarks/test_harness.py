@@ -1,0 +1,142 @@
+"""The benchmark harness runs end to end at a tiny size and writes well-formed results.
+
+No timing is asserted anywhere: speed is measured only by ``benchmarks/`` itself. This test
+only proves the harness works (every group runs, every figure has median/min/max, every
+ratio names both sides), so ``make bench`` does not rot between runs.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from benchmarks import data as bdata
+from benchmarks import gate_sql
+from benchmarks.run import main
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path]:
+    out = tmp_path_factory.mktemp("bench_out")
+    data = tmp_path_factory.mktemp("bench_data")
+    main(
+        [
+            "--size",
+            "2k",
+            "--repeat",
+            "1",
+            "--cities",
+            "12",
+            "--xlsx-rows",
+            "200",
+            "--no-profile",
+            "--out-dir",
+            str(out),
+            "--data-dir",
+            str(data),
+        ]
+    )
+    return json.loads((out / "results" / "results.json").read_text()), out
+
+
+def test_json_has_machine_versions_and_sizes(results):
+    snap, _ = results
+    assert snap["machine"]["cores"] >= 1
+    assert snap["machine"]["memory_bytes"] > 0
+    for pkg in ("duckdb", "dbt-core", "great_expectations", "pandas", "pyarrow", "dlt"):
+        assert snap["versions"][pkg]
+    assert "apache-airflow" in snap["versions"]
+    assert snap["sizes"]["2k"]["events"] > 0
+
+
+def test_every_measurement_has_median_min_max(results):
+    snap, _ = results
+    assert snap["measurements"]
+    for m in snap["measurements"]:
+        assert {"id", "group", "size", "label", "unit"} <= set(m)
+        assert m["n"] >= 1
+        assert m["min"] <= m["median"] <= m["max"], m["id"]
+
+
+def test_every_group_was_measured(results):
+    snap, _ = results
+    ids = {m["id"].split("@")[0] for m in snap["measurements"]}
+    expected = {
+        "ingest.csv.platform",
+        "ingest.csv.limit",
+        "ingest.csv.pandas",
+        "ingest.csv.dlt",
+        "ingest.gbk.platform",
+        "ingest.gbk.limit",
+        "transform.incremental",
+        "transform.full_refresh",
+        "transform.sql_script",
+        "gate.gx",
+        "gate.sql",
+        "pipeline.total",
+        "memory.build",
+        "memory.gate",
+        "xlsx.openpyxl",
+        "xlsx.calamine",
+    }
+    assert expected <= ids, expected - ids
+    assert not snap["errors"], snap["errors"]
+
+
+def test_every_ratio_names_both_sides(results):
+    snap, _ = results
+    assert snap["ratios"]
+    ids = {m["id"] for m in snap["measurements"]}
+    for r in snap["ratios"]:
+        assert r["numerator"]["id"] in ids and r["numerator"]["label"]
+        assert r["denominator"]["id"] in ids and r["denominator"]["label"]
+        assert r["min"] <= r["median"] <= r["max"], r["id"]
+
+
+def test_targets_and_markdown(results):
+    snap, out = results
+    ids = {t["id"] for t in snap["targets"]}
+    assert {"ingest_vs_limit", "incremental_vs_full", "pipeline_1m", "gate_share"} <= ids
+    assert all(t["met"] is None for t in snap["targets"])  # 1M/10M were not run here
+    assert snap["end_to_end"]["status"] in ("measured", "not measured yet")
+    md = (out / "RESULTS.md").read_text()
+    assert "## Targets" in md and "## Method" in md
+
+
+def test_gate_sql_agrees_with_gx(results):
+    snap, _ = results
+    agreement = snap["gate_agreement"]["2k"]
+    assert agreement["agrees"], agreement["mismatches_with_gx"]
+    assert agreement["covered"] == agreement["expectations"]
+
+
+def test_gate_sql_one_query_per_suite():
+    sql = gate_sql.suite_query(
+        "select 1 as a, 'x' as b",
+        [
+            {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "a"}},
+            {
+                "type": "expect_column_values_to_be_in_set",
+                "kwargs": {"column": "b", "value_set": ["x"]},
+            },
+            {"type": "expect_something_new", "kwargs": {}},
+        ],
+        {},
+    )
+    assert sql.count("with batch as") == 1
+    assert " as e0" in sql and " as e1" in sql and " as e2" not in sql
+
+
+def test_delta_is_one_percent(tmp_path):
+    src = tmp_path / "events.csv"
+    from ingestion.generate import generate
+
+    generate(tmp_path, cities=5, seed=3, events=3000, single_file=True)
+    info = bdata.write_delta(src, tmp_path / "delta.csv")
+    assert info["existing_projects_moved_to_validation"] > 0
+    assert info["new_projects"] > 0
+    assert 0.005 <= info["share_of_events"] <= 0.02
