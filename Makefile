@@ -9,7 +9,7 @@ export GX_ANALYTICS_ENABLED := false
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 export DO_NOT_TRACK := 1
 
-.PHONY: install demo test test-fast lint format airflow bench clean status sqllint
+.PHONY: install demo demo-postgres test test-fast test-pg lint format airflow bench clean status sqllint
 
 # The pinned environment: requirements.lock is the constraint (Airflow's own constraint files
 # are not reachable here). Reinstalled only when the lock or pyproject changes.
@@ -24,11 +24,17 @@ install: $(STAMP) ## create .venv from the lock file
 demo: $(STAMP) ## generate submissions, run them through the Airflow DAGs, print the scorecard
 	$(BIN)/scenetrack demo --home $(SCENETRACK_HOME)
 
+demo-postgres: $(STAMP) ## the same pipeline on a throwaway PostgreSQL server; prints bi_reader's DSN and the scorecard
+	$(BIN)/python -m scenetrack.postgres.demo --home $(SCENETRACK_HOME)-postgres
+
 test: $(STAMP) ## the whole suite, end-to-end tests included (what CI runs)
 	$(BIN)/python -m pytest
 
 test-fast: $(STAMP) ## unit tests only
 	$(BIN)/python -m pytest -m "not e2e"
+
+test-pg: $(STAMP) ## the PostgreSQL integration suite only (starts and stops its own server)
+	$(BIN)/python -m pytest tests/pg
 
 lint: $(STAMP) ## ruff lint and format check
 	$(BIN)/ruff check .

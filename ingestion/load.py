@@ -21,6 +21,7 @@ whole (its rows are what the clerk counts) and turned into events in SQL:
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 from dataclasses import asdict, dataclass, field
@@ -39,6 +40,7 @@ from ingestion.reading import (
     sha256_of,
 )
 from ingestion.reference import register_reference
+from scenetrack.faults import checkpoint
 
 KIND_TO_ALIAS = {"stage", "event_type", "end_type", "domain", "technology"}
 FAIL_WORDS = ("失败", "未通过", "不通过", "fail")
@@ -367,6 +369,18 @@ def _seen_before(con: duckdb.DuckDBPyConnection, sha: str, name: str) -> Receipt
     return r
 
 
+def _archive_copy(src: Path, dest: Path) -> None:
+    """Copy under a temporary name, then rename: the archive never holds a partial copy
+    (a full disk or a crash mid-copy leaves at most a hidden ``.part`` file, removed or
+    overwritten by the retry)."""
+    part = dest.with_name(f".{dest.name}.part")
+    try:
+        shutil.copyfile(src, part)
+        os.replace(part, dest)
+    finally:
+        part.unlink(missing_ok=True)
+
+
 def _reject(
     con: duckdb.DuckDBPyConnection, r: Receipt, reason: str, message: str, size: int
 ) -> Receipt:
@@ -436,16 +450,21 @@ def ingest_file(
         else:
             receipt.rows_loaded = _insert_loaded(con, layout, sub)
             receipt.events_loaded = receipt.rows_loaded if layout.table == "raw.events" else 0
+        checkpoint("ingest:after_insert")
         receipt.quarantine_by_reason = _insert_quarantined(con, layout, sub)
         receipt.rows_quarantined = sum(receipt.quarantine_by_reason.values())
         archived = archive_dir / sha[:2] / sha / _safe_name(path.name)
         archived.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, archived)
+        checkpoint("ingest:archive")
+        _archive_copy(path, archived)
+        checkpoint("ingest:before_ledger")
         _ledger(con, receipt, size, str(archived))
+        checkpoint("ingest:after_ledger")
         con.execute("drop table _norm")
         con.unregister("src")
         con.commit()
     except Exception:
         con.rollback()
         raise
+    checkpoint("ingest:after_commit")
     return receipt

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 from dataclasses import asdict
@@ -80,11 +81,14 @@ def _where(p: Paths) -> dict:
 
 
 def cmd_demo(args: argparse.Namespace, p: Paths) -> int:
-    from ingestion.generate import generate
+    from ingestion.generate import AS_OF, generate
     from scenetrack.airflow_runner import dags_test, ensure_airflow
     from scenetrack.scorecard import render, top_cities
 
     samples = p.home / "samples"
+    # The synthetic cities report up to the generator's as-of date; evaluate them as of that
+    # day (stalled projects, days in stage) unless the operator pinned another date.
+    os.environ.setdefault("SCENETRACK_REFERENCE_DATE", AS_OF.isoformat())
     files = generate(samples, cities=args.cities, seed=args.seed)
     landing = p.home / "landing"
     landing.mkdir(parents=True, exist_ok=True)
@@ -326,6 +330,11 @@ def main(argv: list[str] | None = None) -> int:
     except (DbtBuildError, AirflowRunError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILED
+    except Exception as exc:
+        if type(exc).__module__.startswith("psycopg"):  # PostgreSQL target unreachable, …
+            print(f"error: PostgreSQL warehouse: {exc}", file=sys.stderr)
+            return EXIT_FAILED
+        raise
 
 
 if __name__ == "__main__":

@@ -96,6 +96,10 @@ SEEDS_DIR = DBT_PROJECT_DIR / "seeds"
 WAREHOUSE_SCHEMES = ("postgresql", "postgres")
 
 
+class WarehouseConfigError(RuntimeError, ValueError):
+    """``SCENETRACK_WAREHOUSE`` names no warehouse scenetrack can use."""
+
+
 @dataclass(frozen=True)
 class PgTarget:
     """A PostgreSQL warehouse selected by ``SCENETRACK_WAREHOUSE=postgresql://…``."""
@@ -122,14 +126,14 @@ def warehouse_target(value: str | None = None) -> PgTarget | None:
         return None
     parts = urlsplit(raw)
     if parts.scheme.lower() not in WAREHOUSE_SCHEMES:
-        raise ValueError(
+        raise WarehouseConfigError(
             f"SCENETRACK_WAREHOUSE={raw.split('@')[-1]!r}: expected postgresql://user:pass@host:"
             "port/db (or unset for the embedded DuckDB warehouse)"
         )
     dbname = unquote(parts.path.lstrip("/"))
     if not parts.hostname or not dbname:
-        raise ValueError("SCENETRACK_WAREHOUSE needs a host and a database name")
-    dsn = raw if parts.scheme.lower() == "postgresql" else "postgresql" + raw[len(parts.scheme) :]
+        raise WarehouseConfigError("SCENETRACK_WAREHOUSE needs a host and a database name")
+    dsn = "postgresql" + raw[len(parts.scheme) :]
     return PgTarget(
         dsn=dsn,
         host=parts.hostname,

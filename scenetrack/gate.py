@@ -45,6 +45,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 
 from scenetrack.config import EXPECTATIONS_DIR, PgTarget
+from scenetrack.faults import checkpoint
 
 if TYPE_CHECKING:  # pragma: no cover - typing only, never imported at run time
     import pandas as pd
@@ -607,6 +608,7 @@ def _store(work_db: Path, run_id: str, run_at: datetime, outcomes: Sequence[Expe
                 for o in outcomes
             ],
         )
+        checkpoint("gate:before_commit")
         con.execute("commit")
     finally:
         con.close()
@@ -647,6 +649,7 @@ def run_gate(
     outcomes, index = _validate(
         specs, batches, params, Path(gate_dir) / "data_docs", run_id, run_at
     )
+    checkpoint("gate:before_store")
     if pg is not None:
         pg_gate.store(pg, run_id, run_at, outcomes)
     else:

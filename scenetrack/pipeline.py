@@ -13,8 +13,11 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+import duckdb
+
 from ingestion.load import Receipt, ingest_file
 from scenetrack.config import Paths, PgTarget, warehouse_target
+from scenetrack.faults import checkpoint
 from scenetrack.warehouse import connect_work, writer_lock
 
 SUBMISSION_SUFFIXES = (".csv", ".tsv", ".txt", ".xlsx", ".jsonl")
@@ -22,6 +25,11 @@ SUBMISSION_SUFFIXES = (".csv", ".tsv", ".txt", ".xlsx", ".jsonl")
 
 class GateBlockedError(RuntimeError):
     """The quality gate failed: nothing was published."""
+
+
+class IngestError(RuntimeError):
+    """A file could not be written to the warehouse (e.g. a full disk): its transaction was
+    rolled back, so nothing of it is loaded and a rerun loads it."""
 
 
 def _ingest(p: Paths, files: Iterable[Path], sheet: str | None = None) -> list[Receipt]:
@@ -37,7 +45,14 @@ def _ingest(p: Paths, files: Iterable[Path], sheet: str | None = None) -> list[R
     try:
         out = batch_dir(p.home) if files else None
         for f in files:
-            r = ingest_file(con, Path(f), p.archive_dir, sheet=sheet)
+            try:
+                r = ingest_file(con, Path(f), p.archive_dir, sheet=sheet)
+            except (OSError, duckdb.IOException) as exc:
+                raise IngestError(
+                    f"could not write {Path(f).name} to the warehouse ({exc}); nothing of it "
+                    f"was loaded and the files after it were not read. Fix the cause (e.g. "
+                    f"free disk space) and rerun: files already loaded count as duplicates."
+                ) from exc
             write_receipt(con, r, out)
             receipts.append(r)
     finally:
@@ -93,6 +108,9 @@ def ingest_landing(p: Paths) -> list[Receipt]:
 
     A rejected file gets a copy of its receipts beside it (``<name>.receipt.json``/``.xlsx``),
     so whoever looks in rejected/ sees why; the originals stay under ``<home>/receipts/``.
+    Files move only after their transaction committed: after a crash in between, a file still
+    in landing is loaded content, so the rerun (an Airflow retry) finds it a duplicate and
+    moves it; nothing is loaded twice.
     """
     with writer_lock(p):
         files = landed_files(p)
@@ -102,6 +120,7 @@ def ingest_landing(p: Paths) -> list[Receipt]:
             dest = p.home / ("rejected" if r.status == "rejected" else "processed")
             dest.mkdir(parents=True, exist_ok=True)
             shutil.move(str(f), dest / f.name)
+            checkpoint("landing:after_move")
             if r.status == "rejected":
                 for kept in (r.receipt_json, r.receipt_xlsx):
                     if kept and Path(kept).is_file():
@@ -116,27 +135,27 @@ def build(p: Paths) -> int:
 
     with writer_lock(p):
         _sync_postgres(p)
-        return len(dbt_build(p).nodes)
+        nodes = len(dbt_build(p).nodes)
+        checkpoint("build:after_dbt")
+        return nodes
 
 
 def gate(p: Paths, run_date: date | None = None):
     """Run the GX suites; raise :class:`GateBlockedError` with a readable summary on failure."""
     from scenetrack.gate import run_gate
-    from scenetrack.publish import publish_log
+    from scenetrack.publish import live_record
 
     pg = warehouse_target()
-    if pg is not None:  # the baseline is what PostgreSQL's `published` holds
-        from scenetrack.postgres.publish import published_counts
-
-        baseline = published_counts(pg)
-    else:
-        log = publish_log(p)
-        baseline = log[-1].tables if log else None
     run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
     with writer_lock(p):
-        result = run_gate(
-            p.work_db, p.gate_dir, run_id, run_date, baseline_counts=baseline, pg=pg
-        )
+        if pg is not None:  # the baseline is what PostgreSQL's `published` holds
+            from scenetrack.postgres.publish import published_counts
+
+            baseline = published_counts(pg)
+        else:  # what the published file holds, read from it (its log line may be lost)
+            live = live_record(p)
+            baseline = live.tables if live else None
+        result = run_gate(p.work_db, p.gate_dir, run_id, run_date, baseline_counts=baseline, pg=pg)
     if not result.passed:
         raise GateBlockedError(result.summary())
     return result

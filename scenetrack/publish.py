@@ -7,11 +7,21 @@ is never opened for writing, so BI tools can hold it open read-only at any time:
 opened it before a swap keeps reading the old inode, one that opens after sees the new marts,
 never a mix. A failed gate never reaches this module, so the published file stays
 byte-identical.
+
+Crash recovery (see FAULTS.md): the published file is the truth, the log follows it. Every
+publish and rollback first calls :func:`recover`, which removes what an interrupted run left
+behind (``.incoming-*`` candidates, ``.parquet-*`` staging folders, kept versions that were
+never swapped in), appends the log line a crash between ``os.replace`` and the log append
+lost (read from the published file's own ``publish_info``), and re-exports Parquet copies
+that are not of the published version. A version number is never reused: the next one is
+one above any version ever logged, published or kept. Publishing a gate run that is already
+published (an Airflow retry of ``publish_marts`` after a crash past the swap) is a no-op
+that returns the existing record. A *published* version number is never reused (a number
+whose candidate was removed before its swap was never visible to anyone).
 """
 
 from __future__ import annotations
 
-import contextlib
 import getpass
 import json
 import os
@@ -24,6 +34,7 @@ from pathlib import Path
 import duckdb
 
 from scenetrack.config import Paths
+from scenetrack.faults import checkpoint
 
 PUBLISHED_SCHEMA = "marts"
 KEEP_VERSIONS = int(os.environ.get("SCENETRACK_KEEP_VERSIONS", "5"))
@@ -52,17 +63,39 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
+class PublishError(RuntimeError):
+    """Publishing failed before the swap: the published version is unchanged."""
+
+
 def publish_log(p: Paths) -> list[PublishRecord]:
-    """Every publish and rollback, oldest first."""
+    """Every publish and rollback, oldest first.
+
+    A last line cut short (a crash in the middle of an append) is ignored; :func:`recover`
+    restores the record it should have been from the published file.
+    """
     log = p.published_dir / "publish_log.jsonl"
     if not log.exists():
         return []
-    return [PublishRecord(**json.loads(ln)) for ln in log.read_text().splitlines() if ln.strip()]
+    lines = [ln for ln in log.read_text(encoding="utf-8").splitlines() if ln.strip()]
+    records = []
+    for i, ln in enumerate(lines):
+        try:
+            records.append(PublishRecord(**json.loads(ln)))
+        except (json.JSONDecodeError, TypeError):
+            if i < len(lines) - 1:
+                raise
+    return records
 
 
 def _append_log(p: Paths, rec: PublishRecord) -> None:
-    with (p.published_dir / "publish_log.jsonl").open("a", encoding="utf-8") as f:
-        f.write(json.dumps(asdict(rec), ensure_ascii=False) + "\n")
+    """Append one record durably; a torn last line (a crash mid-append) is cut off first."""
+    line = json.dumps(asdict(rec), ensure_ascii=False).encode("utf-8") + b"\n"
+    with (p.published_dir / "publish_log.jsonl").open("ab+") as f:
+        f.seek(0)
+        data = f.read()
+        if data and not data.endswith(b"\n"):
+            f.truncate(data.rfind(b"\n") + 1)
+        f.write(line)
         f.flush()
         os.fsync(f.fileno())
 
@@ -128,15 +161,121 @@ def _prune(p: Paths, keep: int) -> None:
         old.unlink()
 
 
-def _export_parquet(p: Paths, tables: dict[str, int]) -> None:
-    """Parquet copies of the published marts, swapped in as a whole folder."""
+def _version_of(kept: Path) -> int:
+    return int(kept.stem[1:])
+
+
+def live_record(p: Paths) -> PublishRecord | None:
+    """The published file described by itself (``publish_info`` and its tables' row counts),
+    or None when nothing is published. The source of truth the log is checked against."""
+    if not p.published_db.exists():
+        return None
+    con = duckdb.connect(str(p.published_db), read_only=True)
+    try:
+        version, at, gate_run_id = con.execute(
+            "select version, published_at, gate_run_id from main.publish_info"
+        ).fetchone()
+        names = [
+            r[0]
+            for r in con.execute(
+                "select table_name from duckdb_tables() where schema_name = 'main' "
+                "and table_name <> 'publish_info' order by table_name"
+            ).fetchall()
+        ]
+        tables = {t: con.execute(f'select count(*) from main."{t}"').fetchone()[0] for t in names}
+    finally:
+        con.close()
+    return PublishRecord(
+        int(version),
+        "publish",
+        at.replace(tzinfo=UTC).isoformat(timespec="seconds"),
+        "",
+        gate_run_id,
+        tables,
+    )
+
+
+def _parquet_version(p: Paths) -> int | None:
+    """The version every Parquet copy was exported from (None: missing or mixed)."""
+    folder = p.published_dir / "parquet"
+    if not folder.is_dir() or not any(folder.glob("*.parquet")):
+        return None
+    con = duckdb.connect()
+    try:
+        rows = con.execute(
+            "select distinct decode(value) from parquet_kv_metadata(?) "
+            "where decode(key) = 'scenetrack_version'",
+            [str(folder / "*.parquet")],
+        ).fetchall()
+    except duckdb.Error:
+        return None
+    finally:
+        con.close()
+    return int(rows[0][0]) if len(rows) == 1 else None
+
+
+def recover(p: Paths) -> list[str]:
+    """Make the published folder consistent after an interrupted publish or rollback.
+
+    The caller holds the writer lock (no other publish can be half-way). Removes leftover
+    ``.incoming-*`` candidates and ``.parquet-*`` staging folders; removes kept versions that
+    were never published (above the live version and absent from the log); appends the log
+    record of the live version when the log does not end with it (a crash between
+    ``os.replace`` and the log append); re-exports the Parquet copies when they are not of
+    the live version. Returns what it did, one line per repair (empty: nothing to do).
+    """
+    done: list[str] = []
+    p.published_dir.mkdir(parents=True, exist_ok=True)
+    for left in sorted(p.published_dir.glob(".incoming-*")):
+        left.unlink(missing_ok=True)
+        done.append(f"removed the unfinished candidate {left.name}")
+    for left in sorted(p.published_dir.glob(".parquet-*")):
+        shutil.rmtree(left, ignore_errors=True)
+        done.append(f"removed the unfinished Parquet folder {left.name}")
+    live = live_record(p)
+    if live is None:
+        return done
+    log = publish_log(p)
+    logged = {r.version for r in log}
+    for kept in sorted(_versions_dir(p).glob("v*.duckdb")):
+        if _version_of(kept) > live.version and _version_of(kept) not in logged:
+            kept.unlink()
+            done.append(f"removed {kept.name}: built but never published")
+    if not log or log[-1].version != live.version:
+        newer = live.version > max(logged, default=0)
+        rec = PublishRecord(
+            live.version,
+            "publish" if newer else "rollback",
+            live.published_at if newer else datetime.now(UTC).isoformat(timespec="seconds"),
+            f"{getpass.getuser()} (recovered)",
+            live.gate_run_id,
+            live.tables,
+        )
+        _append_log(p, rec)
+        done.append(f"logged v{live.version}: swapped in, but its log line was lost")
+    if _parquet_version(p) != live.version:
+        _export_parquet(p, live.tables, live.version)
+        done.append(f"re-exported the Parquet copies of v{live.version}")
+    return done
+
+
+def _export_parquet(p: Paths, tables: dict[str, int], version: int) -> None:
+    """Parquet copies of the published marts, swapped in as a whole folder.
+
+    Each file carries ``scenetrack_version`` in its key-value metadata, so :func:`recover`
+    can tell copies of an older version (an export cut short) from current ones.
+    """
     final = p.published_dir / "parquet"
     staging = p.published_dir / f".parquet-{uuid.uuid4().hex}"
     staging.mkdir()
     con = duckdb.connect(str(p.published_db), read_only=True)
     try:
         for t in tables:
-            con.execute(f"copy main.{t} to '{staging / (t + '.parquet')}' (format parquet)")
+            con.execute(
+                f"copy main.{t} to '{staging / (t + '.parquet')}' "
+                f"(format parquet, kv_metadata {{scenetrack_version: '{version}'}})"
+            )
+            checkpoint("publish:parquet")
     finally:
         con.close()
     old = p.published_dir / f".parquet-old-{uuid.uuid4().hex}"
@@ -146,18 +285,54 @@ def _export_parquet(p: Paths, tables: dict[str, int]) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
+def _next_version(p: Paths, live: PublishRecord | None) -> int:
+    """One above every version ever logged, published or kept: a published number is never
+    reused."""
+    known = [r.version for r in publish_log(p)]
+    known += [_version_of(f) for f in _versions_dir(p).glob("v*.duckdb")]
+    known += [live.version] if live else []
+    return max(known, default=0) + 1
+
+
 def publish(p: Paths, gate_run_id: str, keep: int = KEEP_VERSIONS) -> PublishRecord:
-    """Publish the work DB's audited marts as the next version (caller holds the writer lock)."""
-    version = max((r.version for r in publish_log(p)), default=0) + 1
+    """Publish the work DB's audited marts as the next version (caller holds the writer lock).
+
+    Idempotent per gate run: when ``gate_run_id`` is already the live version (a retry after
+    a crash past the swap), nothing is rebuilt and that version's record is returned.
+    Raises :class:`PublishError` (the published version unchanged, nothing left behind) when
+    the candidate cannot be written, e.g. on a full disk.
+    """
+    recover(p)
+    live = live_record(p)
+    if live is not None and live.gate_run_id == gate_run_id:
+        _prune(p, keep)
+        return next(r for r in reversed(publish_log(p)) if r.version == live.version)
+    version = _next_version(p, live)
     candidate = p.published_dir / f".incoming-{uuid.uuid4().hex}.duckdb"
+    kept = _versions_dir(p) / f"v{version:04d}.duckdb"
+    swapped = False
     try:
+        checkpoint("publish:build_candidate")
         counts = _build_candidate(p, candidate, gate_run_id, version)
-        kept = _versions_dir(p) / f"v{version:04d}.duckdb"
-        with contextlib.suppress(FileNotFoundError):
-            kept.unlink()
         os.link(candidate, kept)
-        _swap_in(p, candidate)
+        _fsync(candidate)
+        checkpoint("publish:before_replace")
+        os.replace(candidate, p.published_db)
+        swapped = True
+        checkpoint("publish:after_replace")
+        _fsync(p.published_dir)
+    except (OSError, duckdb.IOException) as exc:
+        if swapped:
+            raise
+        was = f"v{live.version}" if live else "(none)"
+        raise PublishError(
+            f"publishing v{version} failed before the swap ({exc}); the published version "
+            f"{was} is unchanged and nothing of v{version} was kept. Fix the cause (e.g. free "
+            "disk space) and rerun."
+        ) from exc
     finally:
+        if not swapped:
+            kept.unlink(missing_ok=True)
         candidate.unlink(missing_ok=True)
         Path(str(candidate) + ".wal").unlink(missing_ok=True)
     rec = PublishRecord(
@@ -169,13 +344,15 @@ def publish(p: Paths, gate_run_id: str, keep: int = KEEP_VERSIONS) -> PublishRec
         counts,
     )
     _append_log(p, rec)
+    checkpoint("publish:after_log")
     _prune(p, keep)
-    _export_parquet(p, counts)
+    _export_parquet(p, counts, version)
     return rec
 
 
 def rollback(p: Paths, version: int | None = None) -> PublishRecord:
     """Restore a kept version (default: the one before the current) atomically, and log it."""
+    recover(p)
     log = publish_log(p)
     if not log:
         raise RuntimeError("nothing has been published yet")
@@ -204,5 +381,5 @@ def rollback(p: Paths, version: int | None = None) -> PublishRecord:
         source.tables if source else {},
     )
     _append_log(p, rec)
-    _export_parquet(p, rec.tables)
+    _export_parquet(p, rec.tables, version)
     return rec

@@ -3,6 +3,8 @@
 DuckDB allows one writing process per file. Every writer (CLI or Airflow task) takes an
 exclusive ``flock`` on ``work/writer.lock`` first, so a second writer waits (or fails after a
 timeout with a message naming the holder) instead of hitting DuckDB's lock error mid-run.
+The wait is ``SCENETRACK_LOCK_TIMEOUT`` seconds (default 600). A writer that dies (even by
+SIGKILL) releases the lock with its last file descriptor: the kernel drops ``flock`` locks.
 """
 
 from __future__ import annotations
@@ -92,17 +94,29 @@ alter table raw.quarantine add column if not exists source_column varchar;
 """
 
 
+LOCK_TIMEOUT_ENV = "SCENETRACK_LOCK_TIMEOUT"
+DEFAULT_LOCK_TIMEOUT_S = 600.0
+
+
 class WriterBusyError(RuntimeError):
     """Another process holds the writer lock for this warehouse home."""
 
 
+def lock_timeout_s() -> float:
+    """How long a writer waits for the lock: ``SCENETRACK_LOCK_TIMEOUT`` seconds, else 600."""
+    raw = os.environ.get(LOCK_TIMEOUT_ENV, "").strip()
+    return float(raw) if raw else DEFAULT_LOCK_TIMEOUT_S
+
+
 @contextlib.contextmanager
-def writer_lock(p: Paths, timeout_s: float = 600.0) -> Iterator[None]:
+def writer_lock(p: Paths, timeout_s: float | None = None) -> Iterator[None]:
     """Hold the exclusive writer lock of this home for the duration of the block.
 
-    Waits up to ``timeout_s`` seconds; then raises :class:`WriterBusyError` naming the holder
-    (host and pid written into the lock file by whoever holds it).
+    Waits up to ``timeout_s`` seconds (default :func:`lock_timeout_s`); then raises
+    :class:`WriterBusyError` naming the holder (host and pid written into the lock file by
+    whoever holds it).
     """
+    timeout_s = lock_timeout_s() if timeout_s is None else timeout_s
     p.lock_file.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(p.lock_file, os.O_RDWR | os.O_CREAT, 0o644)
     deadline = time.monotonic() + timeout_s
@@ -116,7 +130,7 @@ def writer_lock(p: Paths, timeout_s: float = 600.0) -> Iterator[None]:
                     holder = Path(p.lock_file).read_text(errors="replace").strip() or "unknown"
                     raise WriterBusyError(
                         f"warehouse {p.home} is being written by {holder}; "
-                        f"waited {timeout_s:.0f} s. Retry when that run ends."
+                        f"waited {timeout_s:g} s. Retry when that run ends."
                     ) from None
                 time.sleep(0.2)
         os.ftruncate(fd, 0)

@@ -2,6 +2,7 @@
 # Start a throwaway PostgreSQL server for scenetrack on loopback, in a directory of its own.
 #
 #   scripts/pg_start.sh DIR [PORT]
+#   scripts/pg_start.sh --install-only     (CI: install when missing, print the bin dir, exit)
 #
 # Installs PostgreSQL from Debian's packages when no server binaries are found, initdb's a
 # cluster in DIR/data (as the 'postgres' system user when run as root: PostgreSQL refuses to
@@ -19,7 +20,7 @@
 # scripts/pg_stop.sh DIR.
 set -euo pipefail
 
-DIR=${1:?usage: pg_start.sh DIR [PORT]}
+DIR=${1:?usage: pg_start.sh DIR [PORT] | --install-only}
 PORT=${2:-}
 log() { echo "pg_start: $*" >&2; }
 die() { echo "pg_start: ERROR: $*" >&2; exit 1; }
@@ -50,6 +51,10 @@ if [ -z "$BINDIR" ]; then
     BINDIR=$(find_bindir) || die "postgresql installed but pg_ctl/initdb not found"
 fi
 log "using $BINDIR"
+if [ "$DIR" = "--install-only" ]; then
+    echo "$BINDIR"
+    exit 0
+fi
 
 mkdir -p "$DIR"
 DIR=$(cd "$DIR" && pwd)

@@ -92,7 +92,8 @@ def sync_raw_to_postgres(p: Paths, target: PgTarget) -> SyncResult:
             cur.execute("select pg_advisory_xact_lock(%s)", [SYNC_LOCK_KEY])
             cur.execute(RAW_DDL)
             have = {r[0] for r in cur.execute("select file_sha256 from raw.file_ledger")}
-            local = [r[0] for r in duck.execute("select file_sha256 from raw.file_ledger").fetchall()]
+            local_ledger = duck.execute("select file_sha256 from raw.file_ledger").fetchall()
+            local = [r[0] for r in local_ledger]
             new = [s for s in local if s not in have]
             rows: dict[str, int] = {}
             for table in FILE_TABLES:
@@ -102,9 +103,7 @@ def sync_raw_to_postgres(p: Paths, target: PgTarget) -> SyncResult:
                     "where source_file_sha256 in (select unnest($new::varchar[]))",
                     params={"new": new},
                 )
-                rows[table] = (
-                    _copy(cur, rel, sql.Identifier("raw", table), cols) if new else 0
-                )
+                rows[table] = _copy(cur, rel, sql.Identifier("raw", table), cols) if new else 0
             cols = _columns(duck, "file_ledger")
             cur.execute(
                 "create temporary table incoming_ledger "

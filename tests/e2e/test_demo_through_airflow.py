@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from decimal import Decimal
 
 import duckdb
@@ -36,10 +37,13 @@ def demo(tmp_path_factory):
     import io
 
     out = io.StringIO()
+    saved = os.environ.get("SCENETRACK_REFERENCE_DATE")
     with contextlib.redirect_stdout(out):
         code = cli.main(
             ["demo", "--home", str(home.home), "--cities", "12", "--seed", "21", "--json"]
         )
+    if saved is None:  # the demo pins the reference date for its own run only
+        os.environ.pop("SCENETRACK_REFERENCE_DATE", None)
     assert code == 0
     return home, json.loads(out.getvalue())
 

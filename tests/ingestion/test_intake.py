@@ -725,3 +725,22 @@ def test_generated_ledgers_carry_the_same_events_as_the_canonical_files(tmp_path
         homes[name] = set(_q(home, key))
     assert homes["xlsx"] == homes["canonical"]
     assert homes["gbk"] == homes["canonical"]
+
+
+def test_macro_workbook_is_read_as_data_only_via_the_cli_sheet_option(home, tmp_path, capsys):
+    import zipfile
+
+    rows = [
+        ["城市", "项目编号", "阶段", "事件", "日期"],
+        ["合肥", "M1", "试点", "进入", "2025-05-13"],
+    ]
+    f = write_xlsx(tmp_path / "with-macros.xlsm", {"封面": [["说明"]], "事件": rows})
+    with zipfile.ZipFile(f, "a") as zf:  # a VBA project rides along; it is never run
+        zf.writestr("xl/vbaProject.bin", b"\xd0\xcf\x11\xe0 pretend VBA")
+    code = main(["ingest", "--home", str(home.home), "--sheet", "事件", str(f), "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 0
+    (r,) = out["receipts"]
+    assert (r["status"], r["sheet"], r["rows_read"], r["rows_loaded"]) == ("loaded", "事件", 1, 1)
+    assert any("macros present" in note for note in r["notes"])
+    assert Path(out["receipts_dir"]).parent == home.home / "receipts"

@@ -304,8 +304,9 @@ def _published_state(target: PgTarget) -> tuple:
             "select * from published.mart_city_scorecard order by city_code, period_type, "
             "period_label"
         ).fetchall()
-        facts = pg.execute("select count(*), sum(cooperation_amount_yuan) from "
-                           "published.fct_project_lifecycle").fetchone()
+        facts = pg.execute(
+            "select count(*), sum(cooperation_amount_yuan) from published.fct_project_lifecycle"
+        ).fetchone()
         oid = pg.execute("select 'published.mart_city_scorecard'::regclass::oid").fetchone()
     return info, card, facts, oid
 
@@ -325,9 +326,12 @@ def test_a_blocked_gate_keeps_the_published_schema_unchanged(lived, tmp_path, ca
     assert _published_state(target) == before
     with psycopg.connect(target.dsn) as pg:
         # the bad row did reach the warehouse's build (marts), just not `published`
-        assert pg.execute(
-            "select count(*) from marts.fct_project_lifecycle where project_id = 'X-1'"
-        ).fetchone()[0] == 1
+        assert (
+            pg.execute(
+                "select count(*) from marts.fct_project_lifecycle where project_id = 'X-1'"
+            ).fetchone()[0]
+            == 1
+        )
         failed = pg.execute(
             "select count(*) from audit.gate_results where not success and severity = 'error' "
             "and run_id = (select run_id from audit.gate_results order by run_at desc limit 1)"
@@ -342,3 +346,22 @@ def test_server_listens_on_loopback_only(lived) -> None:
         assert admin.execute("show listen_addresses").fetchone()[0] == "127.0.0.1"
         assert admin.execute("select inet_server_addr()::text").fetchone()[0] == "127.0.0.1/32"
     assert Path(srv.directory, "data", "PG_VERSION").exists()
+
+
+def test_a_failure_inside_the_swap_keeps_the_last_good_published(lived, monkeypatch) -> None:
+    from scenetrack.postgres import publish as pg_publish
+
+    target = lived["target"]
+    before = _published_state(target)
+
+    def broken_grant(*_args, **_kwargs):
+        raise RuntimeError("disk full while granting")
+
+    monkeypatch.setattr(pg_publish, "grant_published", broken_grant)
+    with pytest.raises(RuntimeError, match="disk full"):
+        pg_publish.publish(lived["home"], target, "gate-run-that-never-lands")
+    assert _published_state(target) == before
+    with psycopg.connect(target.dsn) as pg:
+        schemas = {r[0] for r in pg.execute("select nspname from pg_namespace").fetchall()}
+        assert "published_next" not in schemas and "published_old" in schemas
+        assert pg.execute("select max(version) from audit.publish_log").fetchone()[0] == 2
