@@ -98,7 +98,8 @@ def child(task: str, logs: Path, **kw) -> dict:
         raise StepFailed(f"{task} failed (exit {proc.returncode}):\n{tail}")
     res = json.loads(lines[-1][len(RESULT_PREFIX) :])
     res["wall"] = wall
-    res["peak_rss_bytes"] = usage.ru_maxrss * 1024  # Linux: KiB
+    res["peak_rss_wait4_bytes"] = usage.ru_maxrss * 1024  # includes the harness at fork
+    res["peak_rss_bytes"] = res.get("peak_rss", res["peak_rss_wait4_bytes"])
     return res
 
 
@@ -528,7 +529,7 @@ class Harness:
         """Profile the steps behind missed targets at the largest size measured."""
         if self.args.no_profile:
             return
-        from benchmarks.report import evaluate_targets
+        from benchmarks.report import evaluate_targets, hot_spots
 
         largest = max(self.datasets, key=bdata.parse_size)
         ds, s = self.datasets[largest], largest
@@ -559,7 +560,7 @@ class Harness:
                         "html": str(stem.with_suffix(".html").relative_to(self.out_dir)),
                         "text": str(stem.with_suffix(".txt").relative_to(self.out_dir)),
                         "seconds": r["seconds"],
-                        "hot_spots": _hot_spots(stem.with_suffix(".txt")),
+                        "hot_spots": hot_spots(stem.with_suffix(".txt")),
                     }
                 )
             shutil.rmtree(home, ignore_errors=True)
@@ -617,23 +618,6 @@ class Harness:
         if not self.args.keep_work:
             shutil.rmtree(self.work, ignore_errors=True)
         return snap
-
-
-def _hot_spots(text_profile: Path, top: int = 6) -> list[str]:
-    """The heaviest project-level frames of a pyinstrument text profile (first lines)."""
-    if not text_profile.exists():
-        return []
-    out = []
-    for line in text_profile.read_text().splitlines():
-        s = line.strip("│├└─ ")
-        parts = s.split()
-        if len(parts) >= 3 and parts[0].replace(".", "", 1).isdigit():
-            where = parts[-1]
-            if any(where.startswith(p) for p in ("ingestion/", "scenetrack/", "benchmarks/")) or (
-                "site-packages" not in where and ".py" in where
-            ):
-                out.append(s)
-    return out[: top * 3]
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

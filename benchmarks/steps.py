@@ -123,6 +123,33 @@ def run_task(args: argparse.Namespace) -> dict:
     return out
 
 
+def _vm_hwm() -> int:
+    """This process's own peak RSS (VmHWM, bytes): reset by exec, unlike ``ru_maxrss``."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def peak_rss() -> dict:
+    """Peak RSS of this step: its own (VmHWM) and its waited-for children's (dbt).
+
+    ``ru_maxrss`` of a forked child starts at the parent's RSS at fork and survives exec, so
+    the parent's ``os.wait4`` figure would include the harness's own footprint; VmHWM does
+    not. The children's figure can include up to this process's RSS at the time it forked.
+    """
+    import resource
+
+    own = _vm_hwm()
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+    return {"peak_rss_self_bytes": own, "peak_rss_children_bytes": kids, "peak_rss": max(own, kids)}
+
+
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.steps")
     ap.add_argument("task")
@@ -153,6 +180,7 @@ def main(argv: list[str] | None = None) -> None:
         stem.with_suffix(".txt").write_text(prof.output_text(unicode=True, show_all=False))
     else:
         out = run_task(args)
+    out.update(peak_rss())
     sys.stdout.write(RESULT_PREFIX + json.dumps(out, ensure_ascii=False, default=str) + "\n")
     sys.stdout.flush()
 

@@ -127,6 +127,7 @@ def _build_candidate(p: Paths, target: Path, gate_run_id: str, version: int) -> 
         for t in tables:
             con.execute(f"create table main.{t} as select * from work.{PUBLISHED_SCHEMA}.{t}")
             counts[t] = con.execute(f"select count(*) from main.{t}").fetchone()[0]
+            checkpoint("publish:in_candidate")
         comments = con.execute(
             "select table_name, column_name, comment from duckdb_columns() "
             "where database_name = 'work' and schema_name = ? and comment is not null",
@@ -369,6 +370,7 @@ def rollback(p: Paths, version: int | None = None) -> PublishRecord:
     os.link(_versions_dir(p) / f"v{version:04d}.duckdb", candidate)
     try:
         _swap_in(p, candidate)
+        checkpoint("rollback:after_replace")
     finally:
         candidate.unlink(missing_ok=True)
     source = next((r for r in reversed(log) if r.version == version), None)

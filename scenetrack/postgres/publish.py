@@ -1,32 +1,37 @@
 """Write-audit-publish on PostgreSQL: schema ``published`` is replaced in one transaction.
 
-dbt builds the audited marts into schema ``marts``; after a passing gate this module, in ONE
-transaction:
+dbt builds the audited marts into schema ``marts``; after a passing gate this module, holding
+an advisory lock (one publisher at a time, across machines):
 
 1. copies every table of ``marts`` into a fresh schema ``published_next`` (``CREATE TABLE …
    AS TABLE marts.x``), with the table and column comments dbt persisted (``persist_docs``),
-   and adds ``publish_info`` (version, published_at, gate_run_id). Readers are not blocked
-   by any of this: they still read ``published``;
-2. takes ACCESS EXCLUSIVE locks on the tables of the current ``published`` (between readers'
-   statements: see :func:`_lock_live`; queries already running finish first, new ones wait
-   the few milliseconds the swap takes);
-3. drops the previous ``published_old``, renames ``published`` → ``published_old`` (revoking
-   BI access to it) and ``published_next`` → ``published``, and grants ``bi_reader`` SELECT on
-   the new schema (grants belong to the schema object, so they are re-granted every swap);
-4. records the version in ``audit.publish_log``; COMMIT.
+   adds ``publish_info`` (version, published_at, gate_run_id) and COMMITs that. Readers are
+   unaffected (they read ``published``; ``bi_reader`` has no access to ``published_next``).
+   Committing the rows *before* the swap matters: a REPEATABLE READ reader whose snapshot is
+   taken while the swap holds its locks resolves the new tables after it, and would see them
+   empty if their rows were committed by the swap itself (PostgreSQL DDL is not MVCC-safe).
+2. then, in ONE short transaction: takes ACCESS EXCLUSIVE locks on the tables of the live
+   ``published`` between readers' statements (:func:`_lock_live`; queries already running
+   finish first, new ones wait the few milliseconds the swap takes); drops the previous
+   ``published_old``; renames ``published`` → ``published_old`` (revoking BI access) and
+   ``published_next`` → ``published``; grants ``bi_reader`` SELECT on it (grants belong to
+   the schema object, so they are re-granted every swap); records the version in
+   ``audit.publish_log``; COMMIT.
 
-PostgreSQL's DDL is transactional, so until COMMIT every other session sees the old
-``published`` in full, and after it the new one in full; a failure anywhere (or a gate that
-never let us get here) leaves the last good ``published`` untouched. A reader's statement that
-had resolved the old tables before the swap finishes on them; the swap's locks make a
-statement that starts while the swap waits re-resolve the names after COMMIT, so one statement
-never mixes versions. A deadlock with a long multi-statement reader, or a lock wait past
+Until that COMMIT every other session sees the old ``published`` in full, after it the new
+one in full; a failure in either step (or a gate that never let us get here) leaves the last
+good ``published`` untouched (a leftover ``published_next`` is dropped by the next publish).
+A deadlock with a long multi-statement reader, or a lock wait past
 ``SCENETRACK_PG_LOCK_TIMEOUT``, aborts the attempt cleanly and it is retried.
+Residual caveat: a REPEATABLE READ transaction whose snapshot predates step 1's COMMIT and
+that first touches ``published`` after the swap sees the new tables empty; BI tools read in
+autocommit statements, which never do.
 The same ``published/publish_log.jsonl`` as on the DuckDB target is appended locally.
 """
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import json
 import os
@@ -128,80 +133,96 @@ def _lock_live(con: psycopg.Connection, cur: psycopg.Cursor, live: list[str]) ->
 
 
 def _publish_once(target: PgTarget, gate_run_id: str) -> PublishRecord:
-    with connect(target) as con, con.cursor() as cur:
-        cur.execute(sql.SQL("set local lock_timeout = {}").format(sql.Literal(LOCK_TIMEOUT)))
-        cur.execute("select pg_advisory_xact_lock(%s)", [PUBLISH_LOCK_KEY])
-        cur.execute(PUBLISH_LOG_DDL)
-        version = cur.execute("select coalesce(max(version), 0) + 1 from audit.publish_log")
-        version = int(version.fetchone()[0])
-        tables = _tables(cur, SOURCE)
-        if not tables:
-            raise RuntimeError(f"schema {SOURCE} holds no marts: run dbt build first")
-
-        # 1. build the candidate beside the live schema (readers unaffected)
-        cur.execute(sql.SQL("drop schema if exists {} cascade").format(sql.Identifier(NEXT)))
-        cur.execute(sql.SQL("create schema {}").format(sql.Identifier(NEXT)))
-        counts: dict[str, int] = {}
-        for t in tables:
-            cur.execute(
-                sql.SQL("create table {} as table {}").format(
-                    sql.Identifier(NEXT, t), sql.Identifier(SOURCE, t)
+    with connect(target, autocommit=True) as con, con.cursor() as cur:
+        # One publisher at a time, held across both transactions below.
+        cur.execute("select pg_advisory_lock(%s)", [PUBLISH_LOCK_KEY])
+        try:
+            # 1. the candidate, committed before the swap: readers whose snapshot is taken
+            # while the swap runs see its rows (bi_reader cannot read published_next).
+            with con.transaction():
+                cur.execute(
+                    sql.SQL("set local lock_timeout = {}").format(sql.Literal(LOCK_TIMEOUT))
                 )
-            )
-            counts[t] = cur.rowcount
-            _copy_comments(cur, t)
-        published_at = datetime.now(UTC).replace(tzinfo=None)
-        cur.execute(
-            sql.SQL(
-                "create table {} (version integer not null, published_at timestamp not null, "
-                "gate_run_id varchar)"
-            ).format(sql.Identifier(NEXT, "publish_info"))
-        )
-        cur.execute(
-            sql.SQL("insert into {} values (%s, %s, %s)").format(
-                sql.Identifier(NEXT, "publish_info")
-            ),
-            [version, published_at, gate_run_id],
-        )
-        cur.execute(
-            sql.SQL("comment on table {} is {}").format(
-                sql.Identifier(NEXT, "publish_info"),
-                sql.Literal("The published version: number, UTC time, quality gate run."),
-            )
-        )
+                cur.execute(PUBLISH_LOG_DDL)
+                version = cur.execute("select coalesce(max(version), 0) + 1 from audit.publish_log")
+                version = int(version.fetchone()[0])
+                tables = _tables(cur, SOURCE)
+                if not tables:
+                    raise RuntimeError(f"schema {SOURCE} holds no marts: run dbt build first")
 
-        # 2. lock what readers read now, 3. swap the names, grant
-        live = _tables(cur, PUBLISHED)
-        if live:
-            _lock_live(con, cur, live)
-        cur.execute(sql.SQL("drop schema if exists {} cascade").format(sql.Identifier(OLD)))
-        has_live = cur.execute(
-            "select 1 from pg_namespace where nspname = %s", [PUBLISHED]
-        ).fetchone()
-        if has_live:
-            cur.execute(
-                sql.SQL("alter schema {} rename to {}").format(
-                    sql.Identifier(PUBLISHED), sql.Identifier(OLD)
+                cur.execute(
+                    sql.SQL("drop schema if exists {} cascade").format(sql.Identifier(NEXT))
                 )
-            )
-            cur.execute(
-                sql.SQL("revoke all on schema {} from public, {}").format(
-                    sql.Identifier(OLD), sql.Identifier(BI_ROLE)
+                cur.execute(sql.SQL("create schema {}").format(sql.Identifier(NEXT)))
+                counts: dict[str, int] = {}
+                for t in tables:
+                    cur.execute(
+                        sql.SQL("create table {} as table {}").format(
+                            sql.Identifier(NEXT, t), sql.Identifier(SOURCE, t)
+                        )
+                    )
+                    counts[t] = cur.rowcount
+                    _copy_comments(cur, t)
+                published_at = datetime.now(UTC).replace(tzinfo=None)
+                cur.execute(
+                    sql.SQL(
+                        "create table {} (version integer not null, "
+                        "published_at timestamp not null, gate_run_id varchar)"
+                    ).format(sql.Identifier(NEXT, "publish_info"))
                 )
-            )
-        cur.execute(
-            sql.SQL("alter schema {} rename to {}").format(
-                sql.Identifier(NEXT), sql.Identifier(PUBLISHED)
-            )
-        )
-        grant_published(cur, PUBLISHED)
+                cur.execute(
+                    sql.SQL("insert into {} values (%s, %s, %s)").format(
+                        sql.Identifier(NEXT, "publish_info")
+                    ),
+                    [version, published_at, gate_run_id],
+                )
+                cur.execute(
+                    sql.SQL("comment on table {} is {}").format(
+                        sql.Identifier(NEXT, "publish_info"),
+                        sql.Literal("The published version: number, UTC time, quality gate run."),
+                    )
+                )
 
-        # 4. the record, in the same transaction
-        by = getpass.getuser()
-        cur.execute(
-            "insert into audit.publish_log values (%s, 'publish', %s, %s, %s, %s)",
-            [version, published_at, by, gate_run_id, json.dumps(counts)],
-        )
+            # 2.-4. the swap itself: one short transaction
+            with con.transaction():
+                cur.execute(
+                    sql.SQL("set local lock_timeout = {}").format(sql.Literal(LOCK_TIMEOUT))
+                )
+                # 2. lock what readers read now, 3. swap the names, grant
+                live = _tables(cur, PUBLISHED)
+                if live:
+                    _lock_live(con, cur, live)
+                cur.execute(sql.SQL("drop schema if exists {} cascade").format(sql.Identifier(OLD)))
+                has_live = cur.execute(
+                    "select 1 from pg_namespace where nspname = %s", [PUBLISHED]
+                ).fetchone()
+                if has_live:
+                    cur.execute(
+                        sql.SQL("alter schema {} rename to {}").format(
+                            sql.Identifier(PUBLISHED), sql.Identifier(OLD)
+                        )
+                    )
+                    cur.execute(
+                        sql.SQL("revoke all on schema {} from public, {}").format(
+                            sql.Identifier(OLD), sql.Identifier(BI_ROLE)
+                        )
+                    )
+                cur.execute(
+                    sql.SQL("alter schema {} rename to {}").format(
+                        sql.Identifier(NEXT), sql.Identifier(PUBLISHED)
+                    )
+                )
+                grant_published(cur, PUBLISHED)
+
+                # 4. the record, in the same transaction
+                by = getpass.getuser()
+                cur.execute(
+                    "insert into audit.publish_log values (%s, 'publish', %s, %s, %s, %s)",
+                    [version, published_at, by, gate_run_id, json.dumps(counts)],
+                )
+        finally:
+            with contextlib.suppress(psycopg.Error):
+                cur.execute("select pg_advisory_unlock(%s)", [PUBLISH_LOCK_KEY])
     return PublishRecord(
         version,
         "publish",

@@ -33,7 +33,8 @@ def _marts(con: duckdb.DuckDBPyConnection, db: str) -> list[str]:
     return [
         r[0]
         for r in con.execute(
-            "select table_name from duckdb_tables() where database_name = ? and schema_name = 'marts'",
+            "select table_name from duckdb_tables() "
+            "where database_name = ? and schema_name = 'marts'",
             [db],
         ).fetchall()
     ]

@@ -21,13 +21,14 @@ pytestmark = pytest.mark.e2e
 
 READER = r"""
 import json, sys, time, duckdb
-path, seconds, hold = sys.argv[1], float(sys.argv[2]), sys.argv[3] == "hold"
+path, stop_file, hold = sys.argv[1], sys.argv[2], sys.argv[3] == "hold"
 # DuckDB shares one database instance per path within a process, so "holding" (a BI tool
 # with the file open all along) and "reconnecting" (a tool opening it per query) are
 # separate processes.
 held = duckdb.connect(path, read_only=True) if hold else None
-seen, errors, reads, deadline = set(), [], 0, time.monotonic() + seconds
-while time.monotonic() < deadline:
+import os
+seen, errors, reads, deadline = set(), [], 0, time.monotonic() + 900  # bounded
+while time.monotonic() < deadline and not os.path.exists(stop_file):
     try:
         con = held or duckdb.connect(path, read_only=True)
         version, mart, fact = con.execute(
@@ -67,9 +68,10 @@ def published(tmp_path) -> Paths:
 def test_reader_never_sees_a_half_published_state(published, tmp_path) -> None:
     rest = json.loads((tmp_path / "rest.json").read_text())
     pipeline.ingest_paths(published, rest)
+    stop = tmp_path / "stop-readers"
     readers = {
         mode: subprocess.Popen(
-            [sys.executable, "-c", READER, str(published.published_db), "45", mode],
+            [sys.executable, "-c", READER, str(published.published_db), str(stop), mode],
             stdout=subprocess.PIPE,
             text=True,
         )
@@ -77,6 +79,8 @@ def test_reader_never_sees_a_half_published_state(published, tmp_path) -> None:
     }
     time.sleep(2.0)
     pipeline.run(published)  # v2, published while both read
+    time.sleep(2.0)  # let the reconnecting reader open the new version
+    stop.touch()
     reports = {m: json.loads(r.communicate(timeout=120)[0]) for m, r in readers.items()}
     for report in reports.values():
         assert report["errors"] == [] and report["reads"] > 50
@@ -141,6 +145,7 @@ def test_published_columns_carry_the_dbt_descriptions(published) -> None:
 def test_published_file_opens_with_older_duckdb_storage(published) -> None:
     con = duckdb.connect(str(published.published_db), read_only=True)
     tags = con.execute(
-        "select tags from duckdb_databases() where database_name = 'scenetrack'").fetchone()[0]
+        "select tags from duckdb_databases() where database_name = 'scenetrack'"
+    ).fetchone()[0]
     con.close()
     assert tags["storage_version"].startswith("v1.")  # BI drivers with DuckDB 1.x can read it
