@@ -29,7 +29,7 @@ def _fmt(x: float | None, unit: str = "s") -> str:
 def _spread(d: dict | None, unit: str = "s") -> str:
     if not d or d.get("median") is None:
         return "–"
-    if d["n"] == 1:
+    if d.get("n") in (1, None) or d.get("min") is None:
         return f"{_fmt(d['median'], unit)} (n=1)"
     return f"{_fmt(d['median'], unit)} [{_fmt(d['min'], unit)}–{_fmt(d['max'], unit)}]"
 
@@ -204,7 +204,10 @@ def evaluate_targets(snap: dict) -> list[dict]:
     lat = None
     if e2e.get("status") == "measured":
         data = e2e["data"]
-        sec = data.get("median") or data.get("seconds") or data.get("latency_seconds")
+        sec = next(
+            (data[k] for k in ("median", "one_file_s", "seconds", "latency_seconds") if k in data),
+            None,
+        )
         if isinstance(sec, int | float):
             lat = {
                 "median": sec,
@@ -295,6 +298,8 @@ def write_markdown(snap: dict, path: Path) -> None:
             f"| {meta.get('events_csv_bytes', 0) / 2**20:.0f} MiB "
             f"| {meta.get('pipeline_files', '?')} | {rounds} |"
         )
+    for note in snap.get("notes", []):
+        L += ["", f"> **Note.** {note}"]
     L += [
         "",
         "## Targets",
