@@ -60,6 +60,19 @@ def dbt_env(p: Paths) -> dict[str, str]:
     return env
 
 
+def _die_with_parent() -> None:
+    """In the dbt child: be killed when the parent dies (Linux ``PR_SET_PDEATHSIG``).
+
+    The parent holds the writer lock; without this, a SIGKILLed parent would leave dbt writing
+    the work database outside the lock while a rerun starts.
+    """
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
 def run_dbt(p: Paths, args: list[str], vars_: dict[str, str] | None = None) -> DbtResult:
     """Run ``dbt <args>`` for this home; return per-node statuses from run_results.json."""
     exe = Path(sys.executable).with_name("dbt")
@@ -79,7 +92,9 @@ def run_dbt(p: Paths, args: list[str], vars_: dict[str, str] | None = None) -> D
         cli += ["--vars", json.dumps(vars_)]
     results = p.dbt_target_dir / "run_results.json"
     results.unlink(missing_ok=True)
-    proc = subprocess.run(cli, env=dbt_env(p), capture_output=True, text=True)
+    proc = subprocess.run(
+        cli, env=dbt_env(p), capture_output=True, text=True, preexec_fn=_die_with_parent
+    )
     (p.logs_dir / "dbt-last-run.log").write_text(proc.stdout + proc.stderr)
     nodes: dict[str, str] = {}
     if results.exists():
