@@ -20,8 +20,6 @@ from scenetrack.config import Paths, PgTarget, warehouse_target
 from scenetrack.faults import checkpoint
 from scenetrack.warehouse import connect_work, writer_lock
 
-SUBMISSION_SUFFIXES = (".csv", ".tsv", ".txt", ".xlsx", ".jsonl")
-
 
 class GateBlockedError(RuntimeError):
     """The quality gate failed: nothing was published."""
