@@ -283,7 +283,6 @@ def _read_frame(con: duckdb.DuckDBPyConnection, sql: str) -> pd.DataFrame:
     which raises for ``Timestamp``. Converting DATE columns to ``datetime.date`` objects (None
     for NULL) makes ``between`` and column-pair comparisons plain Python date comparisons.
     """
-    import pandas as pd
 
     cur = con.execute(sql)
     date_cols = [d[0] for d in cur.description if str(d[1]) == "DATE"]
