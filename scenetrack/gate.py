@@ -573,6 +573,41 @@ def _validate(
     return outcomes, index if index.exists() else None
 
 
+GATE_RESULT_COLUMNS = (
+    "run_id, run_at, suite, expectation, column_name, severity, success, observed_value, "
+    "unexpected_count, unexpected_sample, notes"
+)
+
+
+def insert_gate_results_sql(placeholder: str) -> str:
+    """The INSERT into ``audit.gate_results`` with the driver's placeholder (``?`` or ``%s``)."""
+    values = ", ".join([placeholder] * len(GATE_RESULT_COLUMNS.split(",")))
+    return f"insert into audit.gate_results ({GATE_RESULT_COLUMNS}) values ({values})"
+
+
+def gate_result_rows(
+    run_id: str, run_at: datetime, outcomes: Sequence[ExpectationOutcome]
+) -> list[tuple]:
+    """One ``audit.gate_results`` row per outcome, in :data:`GATE_RESULT_COLUMNS` order; shared
+    by the DuckDB and PostgreSQL stores."""
+    return [
+        (
+            run_id,
+            run_at,
+            o.suite,
+            o.expectation,
+            o.column,
+            o.severity,
+            o.success,
+            o.observed_value,
+            o.unexpected_count,
+            o.unexpected_sample,
+            o.notes,
+        )
+        for o in outcomes
+    ]
+
+
 def _store(work_db: Path, run_id: str, run_at: datetime, outcomes: Sequence[ExpectationOutcome]):
     """Append this run's outcomes to ``audit.gate_results`` in one transaction.
 
@@ -584,27 +619,7 @@ def _store(work_db: Path, run_id: str, run_at: datetime, outcomes: Sequence[Expe
         con.execute(GATE_RESULTS_DDL)
         con.execute("begin transaction")
         con.execute("delete from audit.gate_results where run_id = ?", [run_id])
-        con.executemany(
-            "insert into audit.gate_results (run_id, run_at, suite, expectation, column_name, "
-            "severity, success, observed_value, unexpected_count, unexpected_sample, notes) "
-            "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                [
-                    run_id,
-                    run_at,
-                    o.suite,
-                    o.expectation,
-                    o.column,
-                    o.severity,
-                    o.success,
-                    o.observed_value,
-                    o.unexpected_count,
-                    o.unexpected_sample,
-                    o.notes,
-                ]
-                for o in outcomes
-            ],
-        )
+        con.executemany(insert_gate_results_sql("?"), gate_result_rows(run_id, run_at, outcomes))
         checkpoint("gate:before_commit")
         con.execute("commit")
     finally:

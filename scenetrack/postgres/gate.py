@@ -81,32 +81,12 @@ def store(
     target: PgTarget, run_id: str, run_at: datetime, outcomes: Sequence[ExpectationOutcome]
 ) -> None:
     """Replace this run's rows in ``audit.gate_results`` (same table as in DuckDB)."""
-    from scenetrack.gate import GATE_RESULTS_DDL
+    from scenetrack.gate import GATE_RESULTS_DDL, gate_result_rows, insert_gate_results_sql
 
     with connect(target) as con, con.cursor() as cur:
         cur.execute(GATE_RESULTS_DDL)
         cur.execute("delete from audit.gate_results where run_id = %s", [run_id])
-        cur.executemany(
-            "insert into audit.gate_results (run_id, run_at, suite, expectation, column_name, "
-            "severity, success, observed_value, unexpected_count, unexpected_sample, notes) "
-            "values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            [
-                (
-                    run_id,
-                    run_at,
-                    o.suite,
-                    o.expectation,
-                    o.column,
-                    o.severity,
-                    o.success,
-                    o.observed_value,
-                    o.unexpected_count,
-                    o.unexpected_sample,
-                    o.notes,
-                )
-                for o in outcomes
-            ],
-        )
+        cur.executemany(insert_gate_results_sql("%s"), gate_result_rows(run_id, run_at, outcomes))
 
 
 def last_gate_run(target: PgTarget) -> dict | None:
