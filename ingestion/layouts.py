@@ -48,19 +48,24 @@ class Layout:
         return next(c for c in self.columns if c.name == name)
 
 
+# Who and what a project is: shared by every layout that reports projects (events, ledger).
+PROJECT_COLUMNS: tuple[Column, ...] = (
+    Column("city", "city", required=True, target="city_code"),
+    Column("project_id", "text", required=True),
+    Column("project_name", "text"),
+    Column("domain", "domain", target="domain_code"),
+    Column("technology", "technology", target="technology_code"),
+    Column("demand_owner", "text"),
+    Column("supplier", "text"),
+)
+
 EVENTS = Layout(
     name="events",
     table="raw.events",
     title_zh="事件明细",
     title_en="one row per lifecycle event (canonical)",
     columns=(
-        Column("city", "city", required=True, target="city_code"),
-        Column("project_id", "text", required=True),
-        Column("project_name", "text"),
-        Column("domain", "domain", target="domain_code"),
-        Column("technology", "technology", target="technology_code"),
-        Column("demand_owner", "text"),
-        Column("supplier", "text"),
+        *PROJECT_COLUMNS,
         Column("stage", "stage", required=True, target="stage_code"),
         Column("event_type", "event_type", required=True),
         Column("event_date", "date", required=True),
@@ -84,13 +89,7 @@ LEDGER = Layout(
     title_en="one row per project with a date column per stage; turned into events",
     required_any=tuple(c for c, _ in LEDGER_STAGE_DATES),
     columns=(
-        Column("city", "city", required=True, target="city_code"),
-        Column("project_id", "text", required=True),
-        Column("project_name", "text"),
-        Column("domain", "domain", target="domain_code"),
-        Column("technology", "technology", target="technology_code"),
-        Column("demand_owner", "text"),
-        Column("supplier", "text"),
+        *PROJECT_COLUMNS,
         *(Column(c, "date") for c, _ in LEDGER_STAGE_DATES),
         Column("end_date", "date"),
         Column("end_type", "end_type"),
