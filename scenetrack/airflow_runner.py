@@ -239,3 +239,41 @@ def admin_login(p: Paths, timeout: float = 120.0) -> tuple[str, str] | None:
                 return user, str(users[user])
         time.sleep(0.5)
     return None
+
+
+def land(src: Path, landing: Path) -> Path:
+    """Deliver one file the way uploaders must: write under ``.part``, then rename.
+
+    The landing watcher ignores ``*.part``, so it never sees a half-written file.
+    """
+    import shutil
+
+    landing.mkdir(parents=True, exist_ok=True)
+    part = landing / (src.name + ".part")
+    shutil.copyfile(src, part)
+    final = landing / src.name
+    part.rename(final)
+    return final
+
+
+def landing_watcher_running(p: Paths) -> bool:
+    """Whether the triggerer has picked up the landing folder's AssetWatcher trigger.
+
+    Read from the metadata database's ``trigger`` table (SQLite here, read-only): a trigger
+    row of ours with a ``triggerer_id`` is one a triggerer is running.
+    """
+    import sqlite3
+
+    db = p.airflow_home / "airflow.db"
+    try:
+        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)
+        try:
+            row = con.execute(
+                "select count(*) from trigger where classpath like 'scenetrack.triggers.%' "
+                "and triggerer_id is not null"
+            ).fetchone()
+        finally:
+            con.close()
+    except sqlite3.Error:
+        return False
+    return bool(row and row[0])

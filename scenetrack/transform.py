@@ -113,9 +113,16 @@ def dbt_vars() -> dict[str, str] | None:
     return {"reference_date": ref} if ref else None
 
 
+# dbt unit tests check the models' logic against fixed fixtures, so their answer cannot change
+# with the data: dbt's docs recommend running them in development and CI only, not in every
+# production build. `tests/dbt/test_unit_tests.py` runs them (`make test`); pipeline builds
+# skip them and spend their time on the data tests, which do depend on the data.
+PIPELINE_BUILD_ARGS = ["build", "--exclude-resource-type", "unit_test"]
+
+
 def dbt_build(p: Paths) -> DbtResult:
-    """``dbt build``: seeds, models and tests in DAG order; raises when anything fails."""
-    result = run_dbt(p, ["build"], dbt_vars())
+    """``dbt build``: seeds, models and data tests in DAG order; raises when anything fails."""
+    result = run_dbt(p, PIPELINE_BUILD_ARGS, dbt_vars())
     if not result.success:
         raise DbtBuildError(
             "dbt build failed on: "

@@ -34,6 +34,8 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path]:
             "--xlsx-rows",
             "200",
             "--no-profile",
+            "--e2e-files",
+            "0",  # Airflow latency: tests/e2e/test_event_driven.py runs that path
             "--out-dir",
             str(out),
             "--data-dir",

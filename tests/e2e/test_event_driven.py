@@ -11,16 +11,20 @@ from __future__ import annotations
 import csv
 import json
 import os
-import shutil
 import socket
-import sqlite3
 import time
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from scenetrack.airflow_runner import ensure_airflow, start_standalone, stop_standalone
+from scenetrack.airflow_runner import (
+    ensure_airflow,
+    land,
+    landing_watcher_running,
+    start_standalone,
+    stop_standalone,
+)
 from scenetrack.config import PROJECT_DIR, Paths
 from scenetrack.warehouse import writer_lock
 
@@ -35,13 +39,6 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _land(src: Path, landing: Path) -> None:
-    """The upload protocol: write under a .part name, then rename."""
-    part = landing / (src.name + ".part")
-    shutil.copyfile(src, part)
-    part.rename(landing / src.name)
-
-
 def _wait(what: str, cond, proc, log: Path, timeout: float = WAIT_S, every: float = 1.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -53,22 +50,6 @@ def _wait(what: str, cond, proc, log: Path, timeout: float = WAIT_S, every: floa
         time.sleep(every)
     tail = "\n".join(log.read_text(errors="replace").splitlines()[-40:]) if log.exists() else ""
     pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}; log {log}:\n{tail}")
-
-
-def _watcher_running(p: Paths) -> bool:
-    db = p.airflow_home / "airflow.db"
-    try:
-        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)
-        try:
-            row = con.execute(
-                "select count(*) from trigger where classpath like 'scenetrack.triggers.%' "
-                "and triggerer_id is not null"
-            ).fetchone()
-        finally:
-            con.close()
-    except sqlite3.Error:
-        return False
-    return bool(row and row[0])
 
 
 def _published_projects(p: Paths, city_code: str) -> int:
@@ -115,7 +96,7 @@ def test_files_landing_reach_published_marts_exactly_once(tmp_path) -> None:
     try:
         _wait(
             "the landing watcher to run in the triggerer",
-            lambda: _watcher_running(p),
+            lambda: landing_watcher_running(p),
             proc,
             log,
             timeout=180,
@@ -123,7 +104,7 @@ def test_files_landing_reach_published_marts_exactly_once(tmp_path) -> None:
 
         # 1. one file lands: the published marts include it, nobody triggered anything
         t0 = time.monotonic()
-        _land(samples[first], landing)
+        land(samples[first], landing)
         _wait(
             f"{first} in the published marts",
             lambda: _published_projects(p, _city(samples[first])),
@@ -135,7 +116,7 @@ def test_files_landing_reach_published_marts_exactly_once(tmp_path) -> None:
         # 2. two files land together; a third lands while their run is in progress
         t0 = time.monotonic()
         for name in together:
-            _land(samples[name], landing)
+            land(samples[name], landing)
         _wait(
             "the ingest run to take the two files",
             lambda: all((p.home / "processed" / n).exists() for n in together),
@@ -143,7 +124,7 @@ def test_files_landing_reach_published_marts_exactly_once(tmp_path) -> None:
             log,
             every=0.2,
         )
-        _land(samples[later], landing)
+        land(samples[later], landing)
         for name in [*together, later]:
             _wait(
                 f"{name} in the published marts",
