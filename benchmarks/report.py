@@ -121,6 +121,13 @@ def evaluate_targets(snap: dict) -> list[dict]:
     top = ", ".join(
         f"{n['node'].split('.')[-1]} {n['seconds']} s" for n in (nodes or {}).get("top", [])[:4]
     )
+    floor = _r(snap, "transform.noop_over_full@1m")
+    marginal = _r(snap, "transform.incremental_over_noop@1m")
+    if floor and marginal:
+        top += (
+            f". A build with nothing new costs {floor['median']:.2f}× a full refresh on its own "
+            f"(dbt's floor); the incremental run costs {marginal['median']:.2f}× that floor"
+        )
     t.append(
         _target(
             "incremental_vs_full",
@@ -421,14 +428,15 @@ def _tables(snap: dict) -> list[str]:
     if nodes:
         L += ["", "dbt's own node timings (run_results.json):", ""]
         for s, info in nodes.items():
-            for key in ("full_build_nodes", "incremental_build_nodes"):
+            for key in ("full_refresh_build_nodes", "incremental_build_nodes", "noop_build_nodes"):
                 n = info.get(key)
                 if n:
                     top = ", ".join(
                         f"{x['node'].split('.')[-1]} {x['seconds']:.2f} s" for x in n["top"][:5]
                     )
                     L.append(
-                        f"- {s} {key.split('_')[0]}: dbt elapsed {n['elapsed']:.1f} s, sum of "
+                        f"- {s} {key.removesuffix('_build_nodes')}: "
+                        f"dbt elapsed {n['elapsed']:.1f} s, sum of "
                         f"{n['nodes']} nodes {n['sum_node_seconds']:.1f} s; slowest: {top}"
                     )
             if info.get("script"):

@@ -77,6 +77,7 @@ def test_every_group_was_measured(results):
         "transform.incremental",
         "transform.full_refresh",
         "transform.sql_script",
+        "transform.noop",
         "gate.gx",
         "gate.sql",
         "pipeline.total",
