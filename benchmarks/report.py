@@ -326,8 +326,13 @@ def write_markdown(snap: dict, path: Path) -> None:
             (m["n"] for m in snap["measurements"] if m["size"] == s and m["group"] == "pipeline"),
             default=0,
         )
+        carried = (
+            f" (carried over from the run of {meta['carried_from']})"
+            if meta.get("carried_from")
+            else ""
+        )
         L.append(
-            f"| {s} | {meta.get('events', '?'):,} "
+            f"| {s}{carried} | {meta.get('events', '?'):,} "
             f"| {meta.get('events_csv_bytes', 0) / 2**20:.0f} MiB "
             f"| {meta.get('pipeline_files', '?')} | {rounds} |"
         )

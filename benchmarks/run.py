@@ -674,6 +674,9 @@ class Harness:
         self.profile_missed()
         snap = self.snapshot()
         snap["harness_seconds"] = round(time.perf_counter() - t0, 1)
+        prev = self.results_dir / "results.json"
+        if prev.exists() and not self.args.no_carry_over:
+            carry_over(json.loads(prev.read_text()), snap)
         from benchmarks.report import evaluate_targets, write_markdown
 
         snap["targets"] = evaluate_targets(snap)
@@ -685,6 +688,27 @@ class Harness:
         if not self.args.keep_work:
             shutil.rmtree(self.work, ignore_errors=True)
         return snap
+
+
+def carry_over(prev: dict, snap: dict) -> list[str]:
+    """Keep the figures of sizes this run did not measure from the previous results.json.
+
+    ``make bench`` (100k, 1M) after ``make bench-full`` must not erase the 10M figures; each
+    carried figure keeps the date it was measured (``carried_from``), and the report says so.
+    Returns the sizes carried over.
+    """
+    sizes = [s for s in prev.get("sizes", {}) if s not in snap["sizes"]]
+    when = prev.get("generated_at")
+    for s in sizes:
+        snap["sizes"][s] = {**prev["sizes"][s], "carried_from": when}
+        for key in ("measurements", "ratios"):
+            snap[key] += [{**m, "carried_from": when} for m in prev.get(key, []) if m["size"] == s]
+        for key in ("pipeline", "transform", "gate_agreement"):
+            if s in prev.get(key, {}):
+                snap.setdefault(key, {})[s] = prev[key][s]
+    if sizes:
+        snap["carried_over"] = {"sizes": sizes, "from": when}
+    return sizes
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -718,6 +742,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--work-dir", help="scratch (default <data-dir>/.work, removed at the end)")
     ap.add_argument("--keep-work", action="store_true")
     ap.add_argument("--no-profile", action="store_true", help="skip profiling missed targets")
+    ap.add_argument(
+        "--no-carry-over",
+        action="store_true",
+        help="do not keep sizes measured only by an earlier run (e.g. 10M) in the results",
+    )
     ap.add_argument(
         "--e2e-files",
         type=int,
