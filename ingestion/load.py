@@ -6,7 +6,12 @@ a reason code. ``rows_read = rows_loaded + rows_quarantined`` for every loaded f
 file is written in one transaction, so a crash never leaves half a file behind.
 
 Every format (CSV, XLSX, JSON Lines) arrives as the same Arrow table of strings
-(:mod:`ingestion.reading`) and is normalised by one SQL statement (:func:`_normalise_sql`).
+(:mod:`ingestion.reading`) and is normalised by one SQL statement (:func:`_normalise_sql`):
+what needs parsing or a look-up is worked out once per distinct value and joined back to the
+rows. :func:`ingest_files` reads files a batch at a time and normalises the files of a batch
+that share a layout and columns together (one statement for a hundred small files), then
+writes each file in its own transaction, in the order given; a large file is normalised while
+it is inserted, without an intermediate table.
 
 A *ledger* (台账) row is one project with a date per stage. It is loaded or quarantined as a
 whole (its rows are what the clerk counts) and turned into events in SQL:
@@ -21,16 +26,21 @@ whole (its rows are what the clerk counts) and turned into events in SQL:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from ingestion import normalise as n
-from ingestion.layouts import LEDGER, LEDGER_STAGE_DATES, Layout
+from ingestion.layouts import LEDGER, LEDGER_STAGE_DATES, Column, Layout
 from ingestion.reading import (
     Limits,
     RejectedFile,
@@ -43,6 +53,8 @@ from ingestion.reference import register_reference
 from scenetrack.faults import checkpoint
 
 KIND_TO_ALIAS = {"stage", "event_type", "end_type", "domain", "technology"}
+# Kinds normalised over distinct values (parsed or looked up); the others are free text.
+MAPPED_KINDS = frozenset({"city", "date", "amount", *KIND_TO_ALIAS})
 FAIL_WORDS = ("失败", "未通过", "不通过", "fail")
 
 
@@ -98,27 +110,59 @@ def _sql_str(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+def _value_map_sql(col: Column, unit: int) -> str:
+    """``(raw, clean, val[, prec])`` for each *distinct* value of ``src``'s column ``col``.
+
+    Cleaning, half-width conversion, parsing and look-ups run once per distinct value, not
+    once per row: a million-row file holds a few thousand dates and a few hundred cities.
+    ``raw`` is the text as read (the join key back to the rows), ``clean`` the trimmed text
+    (NULL when empty), ``val`` the normalised value (NULL when it does not parse or resolve),
+    ``prec`` a date's precision.
+    """
+    distinct = f'(select distinct src."{col.name}" as raw from src)'
+    cleaned = f"(select raw, {n.clean_text('raw')} as clean from {distinct})"
+    if col.kind == "city":
+        return (
+            f"select c.raw, c.clean, r.city_code as val from {cleaned} c "
+            f"left join ref_city r on r.alias_key = {n.city_key_of('c.clean')}"
+        )
+    if col.kind in KIND_TO_ALIAS:
+        return (
+            f"select c.raw, c.clean, r.code as val from {cleaned} c left join ref_alias r "
+            f"on r.kind = '{col.kind}' and r.alias_key = {n.lookup_key_of('c.clean')}"
+        )
+    halfwidth = f"(select raw, clean, {n.halfwidth_of('clean')} as hw from {cleaned})"
+    if col.kind == "date":
+        return (
+            f"select raw, clean, {n.date_of('day', 'hw')} as val, {n.precision_of('day')} as prec "
+            f"from (select raw, clean, hw, {n.day_of('hw')} as day from {halfwidth})"
+        )
+    return (
+        f"select raw, clean, {n.amount_from_parts('parts', unit)} as val "
+        f"from (select raw, clean, {n.amount_parts_of('hw')} as parts from {halfwidth})"
+    )
+
+
+_ABSENT_VALUE = {"date": "cast(null as date)", "amount": "cast(null as decimal(18, 2))"}
+
+
 def _normalise_sql(layout: Layout, header: set[str], units: dict[str, int] | None = None) -> str:
     """One SELECT that normalises every column and names the first problem of each row.
 
     ``header``: the columns the source table carries (others are NULL). ``units``: amount
     column -> multiplier for bare numbers (from a header such as 合作金额（万元）). A problem the
-    reader found (``__problem``, e.g. bad_json) comes first.
+    reader found (``__problem``, e.g. bad_json) comes first. ``src.__file`` (which file of a
+    batch a row comes from) is passed through.
 
-    Stages, one subquery level each, so every column is cleaned, made half-width and parsed
-    exactly once however often the checks refer to it: ``raw__`` (trimmed text, NULL when
-    empty), ``hw__`` (half-width), ``day__``/``parts__`` (parsed), ``val__`` (the value).
+    Columns that need parsing or a look-up (city, codes, dates, amounts) are normalised over
+    their distinct values (:func:`_value_map_sql`) and joined back to the rows on the text as
+    read; free-text columns arrive trimmed (:func:`_trimmed_source`) and only turn empty text
+    into NULL here. Per row, the statement is hash joins and one CASE.
     """
     units = units or {}
     cols = layout.columns
-    parsed = [c for c in cols if c.kind in ("date", "amount")]
-
-    def raw_of(name: str) -> str:
-        return f'src."{name}"' if name in header else "cast(null as varchar)"
-
-    reader = "__problem" in header
-    s1 = ["src.__line as source_line"]
-    if reader:
+    s1 = ["src.__file as __file", "src.__line as source_line"]
+    if "__problem" in header:
         s1 += [
             "src.__problem as reader_reason",
             "src.__problem_column as reader_column",
@@ -127,43 +171,40 @@ def _normalise_sql(layout: Layout, header: set[str], units: dict[str, int] | Non
     else:
         s1 += [f"cast(null as varchar) as {c}" for c in ("reader_reason", "reader_column")]
         s1 += ["cast(null as varchar) as problem_value"]
-    s1 += [f"{n.clean_text(raw_of(c.name))} as raw__{c.name}" for c in cols]
-    s2 = ["s1.*"] + [f"{n.halfwidth_of(f'raw__{c.name}')} as hw__{c.name}" for c in parsed]
-    s3 = ["s2.*"]
-    s4 = ["s3.*"]
-    for c in parsed:
-        if c.kind == "date":
-            s3.append(f"{n.day_of(f'hw__{c.name}')} as day__{c.name}")
-            s4.append(f"{n.date_of(f'day__{c.name}', f'hw__{c.name}')} as val__{c.name}")
-            s4.append(f"{n.precision_of(f'day__{c.name}')} as prec__{c.name}")
-        else:
-            s3.append(f"{n.amount_parts_of(f'hw__{c.name}')} as parts__{c.name}")
-            s4.append(
-                f"{n.amount_from_parts(f'parts__{c.name}', units.get(c.name, 1))} as val__{c.name}"
-            )
-
-    selects = ["source_line", "reader_reason is not null as reader_problem", "problem_value"]
     joins: list[str] = []
+    for c in cols:
+        mapped = c.kind in MAPPED_KINDS
+        if c.name not in header:
+            s1.append(f"cast(null as varchar) as raw__{c.name}")
+            if mapped:
+                s1.append(f"{_ABSENT_VALUE.get(c.kind, 'cast(null as varchar)')} as val__{c.name}")
+            if c.kind == "date":
+                s1.append(f"'month' as prec__{c.name}")
+        elif mapped:
+            m = f"m_{c.name}"
+            values = _value_map_sql(c, units.get(c.name, 1))
+            joins.append(f'left join ({values}) {m} on {m}.raw = src."{c.name}"')
+            s1.append(f"{m}.clean as raw__{c.name}")
+            s1.append(f"{m}.val as val__{c.name}")
+            if c.kind == "date":
+                s1.append(f"{m}.prec as prec__{c.name}")
+        else:
+            s1.append(f"nullif(src.\"{c.name}\", '') as raw__{c.name}")
+
+    selects = [
+        "__file",
+        "source_line",
+        "reader_reason is not null as reader_problem",
+        "problem_value",
+    ]
     checks = [("reader_reason is not null", "reader_reason", "reader_column")]
     for col in cols:
         raw = f"raw__{col.name}"
         target = col.target or col.name
-        j = f"j_{col.name}"
-        if col.kind == "city":
-            value, reason = f"{j}.city_code", "unknown_city"
-            joins.append(f"left join ref_city {j} on {j}.alias_key = {n.city_key(raw)}")
-        elif col.kind in KIND_TO_ALIAS:
-            value, reason = f"{j}.code", f"unknown_{col.kind}"
-            joins.append(
-                f"left join ref_alias {j} on {j}.kind = '{col.kind}' "
-                f"and {j}.alias_key = {n.lookup_key(raw)}"
-            )
-        elif col.kind == "date":
-            value, reason = f"val__{col.name}", "bad_date"
-        elif col.kind == "amount":
-            value, reason = f"val__{col.name}", "bad_amount"
-        else:
-            value, reason = raw, ""
+        value = f"val__{col.name}" if col.kind in MAPPED_KINDS else raw
+        reason = {"city": "unknown_city", "date": "bad_date", "amount": "bad_amount"}.get(
+            col.kind, f"unknown_{col.kind}" if col.kind in KIND_TO_ALIAS else ""
+        )
         selects.append(raw)
         selects.append(f"{value} as {target}")
         if col.required:
@@ -198,15 +239,27 @@ def _normalise_sql(layout: Layout, header: set[str], units: dict[str, int] | Non
     column_sql = " ".join(f"when {c} then {name}" for c, _, name in checks)
     selects.append(f"case {reason_sql} end as reason")
     selects.append(f"case {column_sql} end as reason_column")
-    staged = (
-        f"(select {', '.join(s4)} from (select {', '.join(s3)} from (select {', '.join(s2)} "
-        f"from (select {', '.join(s1)} from src) s1) s2) s3) s4"
-    )
-    return f"select {', '.join(selects)} from {staged} {' '.join(joins)}"
+    return f"select {', '.join(selects)} from (select {', '.join(s1)} from src {' '.join(joins)}) s"
 
 
-def _insert_loaded(con: duckdb.DuckDBPyConnection, layout: Layout, s: Submission) -> int:
-    """Rows without a problem into the layout's raw table; returns the rows inserted."""
+def _trimmed_source(table: pa.Table, layout: Layout) -> pa.Table:
+    """The reader's table with free-text columns trimmed of blanks (Arrow, vectorised).
+
+    The same trim as :func:`ingestion.normalise.clean_text` (ASCII blanks, line breaks and
+    the ideographic space at either end); Arrow's kernel is far cheaper per row than SQL's.
+    Columns normalised over distinct values are left as read: they are cleaned in SQL once
+    per distinct value.
+    """
+    for c in layout.columns:
+        if c.kind not in MAPPED_KINDS and c.name in table.column_names:
+            i = table.schema.get_field_index(c.name)
+            table = table.set_column(i, c.name, pc.utf8_trim(table.column(i), n.BLANKS))
+    return table
+
+
+def _insert_loaded(con: duckdb.DuckDBPyConnection, norm: _Normalised, s: Submission) -> int:
+    """The file's rows without a problem into the layout's raw table; returns the rows."""
+    layout = norm.layout
     targets = [c.target or c.name for c in layout.columns]
     extra = [
         f"{c.target or c.name}_precision" for c in layout.columns if c.kind == "date" and c.required
@@ -224,15 +277,18 @@ def _insert_loaded(con: duckdb.DuckDBPyConnection, layout: Layout, s: Submission
         "loaded_at",
     ]
     vals = ["?", "?", "source_line", *targets, *extra, *raw_sources, "current_localtimestamp()"]
-    con.execute(
+    if norm.source is None:
+        source, params = f"{norm.table} where __file = ? and", [norm.index[id(s)]]
+    else:  # the one file's normalising SELECT (a filter on __file would upset its join order)
+        source, params = f"({norm.sql}) where", []
+    return con.execute(
         f"insert into {layout.table} ({', '.join(cols)}) "
-        f"select {', '.join(vals)} from _norm where reason is null",
-        [s.sha256, s.path.name],
-    )
-    return con.execute("select count(*) from _norm where reason is null").fetchone()[0]
+        f"select {', '.join(vals)} from {source} reason is null",
+        [s.sha256, s.path.name, *params],
+    ).fetchone()[0]
 
 
-def _insert_ledger_events(con: duckdb.DuckDBPyConnection, s: Submission) -> int:
+def _insert_ledger_events(con: duckdb.DuckDBPyConnection, norm: _Normalised, s: Submission) -> int:
     """Ledger rows without a problem, turned into events (see the module doc); returns events."""
     stages = ", ".join(f"('{code}', {i})" for i, (_, code) in enumerate(LEDGER_STAGE_DATES, 1))
     date_of = " ".join(f"when '{code}' then {col}" for col, code in LEDGER_STAGE_DATES)
@@ -251,11 +307,11 @@ def _insert_ledger_events(con: duckdb.DuckDBPyConnection, s: Submission) -> int:
             event_type, event_date, event_date_precision, amount_yuan, amount_raw, reported_at,
             loaded_at)
         with entered as (
-            select _norm.*, s.stage_code, s.stage_order,
+            select norm.*, s.stage_code, s.stage_order,
                    case s.stage_code {date_of} end as stage_date,
                    case s.stage_code {precision_of} end as stage_date_precision
-            from _norm cross join (values {stages}) s(stage_code, stage_order)
-            where _norm.reason is null
+            from {norm.table} norm cross join (values {stages}) s(stage_code, stage_order)
+            where norm.__file = ? and norm.reason is null
         ),
         filled as (
             select *,
@@ -281,11 +337,12 @@ def _insert_ledger_events(con: duckdb.DuckDBPyConnection, s: Submission) -> int:
         )
         select *, current_localtimestamp() from events
     """
-    params = [s.sha256, s.path.name, s.sha256, s.path.name]
+    params = [norm.index[id(s)], s.sha256, s.path.name, s.sha256, s.path.name]
     return con.execute(sql, params).fetchone()[0]
 
 
-def _insert_quarantined(con: duckdb.DuckDBPyConnection, layout: Layout, s: Submission) -> dict:
+def _insert_quarantined(con: duckdb.DuckDBPyConnection, norm: _Normalised, s: Submission) -> None:
+    layout = norm.layout
     raw_value = " ".join(f"when '{c.name}' then raw__{c.name}" for c in layout.columns)
     written = " ".join(f"when '{c}' then {_sql_str(text)}" for c, text in s.match.written.items())
     source_column = f"case reason_column {written} end" if written else "null"
@@ -296,30 +353,43 @@ def _insert_quarantined(con: duckdb.DuckDBPyConnection, layout: Layout, s: Submi
                    case when reader_problem then problem_value
                         else case reason_column {raw_value} end end,
                    reason, current_localtimestamp(), {source_column}
-            from _norm where reason is not null""",
-        [s.sha256, s.path.name, layout.name],
+            from {norm.table} where __file = ? and reason is not null""",
+        [s.sha256, s.path.name, layout.name, norm.index[id(s)]],
     )
-    rows = con.execute(
-        "select reason, count(*) from _norm where reason is not null group by reason"
-    ).fetchall()
-    return dict(sorted(rows))
 
 
-def _ledger(con: duckdb.DuckDBPyConnection, r: Receipt, size: int, archived: str | None) -> None:
+_LEDGER_COLUMNS = (
+    "file_sha256, file_name, file_size, layout, encoding, rows_read, rows_loaded, "
+    "rows_quarantined, status, reason, archived_path, first_seen_at, last_seen_at, times_seen, "
+    "file_format, sheet_name"
+)
+_LEDGER_VALUES = (
+    "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+    "current_localtimestamp(), current_localtimestamp(), 1, ?, ?)"
+)
+_LEDGER_UPDATE = """
+    on conflict (file_sha256) do update set
+        file_name = excluded.file_name, layout = excluded.layout,
+        encoding = excluded.encoding, rows_read = excluded.rows_read,
+        rows_loaded = excluded.rows_loaded, rows_quarantined = excluded.rows_quarantined,
+        status = excluded.status, reason = excluded.reason,
+        archived_path = excluded.archived_path, last_seen_at = excluded.last_seen_at,
+        times_seen = raw.file_ledger.times_seen + 1,
+        file_format = excluded.file_format, sheet_name = excluded.sheet_name"""
+
+
+def _ledger(
+    con: duckdb.DuckDBPyConnection,
+    r: Receipt,
+    size: int,
+    archived: str | None,
+    new: bool = False,
+) -> None:
+    """Record the file in the ledger. ``new``: the caller knows no row holds this hash (a
+    plain INSERT, cheaper than the upsert that updates a row left by an earlier rejection)."""
     con.execute(
-        """insert into raw.file_ledger (file_sha256, file_name, file_size, layout, encoding,
-               rows_read, rows_loaded, rows_quarantined, status, reason, archived_path,
-               first_seen_at, last_seen_at, times_seen, file_format, sheet_name)
-           values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
-                   current_localtimestamp(), current_localtimestamp(), 1, ?, ?)
-           on conflict (file_sha256) do update set
-               file_name = excluded.file_name, layout = excluded.layout,
-               encoding = excluded.encoding, rows_read = excluded.rows_read,
-               rows_loaded = excluded.rows_loaded, rows_quarantined = excluded.rows_quarantined,
-               status = excluded.status, reason = excluded.reason,
-               archived_path = excluded.archived_path, last_seen_at = excluded.last_seen_at,
-               times_seen = raw.file_ledger.times_seen + 1,
-               file_format = excluded.file_format, sheet_name = excluded.sheet_name""",
+        f"insert into raw.file_ledger ({_LEDGER_COLUMNS}) {_LEDGER_VALUES}"
+        + ("" if new else _LEDGER_UPDATE),
         [
             r.sha256,
             r.file,
@@ -336,6 +406,18 @@ def _ledger(con: duckdb.DuckDBPyConnection, r: Receipt, size: int, archived: str
             r.sheet,
         ],
     )
+
+
+def _ledger_statuses(con: duckdb.DuckDBPyConnection, shas: list[str]) -> dict[str, str]:
+    """Ledger status of each hash already recorded (one query for a whole batch)."""
+    if not shas:
+        return {}
+    rows = con.execute(
+        "select file_sha256, status from raw.file_ledger "
+        "where file_sha256 in (select unnest(?::varchar[]))",
+        [shas],
+    ).fetchall()
+    return dict(rows)
 
 
 def _seen_before(con: duckdb.DuckDBPyConnection, sha: str, name: str) -> Receipt | None:
@@ -382,11 +464,351 @@ def _archive_copy(src: Path, dest: Path) -> None:
 
 
 def _reject(
-    con: duckdb.DuckDBPyConnection, r: Receipt, reason: str, message: str, size: int
+    con: duckdb.DuckDBPyConnection,
+    r: Receipt,
+    reason: str,
+    message: str,
+    size: int,
+    new: bool = False,
 ) -> Receipt:
     r.status, r.reason = "rejected", f"{reason}: {' '.join(message.split())}"  # one line
-    _ledger(con, r, size, None)
+    _ledger(con, r, size, None, new)
     return r
+
+
+# ---------------------------------------------------------------------------------------
+# Batches: files are read and normalised a batch at a time, then written one by one.
+
+# A batch ends after this many files or bytes: the SQL normalisation costs about as much for
+# one small file as for a hundred, so small files share it; the cap bounds memory.
+BATCH_FILES = 128
+BATCH_BYTES = 64 * 1024 * 1024
+# A file with at least this many rows is normalised and inserted without preserving the
+# insertion order (in parallel); raw rows carry their file and line, so order is not data.
+PARALLEL_ROWS = 50_000
+
+
+@dataclass
+class _Normalised:
+    """Files normalised together into one temp table (``__file`` tells them apart).
+
+    One large file (``source`` set) is not materialised: its rows are normalised while they
+    are inserted (``sql`` over ``source``), and only its problem rows land in ``table``.
+    """
+
+    layout: Layout
+    table: str
+    index: dict[int, int]  # id(submission) -> __file
+    counts: dict[int, dict[str | None, int]] = field(default_factory=dict)  # __file -> reason
+    source: pa.Table | None = None
+    sql: str | None = None
+
+
+@dataclass
+class _Pending:
+    """One file of a batch between reading and writing."""
+
+    path: Path
+    size: int = 0
+    sha: str | None = None
+    receipt: Receipt | None = None  # decided before writing (missing file)
+    rejection: RejectedFile | None = None
+    unreadable: str | None = None
+    error: BaseException | None = None  # raised when the file's turn comes
+    sub: Submission | None = None
+    norm: _Normalised | None = None
+
+
+def _hash_pending(path: Path, limits: Limits) -> _Pending:
+    """Size and content hash of one file (no reading yet: duplicates are never read)."""
+    item = _Pending(path)
+    try:
+        try:
+            item.size = check_size(path, limits)
+        except RejectedFile as exc:
+            if not path.is_file():
+                item.receipt = Receipt(
+                    path.name, None, "rejected", reason=f"{exc.reason}: {exc.message}"
+                )
+                return item
+            item.size, item.rejection = path.stat().st_size, exc
+        item.sha = sha256_of(path)
+    except Exception as exc:  # e.g. a file that cannot be opened: raised at its turn
+        item.error = exc
+    return item
+
+
+def _read_pending(item: _Pending, sheet: str | None, limits: Limits, loaded: set[str]) -> None:
+    """Read the file into its table, unless it is already settled or its content loaded."""
+    if item.sha is None or item.error or item.rejection or item.sha in loaded:
+        return
+    try:
+        item.sub = read_submission(item.path, item.sha, item.size, sheet, limits)
+    except RejectedFile as exc:
+        item.rejection = exc
+    except Exception as exc:  # a damaged file must not stop the other files of the batch
+        item.unreadable = f"the file cannot be read ({type(exc).__name__})"
+
+
+def _signature(sub: Submission) -> tuple:
+    """Files with equal signatures are normalised by the same SQL (one statement)."""
+    return (
+        sub.layout.name,
+        tuple(sorted(sub.table.column_names)),
+        tuple(sorted(sub.match.units.items())),
+    )
+
+
+def _normalise(con: duckdb.DuckDBPyConnection, subs: list[Submission], table: str) -> _Normalised:
+    """Normalise ``subs`` (one signature) into the temp table ``table``, one SQL statement,
+    and count each file's rows by reason."""
+    layout = subs[0].layout
+    columns = sorted(subs[0].table.column_names)
+    parts = [
+        _trimmed_source(s.table, layout)
+        .select(columns)
+        .append_column("__file", _constant_int32(i, s.table.num_rows))
+        for i, s in enumerate(subs)
+    ]
+    src = parts[0] if len(parts) == 1 else pa.concat_tables(parts)
+    sql = _normalise_sql(layout, set(columns), subs[0].match.units)
+    norm = _Normalised(layout, table, {id(s): i for i, s in enumerate(subs)})
+    if len(subs) == 1 and layout is not LEDGER and src.num_rows >= PARALLEL_ROWS:
+        norm.source, norm.sql = src, sql  # normalised while inserted (_write_rows)
+        return norm
+    con.register("src", src)
+    try:
+        con.execute(f"create or replace temp table {table} as {sql}")
+    finally:
+        con.unregister("src")
+    norm.counts = _reason_counts(con, table)
+    return norm
+
+
+def _reason_counts(con: duckdb.DuckDBPyConnection, table: str) -> dict[int, dict]:
+    """``__file`` -> {reason (None: loaded) -> rows} of a normalised table."""
+    counts: dict[int, dict] = {}
+    for i, reason, count in con.execute(
+        f"select __file, reason, count(*) from {table} group by all"
+    ).fetchall():
+        counts.setdefault(i, {})[reason] = count
+    return counts
+
+
+def _constant_int32(value: int, count: int) -> pa.Array:
+    """``count`` times ``value`` (built from NumPy: ``pa.scalar`` would import pandas)."""
+    values = np.full(count, value, dtype=np.int32)
+    return pa.Array.from_buffers(pa.int32(), count, [None, pa.py_buffer(values)])
+
+
+def _normalise_batch(con: duckdb.DuckDBPyConnection, items: list[_Pending]) -> list[str]:
+    """Normalise every readable file of the batch, files of one signature together; returns
+    the temp tables made. A group that fails is retried file by file, so an error is raised
+    at the turn of the file that causes it (:func:`_write_loaded`)."""
+    groups: dict[tuple, dict[int, Submission]] = {}
+    for item in items:
+        if item.sub is not None:  # a file sent twice shares one table: normalised once
+            groups.setdefault(_signature(item.sub), {})[id(item.sub)] = item.sub
+    tables: list[str] = []
+    done: dict[int, _Normalised | BaseException] = {}
+    for group in groups.values():
+        todo = [list(group.values())]
+        while todo:
+            part = todo.pop()
+            table = f"_norm_{len(tables)}"
+            tables.append(table)
+            try:
+                norm = _normalise(con, part, table)
+            except Exception as exc:
+                if len(part) > 1:
+                    todo.extend([s] for s in part)
+                else:
+                    done[id(part[0])] = exc
+                continue
+            done.update(dict.fromkeys(map(id, part), norm))
+    for item in items:
+        if item.sub is not None:
+            outcome = done[id(item.sub)]
+            if isinstance(outcome, BaseException):
+                item.error = outcome
+            else:
+                item.norm = outcome
+    return tables
+
+
+def _write_rows(
+    con: duckdb.DuckDBPyConnection, norm: _Normalised, sub: Submission, receipt: Receipt
+) -> None:
+    """Insert the file's loaded and quarantined rows; set the receipt's counts."""
+    layout = sub.layout
+    if norm.source is None:  # normalised with its batch
+        counts = dict(norm.counts.get(norm.index[id(sub)], {}))
+        loaded = counts.pop(None, 0)
+        with _unordered_inserts(con, loaded):
+            if layout is LEDGER:
+                receipt.events_loaded = _insert_ledger_events(con, norm, sub)
+            elif loaded:
+                _insert_loaded(con, norm, sub)
+    else:  # one large file: normalised while inserted, its problem rows kept aside
+        con.register("src", norm.source)
+        try:
+            with _unordered_inserts(con, receipt.rows_read):
+                loaded = _insert_loaded(con, norm, sub)
+                counts = {}
+                if loaded < receipt.rows_read:
+                    con.execute(
+                        f"create or replace temp table {norm.table} as "
+                        f"select * from ({norm.sql}) where reason is not null"
+                    )
+                    counts = _reason_counts(con, norm.table).get(0, {})
+        finally:
+            con.unregister("src")
+    receipt.rows_loaded = loaded
+    receipt.quarantine_by_reason = dict(sorted(counts.items()))
+    receipt.rows_quarantined = sum(counts.values())
+    if layout.table == "raw.events" and layout is not LEDGER:
+        receipt.events_loaded = loaded
+    checkpoint("ingest:after_insert")
+    if receipt.rows_quarantined:
+        _insert_quarantined(con, norm, sub)
+
+
+def _write_loaded(
+    con: duckdb.DuckDBPyConnection, item: _Pending, archive_dir: Path, new: bool
+) -> Receipt:
+    """One file's rows (normalised with its batch) into raw, in one transaction."""
+    sub, path = item.sub, item.path
+    receipt = Receipt(path.name, item.sha, "loaded")
+    receipt.layout, receipt.encoding, receipt.format = sub.layout.name, sub.encoding, sub.format
+    receipt.sheet, receipt.header_line, receipt.notes = sub.sheet, sub.header_line, sub.notes
+    receipt.columns = {text: col for col, text in sub.match.written.items()}
+    receipt.ignored_columns = list(sub.match.ignored)
+    receipt.rows_read = sub.table.num_rows
+    con.begin()
+    try:
+        _write_rows(con, item.norm, sub, receipt)
+        archived = archive_dir / item.sha[:2] / item.sha / _safe_name(path.name)
+        archived.parent.mkdir(parents=True, exist_ok=True)
+        checkpoint("ingest:archive")
+        _archive_copy(path, archived)
+        checkpoint("ingest:before_ledger")
+        _ledger(con, receipt, item.size, str(archived), new)
+        checkpoint("ingest:after_ledger")
+        con.commit()
+    except Exception:
+        con.rollback()
+        raise
+    checkpoint("ingest:after_commit")
+    return receipt
+
+
+def _batches(paths: list[Path]) -> Iterator[list[Path]]:
+    batch: list[Path] = []
+    size = 0
+    for path in paths:
+        batch.append(path)
+        with contextlib.suppress(OSError):
+            size += path.stat().st_size
+        if len(batch) >= BATCH_FILES or size >= BATCH_BYTES:
+            yield batch
+            batch, size = [], 0
+    if batch:
+        yield batch
+
+
+@contextlib.contextmanager
+def _unordered_inserts(con: duckdb.DuckDBPyConnection, rows: int) -> Iterator[None]:
+    """Let DuckDB write ``rows`` rows in parallel (``preserve_insertion_order`` off) when they
+    are many, and put the connection's setting back afterwards."""
+    if rows < PARALLEL_ROWS:
+        yield
+        return
+    before = con.execute("select current_setting('preserve_insertion_order')").fetchone()[0]
+    con.execute("set preserve_insertion_order = false")
+    try:
+        yield
+    finally:
+        con.execute(f"set preserve_insertion_order = {'true' if before else 'false'}")
+
+
+def ingest_files(
+    con: duckdb.DuckDBPyConnection,
+    paths: Iterable[Path],
+    archive_dir: Path,
+    sheet: str | None = None,
+    limits: Limits | None = None,
+) -> Iterator[Receipt]:
+    """Load files in the given order (idempotent by content hash); yield each file's receipt
+    as soon as its transaction committed.
+
+    The caller holds the writer lock. Every file is written in its own transaction, in order,
+    exactly as :func:`ingest_file` would one at a time; what is shared is the work before
+    writing: files are read a batch at a time (:data:`BATCH_FILES`, :data:`BATCH_BYTES`) and
+    the files of a batch with the same layout and columns are normalised by one SQL
+    statement. An error writing a file (e.g. a full disk) is raised at that file's turn: the
+    files before it are committed and their receipts yielded, nothing of it is loaded.
+    """
+    limits = limits or Limits()
+    loaded: set[str] = set()  # content loaded (before or during this call): duplicates
+    in_ledger: set[str] = set()  # content with a ledger row (the upsert updates it)
+    register_reference(con)
+    for batch in _batches([Path(p) for p in paths]):
+        items = [_hash_pending(p, limits) for p in batch]
+        statuses = _ledger_statuses(con, [i.sha for i in items if i.sha is not None])
+        in_ledger.update(statuses)
+        loaded.update(sha for sha, status in statuses.items() if status != "rejected")
+        first: dict[str, _Pending] = {}
+        for item in items:
+            if item.sha is not None and item.sha in first:  # the same bytes again: same read
+                earlier = first[item.sha]
+                item.sub, item.rejection = earlier.sub, earlier.rejection
+                item.unreadable, item.error = earlier.unreadable, earlier.error
+                continue
+            _read_pending(item, sheet, limits, loaded)
+            if item.sha is not None:
+                first[item.sha] = item
+        tables: list[str] = []
+        try:
+            tables = _normalise_batch(con, items)
+            for item in items:
+                yield _write_one(con, item, archive_dir, loaded, in_ledger)
+        finally:
+            for table in tables:  # never masks the error that ended the batch
+                with contextlib.suppress(duckdb.Error):
+                    con.execute(f"drop table if exists {table}")
+
+
+def _write_one(
+    con: duckdb.DuckDBPyConnection,
+    item: _Pending,
+    archive_dir: Path,
+    loaded: set[str],
+    in_ledger: set[str],
+) -> Receipt:
+    """The receipt of one file of a batch, writing what it needs (in the file's order)."""
+    if item.error is not None:
+        raise item.error
+    if item.receipt is not None:
+        return item.receipt
+    if item.sha in loaded:
+        seen = _seen_before(con, item.sha, item.path.name)
+        if seen is not None:
+            return seen
+    new = item.sha not in in_ledger
+    if item.rejection is not None or item.unreadable is not None:
+        reason, message = (
+            (item.rejection.reason, item.rejection.message)
+            if item.rejection is not None
+            else ("unreadable", item.unreadable)
+        )
+        receipt = _reject(
+            con, Receipt(item.path.name, item.sha, "rejected"), reason, message, item.size, new
+        )
+    else:
+        receipt = _write_loaded(con, item, archive_dir, new)
+        loaded.add(item.sha)
+    in_ledger.add(item.sha)
+    return receipt
 
 
 def ingest_file(
@@ -400,71 +822,7 @@ def ingest_file(
 
     The caller holds the writer lock. Rejected files are recorded too, so the ledger lists every
     file ever submitted. ``sheet``: the worksheet of an XLSX to read (default: the first).
+    For many files, :func:`ingest_files` shares the normalisation among them.
     """
-    path = Path(path)
-    limits = limits or Limits()
-    try:
-        size = check_size(path, limits)
-    except RejectedFile as exc:
-        if not path.is_file():
-            return Receipt(path.name, None, "rejected", reason=f"{exc.reason}: {exc.message}")
-        sha = sha256_of(path)
-        if (seen := _seen_before(con, sha, path.name)) is not None:
-            return seen
-        return _reject(
-            con, Receipt(path.name, sha, "rejected"), exc.reason, exc.message, path.stat().st_size
-        )
-
-    sha = sha256_of(path)
-    if (seen := _seen_before(con, sha, path.name)) is not None:
-        return seen
-    receipt = Receipt(path.name, sha, "loaded")
-    try:
-        sub = read_submission(path, sha, size, sheet, limits)
-    except RejectedFile as exc:
-        return _reject(con, receipt, exc.reason, exc.message, size)
-    except Exception as exc:  # a damaged file must not stop the other files of the batch
-        return _reject(
-            con, receipt, "unreadable", f"the file cannot be read ({type(exc).__name__})", size
-        )
-
-    layout = sub.layout
-    receipt.layout, receipt.encoding, receipt.format = layout.name, sub.encoding, sub.format
-    receipt.sheet, receipt.header_line, receipt.notes = sub.sheet, sub.header_line, sub.notes
-    receipt.columns = {text: col for col, text in sub.match.written.items()}
-    receipt.ignored_columns = list(sub.match.ignored)
-    register_reference(con)
-    con.begin()
-    try:
-        con.register("src", sub.table)
-        con.execute(
-            "create or replace temp table _norm as "
-            + _normalise_sql(layout, set(sub.table.column_names), sub.match.units)
-        )
-        receipt.rows_read = sub.table.num_rows
-        if layout is LEDGER:
-            receipt.events_loaded = _insert_ledger_events(con, sub)
-            receipt.rows_loaded = con.execute(
-                "select count(*) from _norm where reason is null"
-            ).fetchone()[0]
-        else:
-            receipt.rows_loaded = _insert_loaded(con, layout, sub)
-            receipt.events_loaded = receipt.rows_loaded if layout.table == "raw.events" else 0
-        checkpoint("ingest:after_insert")
-        receipt.quarantine_by_reason = _insert_quarantined(con, layout, sub)
-        receipt.rows_quarantined = sum(receipt.quarantine_by_reason.values())
-        archived = archive_dir / sha[:2] / sha / _safe_name(path.name)
-        archived.parent.mkdir(parents=True, exist_ok=True)
-        checkpoint("ingest:archive")
-        _archive_copy(path, archived)
-        checkpoint("ingest:before_ledger")
-        _ledger(con, receipt, size, str(archived))
-        checkpoint("ingest:after_ledger")
-        con.execute("drop table _norm")
-        con.unregister("src")
-        con.commit()
-    except Exception:
-        con.rollback()
-        raise
-    checkpoint("ingest:after_commit")
+    [receipt] = ingest_files(con, [path], archive_dir, sheet, limits)
     return receipt

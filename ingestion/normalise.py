@@ -176,9 +176,14 @@ def date_in_range(expr: str) -> str:
     return _let(date_value(expr), in_range_of)
 
 
+def lookup_key_of(clean: str) -> str:
+    """:func:`lookup_key` of text already cleaned (:func:`clean_text`)."""
+    return f"lower(replace({clean}, ' ', ''))"
+
+
 def lookup_key(expr: str) -> str:
     """Key for alias look-ups: lower-case, trimmed, internal spaces removed."""
-    return f"lower(replace({clean_text(expr)}, ' ', ''))"
+    return lookup_key_of(clean_text(expr))
 
 
 # Characters that never tell two cities apart: spaces, hyphens, dots, commas, brackets, quotes.
@@ -190,6 +195,11 @@ def city_key(expr: str) -> str:
 
     Lower-case, without punctuation and spaces, without a trailing 市 or "city".
     """
+    return city_key_of(clean_text(expr))
+
+
+def city_key_of(clean: str) -> str:
+    """:func:`city_key` of text already cleaned (:func:`clean_text`)."""
     punct = CITY_PUNCT.replace("'", "''")
-    key = f"lower(regexp_replace({clean_text(expr)}, '{punct}', '', 'g'))"
+    key = f"lower(regexp_replace({clean}, '{punct}', '', 'g'))"
     return f"regexp_replace({key}, '(市|city)$', '')"

@@ -14,6 +14,7 @@ names of ``ingestion/city_aliases.csv`` (former names, 雄安新区). All are co
 
 from __future__ import annotations
 
+import weakref
 from pathlib import Path
 
 import duckdb
@@ -46,15 +47,23 @@ def city_name_candidates_sql() -> str:
     """
 
 
+# Connections that already hold the reference tables (weakly: a closed, dropped connection
+# leaves the set by itself), so a file does not pay a catalog query to find them there.
+_REGISTERED: weakref.WeakSet[duckdb.DuckDBPyConnection] = weakref.WeakSet()
+
+
 def register_reference(con: duckdb.DuckDBPyConnection) -> None:
     """Temp tables ``ref_city(alias_key, city_code)`` and ``ref_alias(kind, alias_key, code)``.
 
-    Built once per connection: a batch of files reuses them.
+    Built once per connection: every later file (and call) on it reuses them.
     """
+    if con in _REGISTERED:
+        return
     exists = con.execute(
         "select count(*) from duckdb_tables() where temporary and table_name = 'ref_alias'"
     ).fetchone()[0]
     if exists:
+        _REGISTERED.add(con)
         return
     aliases = (SEEDS_DIR / "value_aliases.csv").as_posix()
     con.execute(
@@ -77,3 +86,4 @@ def register_reference(con: duckdb.DuckDBPyConnection) -> None:
         from read_csv('{aliases}', all_varchar = true, header = true)
         """
     )
+    _REGISTERED.add(con)

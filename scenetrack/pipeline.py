@@ -6,6 +6,7 @@ and from Airflow never overlap (Airflow additionally runs them in a one-slot poo
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import uuid
 from collections.abc import Iterable
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import duckdb
 
-from ingestion.load import Receipt, ingest_file
+from ingestion.load import Receipt, ingest_files
 from scenetrack.config import Paths, PgTarget, warehouse_target
 from scenetrack.faults import checkpoint
 from scenetrack.warehouse import connect_work, writer_lock
@@ -38,21 +39,24 @@ def _ingest(p: Paths, files: Iterable[Path], sheet: str | None = None) -> list[R
     from ingestion.receipts import batch_dir, write_receipt
 
     receipts: list[Receipt] = []
-    files = list(files)
+    files = [Path(f) for f in files]
     con = connect_work(p)
     try:
         out = batch_dir(p.home) if files else None
-        for f in files:
-            try:
-                r = ingest_file(con, Path(f), p.archive_dir, sheet=sheet)
-            except (OSError, duckdb.IOException) as exc:
-                raise IngestError(
-                    f"could not write {Path(f).name} to the warehouse ({exc}); nothing of it "
-                    f"was loaded and the files after it were not read. Fix the cause (e.g. "
-                    f"free disk space) and rerun: files already loaded count as duplicates."
-                ) from exc
-            write_receipt(con, r, out)
-            receipts.append(r)
+        # receipts come in file order, each once its file committed (see ingest_files)
+        with contextlib.closing(ingest_files(con, files, p.archive_dir, sheet=sheet)) as loading:
+            for f in files:
+                try:
+                    r = next(loading)
+                except (OSError, duckdb.IOException) as exc:
+                    raise IngestError(
+                        f"could not write {f.name} to the warehouse ({exc}); nothing of it "
+                        f"was loaded and the files after it were not loaded. Fix the cause "
+                        f"(e.g. free disk space) and rerun: files already loaded count as "
+                        f"duplicates."
+                    ) from exc
+                write_receipt(con, r, out)
+                receipts.append(r)
     finally:
         con.close()
     return receipts
