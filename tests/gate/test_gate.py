@@ -134,9 +134,18 @@ def test_clean_data_passes_and_is_recorded(work_db: Path, tmp_path: Path):
     assert len(rows) == len(result.outcomes)
     assert all(success for *_, success, _ in rows)
 
+    # suites are validated largest batch first, but reported in file (name) order
+    suite_order = [o.suite for o in result.outcomes]
+    assert suite_order == sorted(suite_order)
+
     assert result.data_docs_index == tmp_path / "gate" / "data_docs" / "index.html"
     assert result.data_docs_index.exists()
     assert "stg_raw__events" in result.data_docs_index.read_text(encoding="utf-8")
+    # Data Docs are rendered once per run: one validation page and one suite page per suite
+    docs = result.data_docs_index.parent
+    pages = sorted(docs.glob("validations/*/run-1/*/*.html"))
+    assert sorted(p.parts[-4] for p in pages) == sorted(SUITES)
+    assert {p.stem for p in docs.glob("expectations/*.html")} == SUITES
 
     last = last_gate_outcome(work_db)
     assert last is not None
