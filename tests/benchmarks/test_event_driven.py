@@ -77,6 +77,6 @@ def test_segments_add_up_to_the_measured_latency() -> None:
         "task quality_gate": 9.5,
         "scheduling gap before publish_marts": 0.5,
         "task publish_marts": 4.5,
-        "after the last task until the publish is visible": 0.5,
+        "publish visible, relative to the last task's recorded end": 0.5,
     }
     assert sum(seg.values()) == pytest.approx(45.5)
