@@ -275,7 +275,7 @@ def _verdict(t: dict) -> str:
         return "not measured"
     if t["met"]:
         return "**met**"
-    return f"**missed** ({t['by_factor']:.1f}× the limit)"
+    return f"**missed** ({t['by_factor']:.2f}× the limit)"
 
 
 def _observed(t: dict) -> str:
