@@ -576,11 +576,11 @@ def _render_city(env, p: Paths, data: ReportData, row: Row, lang: str) -> str:
     page_dir = lang_dir(p, lang) / "city"
     other = lang_dir(p, "en" if lang == "zh" else "zh") / "city" / f"{code}.html"
     name = row["city_name_zh"] if lang == "zh" else row["city_name_en"]
-    stalled = [r for r in data.stalled if r["city_code"] == code]
-    terminated = [r for r in data.terminated if r["city_code"] == code]
-    funnel = [r for r in data.funnel if r["breakdown"] == "city" and r["breakdown_value"] == code]
-    quarters = [r for r in data.quarterly if r["city_code"] == code]
-    supply = [r for r in data.supply_demand if r["city_code"] == code]
+    stalled = data.of_city("stalled", code)
+    terminated = data.of_city("terminated", code)
+    funnel = data.of_city("funnel", code)
+    quarters = data.of_city("quarterly", code)
+    supply = data.of_city("supply_demand", code)
     quarantined = sum(
         r["rows_quarantined"] for r in data.quality.quarantine if r["city_code"] == code
     )

@@ -222,10 +222,10 @@ def city_charts(data: ReportData, code: str, lang: str) -> dict[str, Chart]:
     """The charts of one city's page, by key."""
     L = labels(lang)
     charts: dict[str, Chart] = {}
-    rows = _funnel_rows(data, "city").get(code, [])
+    rows = data.of_city("funnel", code)
     charts["city_funnel"] = _funnel("city_funnel", L["city_funnel"], rows, lang)
 
-    quarters = [r for r in data.quarterly if r["city_code"] == code]
+    quarters = data.of_city("quarterly", code)
     x = [r["period_label"] for r in quarters]
     fig = go.Figure()
     for col, stage in (
@@ -245,10 +245,10 @@ def city_charts(data: ReportData, code: str, lang: str) -> dict[str, Chart]:
     fig.update_layout(barmode="group", yaxis_title=L["projects_reached"])
     charts["city_quarterly"] = _chart("city_quarterly", L["by_quarter"], fig)
 
-    transitions = [t for t in data.transitions if t["city_code"] == code]
+    transitions = data.of_city("transitions", code)
     charts["city_durations"] = _durations("city_durations", L["city_durations"], transitions, lang)
 
-    sd = [r for r in data.supply_demand if r["city_code"] == code]
+    sd = data.of_city("supply_demand", code)
     name_key = "name_zh" if lang == "zh" else "name_en"
     tech = [
         data.technologies.get(r["technology_code"], {}).get(name_key) or r["technology_code"]
