@@ -711,6 +711,7 @@ def carry_over(prev: dict, snap: dict) -> list[str]:
         for key in ("pipeline", "transform", "gate_agreement"):
             if s in prev.get(key, {}):
                 snap.setdefault(key, {})[s] = prev[key][s]
+    snap["sizes"] = dict(sorted(snap["sizes"].items(), key=lambda kv: bdata.parse_size(kv[0])))
     if sizes and not snap.get("profiles") and prev.get("profiles"):
         snap["profiles"] = prev["profiles"]  # a run without profiling keeps the earlier ones
     if sizes:
