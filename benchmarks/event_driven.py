@@ -22,7 +22,6 @@ import os
 import shutil
 import signal
 import socket
-import sqlite3
 import statistics
 import sys
 import time
@@ -33,6 +32,7 @@ from scenetrack.airflow_runner import (
     ensure_airflow,
     land,
     landing_watcher_running,
+    metadata_rows,
     start_standalone,
     stop_standalone,
 )
@@ -87,33 +87,29 @@ def _ts(value: str | None) -> float | None:
 
 def airflow_breakdown(p: Paths, since: float) -> dict:
     """DAG runs queued after ``since`` (epoch s) and their tasks' timings, from the metadata DB."""
-    con = sqlite3.connect(f"file:{p.airflow_home / 'airflow.db'}?mode=ro", uri=True, timeout=5)
-    try:
-        runs = con.execute(
-            "select dag_id, run_id, queued_at, start_date, end_date, state from dag_run"
-        ).fetchall()
-        tis = con.execute(
-            "select dag_id, run_id, task_id, queued_dttm, start_date, end_date, state "
-            "from task_instance"
-        ).fetchall()
-    finally:
-        con.close()
+    runs = metadata_rows(
+        p, "select dag_id, run_id, queued_at, start_date, end_date, state from dag_run"
+    )
+    tasks: dict[tuple[str, str], list[dict]] = {}
+    for dag_id, run_id, task, queued, start, end, state in metadata_rows(
+        p,
+        "select dag_id, run_id, task_id, queued_dttm, start_date, end_date, state "
+        "from task_instance",
+    ):
+        tasks.setdefault((dag_id, run_id), []).append(
+            {
+                "task": task,
+                "queued_s": _rel(_ts(queued), since),
+                "start_s": _rel(_ts(start), since),
+                "end_s": _rel(_ts(end), since),
+                "state": state,
+            }
+        )
     out: dict = {"runs": []}
     for dag_id, run_id, queued, start, end, state in runs:
         q = _ts(queued)
         if q is None or q < since - 1:
             continue
-        tasks = [
-            {
-                "task": t[2],
-                "queued_s": _rel(_ts(t[3]), since),
-                "start_s": _rel(_ts(t[4]), since),
-                "end_s": _rel(_ts(t[5]), since),
-                "state": t[6],
-            }
-            for t in tis
-            if t[0] == dag_id and t[1] == run_id
-        ]
         out["runs"].append(
             {
                 "dag_id": dag_id,
@@ -121,7 +117,7 @@ def airflow_breakdown(p: Paths, since: float) -> dict:
                 "queued_s": _rel(q, since),
                 "start_s": _rel(_ts(start), since),
                 "end_s": _rel(_ts(end), since),
-                "tasks": sorted(tasks, key=lambda t: t["start_s"] or 1e9),
+                "tasks": sorted(tasks.get((dag_id, run_id), []), key=lambda t: t["start_s"] or 1e9),
             }
         )
     out["runs"].sort(key=lambda r: r["queued_s"] or 1e9)
@@ -170,25 +166,20 @@ def _published(p: Paths, n_before: int, since: float) -> bool:
     """A new version is published; raises when a DAG run since ``since`` failed instead."""
     if len(publish_log(p)) > n_before:
         return True
-    failed = [r for r in airflow_breakdown(p, since)["runs"] if r["state"] == "failed"]
-    if failed:
-        tasks = [t["task"] for r in failed for t in r["tasks"] if t["state"] == "failed"]
+    failed = metadata_rows(p, "select queued_at from dag_run where state = 'failed'")
+    if any((_ts(q) or 0) >= since - 1 for (q,) in failed):
+        runs = [r for r in airflow_breakdown(p, since)["runs"] if r["state"] == "failed"]
+        tasks = [t["task"] for r in runs for t in r["tasks"] if t["state"] == "failed"]
         raise RuntimeError(
-            f"{failed[0]['dag_id']} failed ({', '.join(tasks)}); logs in {p.logs_dir / 'airflow'}"
+            f"{runs[0]['dag_id']} failed ({', '.join(tasks)}); logs in {p.logs_dir / 'airflow'}"
         )
     return False
 
 
 def _idle(p: Paths) -> bool:
     """No DAG run of this home is queued or running (the previous file is fully through)."""
-    con = sqlite3.connect(f"file:{p.airflow_home / 'airflow.db'}?mode=ro", uri=True, timeout=5)
-    try:
-        n = con.execute(
-            "select count(*) from dag_run where state in ('queued', 'running')"
-        ).fetchone()[0]
-    finally:
-        con.close()
-    return n == 0
+    busy = metadata_rows(p, "select count(*) from dag_run where state in ('queued', 'running')")
+    return busy[0][0] == 0
 
 
 def measure(built_home: Path, delta: Path, work: Path, n_files: int = 3) -> dict:

@@ -160,6 +160,7 @@ class Harness:
             "profiles": [],
         }
         self.datasets: dict[str, bdata.Dataset] = {}
+        self.e2e_source: Path | None = None  # this run's end-to-end result file, if measured
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -636,7 +637,7 @@ class Harness:
             (f for f in self.results_dir.glob("event_driven_*.json") if f.stem[13:14].isdigit()),
             key=lambda f: bdata.parse_size(f.stem.removeprefix("event_driven_")),
         )
-        e2e_file = getattr(self, "e2e_source", None) or (
+        e2e_file = self.e2e_source or (
             earlier[-1] if earlier else self.results_dir / "event_driven_latency.json"
         )
         e2e = (

@@ -256,24 +256,34 @@ def land(src: Path, landing: Path) -> Path:
     return final
 
 
-def landing_watcher_running(p: Paths) -> bool:
-    """Whether the triggerer has picked up the landing folder's AssetWatcher trigger.
+def metadata_rows(p: Paths, sql: str, params: tuple = ()) -> list[tuple]:
+    """Rows of a query on this home's Airflow metadata DB (SQLite, opened read-only).
 
-    Read from the metadata database's ``trigger`` table (SQLite here, read-only): a trigger
-    row of ours with a ``triggerer_id`` is one a triggerer is running.
+    Raises ``sqlite3.Error`` while the database does not exist yet or is locked.
     """
     import sqlite3
 
-    db = p.airflow_home / "airflow.db"
+    con = sqlite3.connect(f"file:{p.airflow_home / 'airflow.db'}?mode=ro", uri=True, timeout=5)
     try:
-        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)
-        try:
-            row = con.execute(
-                "select count(*) from trigger where classpath like 'scenetrack.triggers.%' "
-                "and triggerer_id is not null"
-            ).fetchone()
-        finally:
-            con.close()
+        return con.execute(sql, params).fetchall()
+    finally:
+        con.close()
+
+
+def landing_watcher_running(p: Paths) -> bool:
+    """Whether the triggerer has picked up the landing folder's AssetWatcher trigger.
+
+    Read from the metadata database's ``trigger`` table: a trigger row of ours with a
+    ``triggerer_id`` is one a triggerer is running.
+    """
+    import sqlite3
+
+    try:
+        rows = metadata_rows(
+            p,
+            "select count(*) from trigger where classpath like 'scenetrack.triggers.%' "
+            "and triggerer_id is not null",
+        )
     except sqlite3.Error:
         return False
-    return bool(row and row[0])
+    return bool(rows and rows[0][0])

@@ -578,7 +578,7 @@ def _render_city(env, p: Paths, data: ReportData, row: Row, lang: str) -> str:
     name = row["city_name_zh"] if lang == "zh" else row["city_name_en"]
     stalled = data.of_city("stalled", code)
     terminated = data.of_city("terminated", code)
-    funnel = data.of_city("funnel", code)
+    funnel = data.funnel_by("city").get(code, [])
     quarters = data.of_city("quarterly", code)
     supply = data.of_city("supply_demand", code)
     quarantined = sum(

@@ -89,30 +89,28 @@ class ReportData:
     supply_demand: list[Row]  # mart_supply_demand
     reference_date: Any
     quality: Quality
-    _by_city: dict[str, dict[str, list[Row]]] = field(
+    _groups: dict[str, dict[str, list[Row]]] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
 
-    def of_city(self, rows_name: str, code: str) -> list[Row]:
-        """The rows of list ``rows_name`` (e.g. ``"stalled"``) that belong to city ``code``.
+    def _grouped(self, name: str, rows: list[Row], key: str) -> dict[str, list[Row]]:
+        """``rows`` grouped by ``row[key]`` in their order, computed once per report: filtering
+        the whole list for every city page cost O(cities × rows) at 1M events."""
+        if name not in self._groups:
+            index: dict[str, list[Row]] = {}
+            for r in rows:
+                index.setdefault(r[key], []).append(r)
+            self._groups[name] = index
+        return self._groups[name]
 
-        Each list is grouped by city once per report, in its order; filtering the whole list
-        for every city page cost O(cities × rows) and took minutes at 1M events. The funnel
-        groups its ``city`` breakdown rows by ``breakdown_value``.
-        """
-        index = self._by_city.get(rows_name)
-        if index is None:
-            index = {}
-            for r in getattr(self, rows_name):
-                if rows_name == "funnel":
-                    if r["breakdown"] != "city":
-                        continue
-                    key = r["breakdown_value"]
-                else:
-                    key = r["city_code"]
-                index.setdefault(key, []).append(r)
-            self._by_city[rows_name] = index
-        return index.get(code, [])
+    def of_city(self, rows_name: str, code: str) -> list[Row]:
+        """The rows of list ``rows_name`` (e.g. ``"stalled"``) that belong to city ``code``."""
+        return self._grouped(rows_name, getattr(self, rows_name), "city_code").get(code, [])
+
+    def funnel_by(self, breakdown: str) -> dict[str, list[Row]]:
+        """Funnel rows of one breakdown (national, domain, city, …) by breakdown value."""
+        rows = [r for r in self.funnel if r["breakdown"] == breakdown]
+        return self._grouped(f"funnel:{breakdown}", rows, "breakdown_value")
 
 
 def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> list[Row]:

@@ -78,14 +78,6 @@ def _funnel(key: str, title: str, rows: list[Row], lang: str) -> Chart:
     return _chart(key, title, fig, height=320)
 
 
-def _funnel_rows(data: ReportData, breakdown: str) -> dict[str, list[Row]]:
-    out: dict[str, list[Row]] = defaultdict(list)
-    for r in data.funnel:
-        if r["breakdown"] == breakdown:
-            out[r["breakdown_value"]].append(r)
-    return out
-
-
 def _grouped_by_stage(
     groups: dict[str, list[Row]], names: dict[str, str], lang: str
 ) -> list[go.Bar]:
@@ -162,17 +154,17 @@ def national_charts(data: ReportData, lang: str) -> dict[str, Chart]:
     L = labels(lang)
     name_key = "name_zh" if lang == "zh" else "name_en"
     charts: dict[str, Chart] = {}
-    national = _funnel_rows(data, "national").get("all", [])
+    national = data.funnel_by("national").get("all", [])
     charts["funnel_national"] = _funnel("funnel_national", L["funnel_national"], national, lang)
 
-    domains = _funnel_rows(data, "domain")
+    domains = data.funnel_by("domain")
     names = {k: v[name_key] for k, v in data.domains.items()} | {"unknown": L["unknown"]}
     ordered = {k: domains[k] for k in [*data.domains, "unknown"] if k in domains}
     fig = go.Figure(_grouped_by_stage(ordered, names, lang))
     fig.update_layout(barmode="group", yaxis_title=L["projects_reached"])
     charts["funnel_by_domain"] = _chart("funnel_by_domain", L["funnel_by_domain"], fig)
 
-    cohorts = _funnel_rows(data, "cohort_quarter")
+    cohorts = data.funnel_by("cohort_quarter")
     quarters = sorted(cohorts)
     fig = go.Figure()
     for s in STAGES:
@@ -222,7 +214,7 @@ def city_charts(data: ReportData, code: str, lang: str) -> dict[str, Chart]:
     """The charts of one city's page, by key."""
     L = labels(lang)
     charts: dict[str, Chart] = {}
-    rows = data.of_city("funnel", code)
+    rows = data.funnel_by("city").get(code, [])
     charts["city_funnel"] = _funnel("city_funnel", L["city_funnel"], rows, lang)
 
     quarters = data.of_city("quarterly", code)

@@ -80,3 +80,65 @@ def test_segments_add_up_to_the_measured_latency() -> None:
         "publish visible, relative to the last task's recorded end": 0.5,
     }
     assert sum(seg.values()) == pytest.approx(45.5)
+
+
+def test_breakdown_reads_runs_after_the_landing_with_their_tasks(tmp_path: Path) -> None:
+    import sqlite3
+    from datetime import UTC, datetime
+
+    from benchmarks.event_driven import _idle, _published, airflow_breakdown
+    from scenetrack.config import Paths
+
+    p = Paths(tmp_path / "home").ensure()
+    p.airflow_home.mkdir(parents=True, exist_ok=True)
+    con = sqlite3.connect(p.airflow_home / "airflow.db")
+    con.execute("create table dag_run (dag_id, run_id, queued_at, start_date, end_date, state)")
+    con.execute(
+        "create table task_instance (dag_id, run_id, task_id, queued_dttm, start_date, "
+        "end_date, state)"
+    )
+    con.executemany(
+        "insert into dag_run values (?, ?, ?, ?, ?, ?)",
+        [  # an earlier run (before the landing) and the two runs of this file
+            ("scenetrack_ingest", "old", "2026-01-01 09:00:00", None, None, "success"),
+            ("scenetrack_ingest", "r1", "2026-01-01 10:00:02", None, None, "success"),
+            ("scenetrack_transform", "r2", "2026-01-01 10:00:11", None, None, "running"),
+        ],
+    )
+    con.executemany(
+        "insert into task_instance values (?, ?, ?, ?, ?, ?, ?)",
+        [
+            ("scenetrack_ingest", "old", "ingest_landed_files", None, None, None, "success"),
+            ("scenetrack_ingest", "r1", "ingest_landed_files", None,
+             "2026-01-01 10:00:02.500", "2026-01-01 10:00:10", "success"),
+            ("scenetrack_transform", "r2", "dbt_build", None,
+             "2026-01-01 10:00:11.500", None, "running"),
+        ],
+    )  # fmt: skip
+    con.commit()
+    landed = datetime(2026, 1, 1, 10, 0, 0, tzinfo=UTC).timestamp()
+
+    bd = airflow_breakdown(p, landed)
+    assert [(r["dag_id"], r["queued_s"]) for r in bd["runs"]] == [
+        ("scenetrack_ingest", 2.0),
+        ("scenetrack_transform", 11.0),
+    ]
+    assert bd["runs"][0]["tasks"] == [
+        {
+            "task": "ingest_landed_files",
+            "queued_s": None,
+            "start_s": 2.5,
+            "end_s": 10.0,
+            "state": "success",
+        }
+    ]
+    assert not _idle(p)  # the transform run is still running
+    assert _published(p, 0, landed) is False  # nothing published, nothing failed
+
+    con.execute("update dag_run set state = 'failed' where run_id = 'r2'")
+    con.execute("update task_instance set state = 'failed' where run_id = 'r2'")
+    con.commit()
+    con.close()
+    assert _idle(p)
+    with pytest.raises(RuntimeError, match=r"scenetrack_transform failed \(dbt_build\)"):
+        _published(p, 0, landed)

@@ -45,9 +45,9 @@ def test_rows_of_a_city_keep_the_list_order() -> None:
 
 def test_funnel_rows_of_a_city_are_its_city_breakdown_only() -> None:
     d = _data()
-    assert [r["stage_code"] for r in d.of_city("funnel", "340100")] == [
-        "opportunity",
-        "validation",
-    ]
-    assert [r["stage_code"] for r in d.of_city("funnel", "320200")] == ["opportunity"]
-    assert d.of_city("funnel", "all") == []  # the national row is not a city
+    by_city = d.funnel_by("city")
+    assert [r["stage_code"] for r in by_city["340100"]] == ["opportunity", "validation"]
+    assert [r["stage_code"] for r in by_city["320200"]] == ["opportunity"]
+    assert "all" not in by_city  # the national row is not a city
+    assert [r["stage_code"] for r in d.funnel_by("domain")["340100"]] == ["x"]
+    assert list(d.funnel_by("national")) == ["all"]
