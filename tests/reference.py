@@ -24,6 +24,10 @@ UNITS = {
     "亿元": Decimal(100_000_000),
 }
 STAGE_ORDER = {"opportunity": 1, "validation": 2, "application": 3, "scale_up": 4}
+# Lineage columns of the marts: when a project's newest report was loaded and when dbt last
+# rewrote its row. The same submissions loaded in other batches, or another run, give other
+# values, so comparisons of two builds leave them out.
+LINEAGE_COLUMNS = ("last_loaded_at", "dbt_updated_at")
 
 
 def parse_amount_yuan(text) -> Decimal | None:

@@ -3,3 +3,9 @@
 {% macro high_water_mark(column) -%}
     select coalesce(max({{ column }}), cast('1900-01-01 00:00:00' as timestamp)) from {{ this }}
 {%- endmacro %}
+
+{#- When this dbt invocation started, as a timestamp: the same value in every model of a run,
+    so downstream incremental models can pick up exactly the rows a run rewrote. -#}
+{% macro this_run_timestamp() -%}
+    cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S.%f") }}' as timestamp)
+{%- endmacro %}

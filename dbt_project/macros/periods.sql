@@ -18,19 +18,47 @@
     {%- endif -%}
 {%- endmacro %}
 
-{#- One copy of every row per period grain (all, year, quarter, month), keyed by the date
-    column the period follows. -#}
-{% macro explode_periods(relation, date_column, columns) -%}
-    select {{ columns }}, 'all' as period_type, 'all' as period_label,
-        cast(null as date) as period_start
-    from {{ relation }}
-    {% for grain in ['year', 'quarter', 'month'] %}
-    union all
-    select {{ columns }}, '{{ grain }}' as period_type,
-        {{ period_label(grain, date_column) }} as period_label,
-        {{ period_start(grain, date_column) }} as period_start
-    from {{ relation }}
-    {% endfor %}
+{#- Period grouping for city x period marts, in one pass (GROUPING SETS) rather than one
+    copy of every row per grain: `period_starts` adds the start of the row's year, quarter and
+    month; group by `period_grouping_sets(key)`; `period_of_group()` then names the period
+    of each group (period_type 'all' | 'year' | 'quarter' | 'month', period_start) and
+    `period_label_of(type, start)` labels it ('all', '2025', '2025-Q2', '2025-05'). -#}
+{% macro period_starts(date_expr) -%}
+    {{ period_start('year', date_expr) }} as year_start,
+    {{ period_start('quarter', date_expr) }} as quarter_start,
+    {{ period_start('month', date_expr) }} as month_start
+{%- endmacro %}
+
+{% macro period_grouping_sets(key) -%}
+    grouping sets (
+        ({{ key }}),
+        ({{ key }}, year_start),
+        ({{ key }}, quarter_start),
+        ({{ key }}, month_start)
+    )
+{%- endmacro %}
+
+{% macro period_of_group() -%}
+    case
+        when grouping(month_start) = 0 then 'month'
+        when grouping(quarter_start) = 0 then 'quarter'
+        when grouping(year_start) = 0 then 'year'
+        else 'all'
+    end as period_type,
+    case
+        when grouping(month_start) = 0 then month_start
+        when grouping(quarter_start) = 0 then quarter_start
+        when grouping(year_start) = 0 then year_start
+    end as period_start
+{%- endmacro %}
+
+{% macro period_label_of(type_expr, start_expr) -%}
+    case {{ type_expr }}
+        when 'all' then 'all'
+        when 'year' then {{ period_label('year', start_expr) }}
+        when 'quarter' then {{ period_label('quarter', start_expr) }}
+        when 'month' then {{ period_label('month', start_expr) }}
+    end
 {%- endmacro %}
 
 {#- Days an active project may stay in a stage before it counts as stalled (dbt var

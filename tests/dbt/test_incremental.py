@@ -9,6 +9,8 @@ import duckdb
 from ingestion.generate import generate
 from scenetrack.config import Paths
 from scenetrack.pipeline import build, ingest_paths
+from scenetrack.transform import PIPELINE_BUILD_ARGS, run_dbt
+from tests.reference import LINEAGE_COLUMNS
 
 
 def _hold_back_late_events(files, tmp) -> list:
@@ -38,6 +40,28 @@ def _marts(con: duckdb.DuckDBPyConnection, db: str) -> list[str]:
             [db],
         ).fetchall()
     ]
+
+
+def _columns(con: duckdb.DuckDBPyConnection, db: str, table: str) -> str:
+    """The table's columns for a comparison, the lineage columns left out."""
+    names = [
+        r[0]
+        for r in con.execute(
+            "select column_name from duckdb_columns() where database_name = ? "
+            "and schema_name = 'marts' and table_name = ? order by column_index",
+            [db, table],
+        ).fetchall()
+    ]
+    return ", ".join(f'"{n}"' for n in names if n not in LINEAGE_COLUMNS)
+
+
+def _differences(con: duckdb.DuckDBPyConnection, a: str, b: str, table: str) -> int:
+    """Rows of ``a.marts.table`` that ``b`` lacks, counted with multiplicity (EXCEPT ALL)."""
+    cols = _columns(con, a, table)
+    return con.execute(
+        f"select count(*) from (select {cols} from {a}.marts.{table} except all "
+        f"select {cols} from {b}.marts.{table})"
+    ).fetchone()[0]
 
 
 def test_sequence_of_incremental_runs_equals_full_refresh(tmp_path) -> None:
@@ -71,14 +95,82 @@ def test_sequence_of_incremental_runs_equals_full_refresh(tmp_path) -> None:
     assert set(tables) == set(_marts(con, "i")) and "fct_project_lifecycle" in tables
     for t in tables:
         for a, b in (("f", "i"), ("i", "f")):
-            diff = con.execute(
-                f"select count(*) from (select * from {a}.marts.{t} except all "
-                f"select * from {b}.marts.{t})"
-            ).fetchone()[0]
+            diff = _differences(con, a, b, t)
             assert diff == 0, f"{t}: {diff} rows of {a} missing from {b}"
         assert con.execute(f"select count(*) from f.marts.{t}").fetchone()[0] > 0, t
     corrected = con.execute(
         "select count(*) from i.marts.fct_project_lifecycle where has_corrected_report"
     ).fetchone()[0]
     assert corrected > 0
+    con.close()
+
+
+def _copy_marts(p: Paths, into: duckdb.DuckDBPyConnection, db: str) -> None:
+    """Snapshot the home's marts into schema ``db``.marts of an in-memory database."""
+    into.execute(f"attach ':memory:' as {db}")
+    into.execute(f"create schema {db}.marts")
+    into.execute(f"attach '{p.work_db}' as src (read_only)")
+    for t in _marts(into, "src"):
+        into.execute(f"create table {db}.marts.{t} as select * from src.marts.{t}")
+    into.execute("detach src")
+
+
+def _build(p: Paths, vars_: dict, *extra: str) -> None:
+    result = run_dbt(p, [*PIPELINE_BUILD_ARGS, *extra], vars_)
+    assert result.success, result.failed
+
+
+def test_new_reference_date_or_thresholds_rebuild_what_they_change(tmp_path) -> None:
+    """No new data, but the date "days in stage" is measured against moved (the first run of
+    a new day) or the stalled thresholds changed: the incremental run must give what a full
+    refresh gives, although no project had a new report."""
+    home = Paths(tmp_path / "h").ensure()
+    ingest_paths(home, generate(tmp_path / "subs", cities=4, seed=9))
+    _build(home, {"reference_date": "2025-06-30"}, "--full-refresh")
+    con = duckdb.connect()
+    _copy_marts(home, con, "june")
+
+    later = {"reference_date": "2025-12-31"}
+    tighter = {
+        **later,
+        "stalled_after_days": {"opportunity": 30, "validation": 30, "application": 60},
+    }
+    # ... and back: projects leave the watchlist without any new report about them
+    for name, vars_ in (("dec_inc", later), ("tight_inc", tighter), ("loose_inc", later)):
+        _build(home, vars_)  # incremental: nothing new was loaded
+        _copy_marts(home, con, name)
+        _build(home, vars_, "--full-refresh")
+        _copy_marts(home, con, name.replace("_inc", "_full"))
+        for t in _marts(con, name):
+            for a, b in (
+                (name, name.replace("_inc", "_full")),
+                (name.replace("_inc", "_full"), name),
+            ):
+                diff = _differences(con, a, b, t)
+                assert diff == 0, f"{name} {t}: {diff} rows of {a} missing from {b}"
+
+    # the runs really changed rows an incremental run on new loads alone would have kept
+    def stalled(db: str) -> int:
+        return con.execute(
+            f"select count(*) from {db}.marts.fct_project_lifecycle where is_stalled"
+        ).fetchone()[0]
+
+    moved = con.execute(
+        "select count(*) from june.marts.fct_project_lifecycle as j "
+        "join dec_inc.marts.fct_project_lifecycle as d using (project_key) "
+        "where j.days_in_current_stage <> d.days_in_current_stage"
+    ).fetchone()[0]
+    assert moved > 0
+    assert stalled("dec_inc") > stalled("june")
+    assert stalled("tight_inc") > stalled("dec_inc")
+    assert stalled("loose_inc") == stalled("dec_inc")
+    watchlist = con.execute("select count(*) from loose_inc.marts.mart_stalled_projects").fetchone()
+    assert watchlist[0] == stalled("loose_inc")
+    assert (
+        con.execute(
+            "select count(*) from dec_inc.marts.fct_project_lifecycle "
+            "where reference_date <> date '2025-12-31'"
+        ).fetchone()[0]
+        == 0
+    )
     con.close()

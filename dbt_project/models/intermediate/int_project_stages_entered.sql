@@ -25,8 +25,9 @@ stages as (
 
 {% if is_incremental() %}
 touched as (
+    -- read from the relation, not the `events` CTE: a CTE read twice is materialised whole
     select distinct project_key
-    from events
+    from {{ ref('stg_raw__events') }}
     where last_loaded_at > ({{ high_water_mark('last_loaded_at') }})
 ),
 

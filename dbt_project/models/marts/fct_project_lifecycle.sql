@@ -1,10 +1,58 @@
 -- One row per scene project: where it is, how long each step took, how it ended, and whether
 -- it is stalled as of the reference date.
+--
+-- Incremental (delete+insert on project_key), so the cost of a run follows what arrived, not
+-- the size of the history. A project's row is rebuilt when
+--   * a report about it was loaded since the last run (last_loaded_at above the high-water
+--     mark), or
+--   * its row was measured against another reference date (days_in_current_stage moves with
+--     the date: the first run on a new day rebuilds every row), or
+--   * its is_stalled no longer agrees with var stalled_after_days (the thresholds changed).
+-- Anything else that changes every row (the model's SQL, a seed) needs --full-refresh, as
+-- for any incremental model. dbt_updated_at says which rows a run rewrote, so the marts built
+-- from this one (mart_stalled_projects) can follow it incrementally.
+{{
+    config(
+        materialized='incremental',
+        unique_key='project_key',
+        incremental_strategy='delete+insert',
+        on_schema_change='fail',
+    )
+}}
+
 with
 
-lifecycle as (
+all_lifecycles as (
     select * from {{ ref('int_projects_staged_through_lifecycle') }}
 ),
+
+{% if is_incremental() %}
+touched as (
+    -- read from the relation, not the `all_lifecycles` CTE: a CTE read twice is materialised
+    -- whole
+    select project_key
+    from {{ ref('int_projects_staged_through_lifecycle') }}
+    where last_loaded_at > ({{ high_water_mark('last_loaded_at') }})
+    union
+    select project_key
+    from {{ this }}
+    where reference_date <> cast('{{ var("reference_date") }}' as date)
+        or is_stalled <> coalesce(
+            status = 'active' and days_in_current_stage > {{ stalled_after_days('current_stage') }},
+            false
+        )
+),
+
+lifecycle as (
+    select all_lifecycles.*
+    from all_lifecycles
+    inner join touched on all_lifecycles.project_key = touched.project_key
+),
+{% else %}
+lifecycle as (
+    select * from all_lifecycles
+),
+{% endif %}
 
 current_entry as (
     select project_key, entered_on
@@ -25,8 +73,10 @@ measured as (
 ),
 
 final as (
+    -- casts to the contract's types where PostgreSQL infers text: an incremental run compares
+    -- the new rows' types with the table's (on_schema_change='fail')
     select
-        project_key,
+        cast(project_key as varchar) as project_key,
         city_code,
         project_id,
         project_name,
@@ -39,9 +89,9 @@ final as (
         application_entered_on,
         scale_up_entered_on,
         terminated_on,
-        current_stage,
+        cast(current_stage as varchar) as current_stage,
         current_stage_entered_on,
-        status,
+        cast(status as varchar) as status,
         cooperation_amount_yuan,
         cast(extract(year from cohort_date) as integer) as cohort_year,
         cohort_date,
@@ -59,7 +109,10 @@ final as (
         has_moved_backwards,
         has_stage_date_regression,
         has_corrected_report,
-        missing_opportunity
+        missing_opportunity,
+        cast('{{ var("reference_date") }}' as date) as reference_date,
+        last_loaded_at,
+        {{ this_run_timestamp() }} as dbt_updated_at
     from measured
 )
 

@@ -1,14 +1,45 @@
 -- One row per move a project made from one entered stage to the next, with the days it took.
+--
+-- Incremental: the moves of projects with a report loaded since the last run are rebuilt from
+-- all of their stage entries and replace that project's previous moves (delete+insert on
+-- project_key); nothing here depends on the reference date.
+{{
+    config(
+        materialized='incremental',
+        unique_key='project_key',
+        incremental_strategy='delete+insert',
+        on_schema_change='fail',
+    )
+}}
+
 with
+
+all_projects as (
+    select project_key, city_code, domain_code, technology_code, last_loaded_at
+    from {{ ref('int_projects_staged_through_lifecycle') }}
+),
+
+{% if is_incremental() %}
+projects as (
+    select *
+    from all_projects
+    where last_loaded_at > ({{ high_water_mark('last_loaded_at') }})
+),
+
+stage_entries as (
+    select entries.*
+    from {{ ref('int_project_stages_entered') }} as entries
+    inner join projects on entries.project_key = projects.project_key
+),
+{% else %}
+projects as (
+    select * from all_projects
+),
 
 stage_entries as (
     select * from {{ ref('int_project_stages_entered') }}
 ),
-
-projects as (
-    select project_key, city_code, domain_code, technology_code
-    from {{ ref('int_projects_staged_through_lifecycle') }}
-),
+{% endif %}
 
 paired as (
     select
@@ -23,9 +54,12 @@ paired as (
 ),
 
 final as (
+    -- casts to the contract's types where PostgreSQL infers text: an incremental run compares
+    -- the new rows' types with the table's (on_schema_change='fail')
     select
-        paired.project_key || ':' || paired.from_stage || '>' || paired.to_stage as transition_key,
-        paired.project_key,
+        cast(paired.project_key || ':' || paired.from_stage || '>' || paired.to_stage as varchar)
+            as transition_key,
+        cast(paired.project_key as varchar) as project_key,
         projects.city_code,
         projects.domain_code,
         projects.technology_code,
@@ -35,7 +69,8 @@ final as (
         paired.to_entered_on,
         cast({{ dbt.datediff('paired.from_entered_on', 'paired.to_entered_on', 'day') }} as integer)
             as days_taken,
-        paired.to_stage_order - paired.from_stage_order > 1 as skipped_stages
+        paired.to_stage_order - paired.from_stage_order > 1 as skipped_stages,
+        projects.last_loaded_at
     from paired
     inner join projects on paired.project_key = projects.project_key
     where paired.to_stage is not null

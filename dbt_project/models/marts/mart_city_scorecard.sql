@@ -19,19 +19,14 @@ cities as (
 ),
 
 project_periods as (
-    {{ explode_periods('projects', 'cohort_date',
-        'city_code, opportunity_entered_on, validation_entered_on, application_entered_on,
-         scale_up_entered_on, status, is_stalled, cooperation_amount_yuan,
-         days_opportunity_to_validation, days_validation_to_application,
-         days_application_to_scale_up') }}
+    select projects.*, {{ period_starts('cohort_date') }}
+    from projects
 ),
 
-project_figures as (
+project_rollup as (
     select
         city_code,
-        period_type,
-        period_label,
-        min(period_start) as period_start,
+        {{ period_of_group() }},
         count(opportunity_entered_on) as opportunities_published,
         count(validation_entered_on) as projects_reached_validation,
         count(application_entered_on) as projects_reached_application,
@@ -59,22 +54,35 @@ project_figures as (
         percentile_cont(0.9) within group (order by days_application_to_scale_up)
             as p90_days_application_to_scale_up
     from project_periods
-    group by city_code, period_type, period_label
+    group by {{ period_grouping_sets('city_code') }}
+),
+
+project_figures as (
+    select
+        project_rollup.*,
+        {{ period_label_of('period_type', 'period_start') }} as period_label
+    from project_rollup
 ),
 
 capability_periods as (
-    {{ explode_periods('capabilities', 'published_on', 'city_code') }}
+    select city_code, {{ period_starts('published_on') }}
+    from capabilities
+),
+
+capability_rollup as (
+    select
+        city_code,
+        {{ period_of_group() }},
+        count(*) as capabilities_published
+    from capability_periods
+    group by {{ period_grouping_sets('city_code') }}
 ),
 
 capability_figures as (
     select
-        city_code,
-        period_type,
-        period_label,
-        min(period_start) as period_start,
-        count(*) as capabilities_published
-    from capability_periods
-    group by city_code, period_type, period_label
+        capability_rollup.*,
+        {{ period_label_of('period_type', 'period_start') }} as period_label
+    from capability_rollup
 ),
 
 periods as (

@@ -21,37 +21,73 @@ stages as (
     select * from {{ ref('lifecycle_stages') }}
 ),
 
-project_breakdowns as (
-    select project_key, 'national' as breakdown, 'all' as breakdown_value from projects
-    union all
-    select project_key, 'domain', coalesce(domain_code, 'unknown') from projects
-    union all
-    select project_key, 'technology', coalesce(technology_code, 'unknown') from projects
-    union all
-    select project_key, 'city', city_code from projects
-    union all
-    select projects.project_key, 'region', cities.region
-    from projects inner join cities on projects.city_code = cities.city_code
-    union all
-    select project_key, 'cohort_quarter', {{ period_label('quarter', 'cohort_date') }}
-    from projects
+entries as (
+    -- one row per project per stage entered, with every attribute the funnel breaks down by
+    -- (the inner join on cities drops nothing: fct_project_lifecycle's relationships test
+    -- guarantees every city_code is in dim_city)
+    select
+        stage_entries.stage_code,
+        coalesce(projects.domain_code, 'unknown') as domain_code,
+        coalesce(projects.technology_code, 'unknown') as technology_code,
+        projects.city_code,
+        cities.region,
+        {{ period_start('quarter', 'projects.cohort_date') }} as cohort_quarter_start,
+        case when projects.status = 'terminated_failed' and stage_entries.is_current
+            then 1 else 0 end as failed_here,
+        case when projects.status = 'terminated_withdrawn' and stage_entries.is_current
+            then 1 else 0 end as withdrawn_here
+    from stage_entries
+    inner join projects on stage_entries.project_key = projects.project_key
+    inner join cities on projects.city_code = cities.city_code
+),
+
+rolled_up as (
+    -- every breakdown in one pass over the entries (GROUPING SETS), not one pass each
+    select
+        case
+            when grouping(domain_code) = 0 then 'domain'
+            when grouping(technology_code) = 0 then 'technology'
+            when grouping(city_code) = 0 then 'city'
+            when grouping(region) = 0 then 'region'
+            when grouping(cohort_quarter_start) = 0 then 'cohort_quarter'
+            else 'national'
+        end as breakdown,
+        domain_code,
+        technology_code,
+        city_code,
+        region,
+        cohort_quarter_start,
+        stage_code,
+        count(*) as projects_reached,
+        sum(failed_here) as projects_failed_here,
+        sum(withdrawn_here) as projects_withdrawn_here
+    from entries
+    group by grouping sets (
+        (stage_code),
+        (domain_code, stage_code),
+        (technology_code, stage_code),
+        (city_code, stage_code),
+        (region, stage_code),
+        (cohort_quarter_start, stage_code)
+    )
 ),
 
 reached as (
     select
-        project_breakdowns.breakdown,
-        project_breakdowns.breakdown_value,
-        stage_entries.stage_code,
-        count(*) as projects_reached,
-        sum(case when projects.status = 'terminated_failed' and stage_entries.is_current
-            then 1 else 0 end) as projects_failed_here,
-        sum(case when projects.status = 'terminated_withdrawn' and stage_entries.is_current
-            then 1 else 0 end) as projects_withdrawn_here
-    from stage_entries
-    inner join project_breakdowns on stage_entries.project_key = project_breakdowns.project_key
-    inner join projects on stage_entries.project_key = projects.project_key
-    group by project_breakdowns.breakdown, project_breakdowns.breakdown_value,
-        stage_entries.stage_code
+        breakdown,
+        case breakdown
+            when 'national' then 'all'
+            when 'domain' then domain_code
+            when 'technology' then technology_code
+            when 'city' then city_code
+            when 'region' then region
+            else {{ period_label('quarter', 'cohort_quarter_start') }}
+        end as breakdown_value,
+        stage_code,
+        projects_reached,
+        projects_failed_here,
+        projects_withdrawn_here
+    from rolled_up
 ),
 
 grid as (
