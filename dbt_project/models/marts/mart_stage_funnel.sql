@@ -3,11 +3,12 @@
 -- technology, city, region and opportunity cohort (quarter published). Stages and their order
 -- come from the lifecycle_stages seed. Projects that failed or were withdrawn at a stage are
 -- counted at that stage (容错) and never against a stage they did not enter.
-with
+--
+-- Read from fct_project_lifecycle alone (one row per project, a date per stage entered) in
+-- one GROUPING SETS pass, so the cost follows the number of projects, not of stage entries.
+{% set stage_codes = ['opportunity', 'validation', 'application', 'scale_up'] %}
 
-stage_entries as (
-    select * from {{ ref('int_project_stages_entered') }}
-),
+with
 
 projects as (
     select * from {{ ref('fct_project_lifecycle') }}
@@ -21,28 +22,33 @@ stages as (
     select * from {{ ref('lifecycle_stages') }}
 ),
 
-entries as (
-    -- one row per project per stage entered, with every attribute the funnel breaks down by
-    -- (the inner join on cities drops nothing: fct_project_lifecycle's relationships test
+staged_projects as (
+    -- projects that entered at least one stage, with every attribute the funnel breaks down
+    -- by (the inner join on cities drops nothing: fct_project_lifecycle's relationships test
     -- guarantees every city_code is in dim_city)
     select
-        stage_entries.stage_code,
         coalesce(projects.domain_code, 'unknown') as domain_code,
         coalesce(projects.technology_code, 'unknown') as technology_code,
         projects.city_code,
         cities.region,
         {{ period_start('quarter', 'projects.cohort_date') }} as cohort_quarter_start,
-        case when projects.status = 'terminated_failed' and stage_entries.is_current
-            then 1 else 0 end as failed_here,
-        case when projects.status = 'terminated_withdrawn' and stage_entries.is_current
-            then 1 else 0 end as withdrawn_here
-    from stage_entries
-    inner join projects on stage_entries.project_key = projects.project_key
+        projects.current_stage,
+        projects.status,
+        {%- for s in stage_codes %}
+        projects.{{ s }}_entered_on{{ "," if not loop.last }}
+        {%- endfor %}
+    from projects
     inner join cities on projects.city_code = cities.city_code
+    where coalesce(
+        {%- for s in stage_codes %}
+        projects.{{ s }}_entered_on{{ "," if not loop.last }}
+        {%- endfor %}
+    ) is not null
 ),
 
 rolled_up as (
-    -- every breakdown in one pass over the entries (GROUPING SETS), not one pass each
+    -- per breakdown value: projects that entered each stage, and those that failed or were
+    -- withdrawn there (it was the furthest stage they entered)
     select
         case
             when grouping(domain_code) = 0 then 'domain'
@@ -57,61 +63,49 @@ rolled_up as (
         city_code,
         region,
         cohort_quarter_start,
-        stage_code,
-        count(*) as projects_reached,
-        sum(failed_here) as projects_failed_here,
-        sum(withdrawn_here) as projects_withdrawn_here
-    from entries
+        {%- for s in stage_codes %}
+        count({{ s }}_entered_on) as reached_{{ s }},
+        sum(case when status = 'terminated_failed' and current_stage = '{{ s }}'
+            and {{ s }}_entered_on is not null then 1 else 0 end) as failed_{{ s }},
+        sum(case when status = 'terminated_withdrawn' and current_stage = '{{ s }}'
+            and {{ s }}_entered_on is not null then 1 else 0 end) as withdrawn_{{ s }}
+        {{- "," if not loop.last }}
+        {%- endfor %}
+    from staged_projects
     group by grouping sets (
-        (stage_code),
-        (domain_code, stage_code),
-        (technology_code, stage_code),
-        (city_code, stage_code),
-        (region, stage_code),
-        (cohort_quarter_start, stage_code)
+        (),
+        (domain_code),
+        (technology_code),
+        (city_code),
+        (region),
+        (cohort_quarter_start)
     )
 ),
 
-reached as (
-    select
-        breakdown,
-        case breakdown
-            when 'national' then 'all'
-            when 'domain' then domain_code
-            when 'technology' then technology_code
-            when 'city' then city_code
-            when 'region' then region
-            else {{ period_label('quarter', 'cohort_quarter_start') }}
-        end as breakdown_value,
-        stage_code,
-        projects_reached,
-        projects_failed_here,
-        projects_withdrawn_here
-    from rolled_up
-),
-
-grid as (
-    -- every stage for every breakdown value, so a stage nobody reached shows 0
-    select distinct reached.breakdown, reached.breakdown_value, stages.stage_code,
-        stages.stage_order
-    from reached
-    cross join stages
-),
-
 filled as (
+    -- one row per breakdown value and stage of the seed; a stage nobody reached shows 0
     select
-        grid.breakdown,
-        grid.breakdown_value,
-        grid.stage_code,
-        grid.stage_order,
-        coalesce(reached.projects_reached, 0) as projects_reached,
-        coalesce(reached.projects_failed_here, 0) as projects_failed_here,
-        coalesce(reached.projects_withdrawn_here, 0) as projects_withdrawn_here
-    from grid
-    left join reached
-        on grid.breakdown = reached.breakdown
-        and grid.breakdown_value = reached.breakdown_value
-        and grid.stage_code = reached.stage_code
+        rolled_up.breakdown,
+        case rolled_up.breakdown
+            when 'national' then 'all'
+            when 'domain' then rolled_up.domain_code
+            when 'technology' then rolled_up.technology_code
+            when 'city' then rolled_up.city_code
+            when 'region' then rolled_up.region
+            else {{ period_label('quarter', 'rolled_up.cohort_quarter_start') }}
+        end as breakdown_value,
+        stages.stage_code,
+        stages.stage_order,
+        {%- for measure in ['reached', 'failed', 'withdrawn'] %}
+        coalesce(case stages.stage_code
+            {%- for s in stage_codes %}
+            when '{{ s }}' then rolled_up.{{ measure }}_{{ s }}
+            {%- endfor %}
+        end, 0) as projects_{{ measure }}{{ '_here' if measure != 'reached' }}
+        {{- "," if not loop.last }}
+        {%- endfor %}
+    from rolled_up
+    cross join stages
 ),
 
 final as (
