@@ -41,17 +41,17 @@ project_rollup as (
         sum(case when application_entered_on is not null and scale_up_entered_on is not null
             then 1 else 0 end) as application_to_scale_up,
         sum(cooperation_amount_yuan) as cooperation_amount_yuan,
-        percentile_cont(0.5) within group (order by days_opportunity_to_validation)
+        {{ percentile('days_opportunity_to_validation', 0.5, [0.5, 0.9]) }}
             as median_days_opportunity_to_validation,
-        percentile_cont(0.5) within group (order by days_validation_to_application)
+        {{ percentile('days_validation_to_application', 0.5, [0.5, 0.9]) }}
             as median_days_validation_to_application,
-        percentile_cont(0.5) within group (order by days_application_to_scale_up)
+        {{ percentile('days_application_to_scale_up', 0.5, [0.5, 0.9]) }}
             as median_days_application_to_scale_up,
-        percentile_cont(0.9) within group (order by days_opportunity_to_validation)
+        {{ percentile('days_opportunity_to_validation', 0.9, [0.5, 0.9]) }}
             as p90_days_opportunity_to_validation,
-        percentile_cont(0.9) within group (order by days_validation_to_application)
+        {{ percentile('days_validation_to_application', 0.9, [0.5, 0.9]) }}
             as p90_days_validation_to_application,
-        percentile_cont(0.9) within group (order by days_application_to_scale_up)
+        {{ percentile('days_application_to_scale_up', 0.9, [0.5, 0.9]) }}
             as p90_days_application_to_scale_up
     from project_periods
     group by {{ period_grouping_sets('city_code') }}
