@@ -44,7 +44,17 @@ from scenetrack.report.labels import (
 from scenetrack.report.templates import TEMPLATES
 
 WATCHLIST_ROWS = 50
-"""Rows of the national stalled and terminated lists (city pages list all of theirs)."""
+"""Rows of the national stalled and terminated lists (most overdue / most recently ended first)."""
+
+CITY_WATCHLIST_ROWS = 100
+"""Rows of a city page's stalled and terminated lists (most overdue / most recently ended first).
+
+Listing every row made the report at 1M events 600 pages of up to 1 MB each (two languages ×
+300 cities, ~100k stalled and ~50k ended projects), and Jinja spent most of the build escaping
+them. A capped table says "N of M shown" and where the whole list is: the published tables BI
+tools read (``mart_stalled_projects``, ``fct_project_lifecycle``), their Parquet copies under
+``published/parquet/`` (written by every publish) and ``scenetrack export``.
+"""
 
 KINDS = {
     "int": fmt_int,
@@ -89,6 +99,7 @@ class Table:
     rows: list[TableRow] = field(default_factory=list)
     note: str | None = None
     sortable: bool = True
+    full_list: str | None = None  # where every row is, when the table shows only some
 
     def add(
         self,
@@ -535,17 +546,51 @@ def _stalled_note(data: ReportData, lang: str) -> str:
     return labels(lang)["stalled_note"].format(d=ref)
 
 
+def _capped_watchlists(
+    data: ReportData,
+    stalled: list[Row],
+    terminated: list[Row],
+    cap: int,
+    lang: str,
+    city: str | None,
+) -> tuple[Table, Table]:
+    """The stalled and terminated tables with at most ``cap`` rows each, first rows first.
+
+    ``stalled`` must come most overdue first and ``terminated`` most recently ended first (as
+    :func:`~scenetrack.report.data.read_report_data` orders them). A capped table carries
+    "N of M" and where the full list is (``city``: the city code the list is filtered on).
+    """
+    L = labels(lang)
+    of_city = [f"city_code = '{city}'"] if city else []
+    s_table = _stalled_table(data, stalled[:cap], lang, with_city=city is None)
+    if len(stalled) > cap:
+        s_table.note = L["showing_n_of"].format(n=fmt_int(cap), total=fmt_int(len(stalled)))
+        s_table.full_list = _full_list(L, "mart_stalled_projects", of_city)
+    t_table = _terminated_table(data, terminated[:cap], lang, with_city=city is None)
+    if len(terminated) > cap:
+        t_table.note = L["latest_n_of"].format(n=fmt_int(cap), total=fmt_int(len(terminated)))
+        t_table.full_list = _full_list(L, "fct_project_lifecycle", ["status <> 'active'", *of_city])
+    return s_table, t_table
+
+
+def _full_list(L: dict[str, str], table: str, conditions: list[str]) -> str:
+    """Where a capped list is in full: the published table (and the rows), Parquet, export."""
+    where = f"{table} where {' and '.join(conditions)}" if conditions else table
+    return L["full_list"].format(
+        table=where,
+        parquet=f"published/parquet/{table}.parquet",
+        export=f"scenetrack export --format csv --mart {table}",
+    )
+
+
 def _render_index(env, p: Paths, data: ReportData, lang: str) -> str:
     L = labels(lang)
     page_dir = lang_dir(p, lang)
     other = lang_dir(p, "en" if lang == "zh" else "zh") / "index.html"
     national = [r for r in data.funnel if r["breakdown"] == "national"]
-    stalled = _stalled_table(data, data.stalled[:WATCHLIST_ROWS], lang, with_city=True)
-    if len(data.stalled) > WATCHLIST_ROWS:
-        stalled.note = L["showing_n_of"].format(n=WATCHLIST_ROWS, total=len(data.stalled))
-    terminated = _terminated_table(data, data.terminated[:WATCHLIST_ROWS], lang, with_city=True)
-    if len(data.terminated) > WATCHLIST_ROWS:
-        terminated.note = L["latest_n_of"].format(n=WATCHLIST_ROWS, total=len(data.terminated))
+    stalled, terminated = _capped_watchlists(
+        data, data.stalled, data.terminated, WATCHLIST_ROWS, lang, city=None
+    )
     dd, dbt = data_docs_index(p), dbt_docs_index(p)
     gate = data.quality.gate
     ctx = _common(p, data, lang, page_dir, other) | {
@@ -576,8 +621,14 @@ def _render_city(env, p: Paths, data: ReportData, row: Row, lang: str) -> str:
     page_dir = lang_dir(p, lang) / "city"
     other = lang_dir(p, "en" if lang == "zh" else "zh") / "city" / f"{code}.html"
     name = row["city_name_zh"] if lang == "zh" else row["city_name_en"]
-    stalled = data.of_city("stalled", code)
-    terminated = data.of_city("terminated", code)
+    stalled, terminated = _capped_watchlists(
+        data,
+        data.of_city("stalled", code),
+        data.of_city("terminated", code),
+        CITY_WATCHLIST_ROWS,
+        lang,
+        city=code,
+    )
     funnel = data.funnel_by("city").get(code, [])
     quarters = data.of_city("quarterly", code)
     supply = data.of_city("supply_demand", code)
@@ -593,8 +644,8 @@ def _render_city(env, p: Paths, data: ReportData, row: Row, lang: str) -> str:
         "quarter_table": _quarter_table(quarters, lang),
         "supply_table": _supply_table(data, supply, lang),
         "stalled_note": _stalled_note(data, lang),
-        "stalled_table": _stalled_table(data, stalled, lang, with_city=False),
-        "terminated_table": _terminated_table(data, terminated, lang, with_city=False),
+        "stalled_table": stalled,
+        "terminated_table": terminated,
         "city_quarantined": quarantined,
     }
     return env.get_template("city.html").render(ctx)
@@ -603,8 +654,9 @@ def _render_city(env, p: Paths, data: ReportData, row: Row, lang: str) -> str:
 def build_report(p: Paths, lang: str = "zh", data: ReportData | None = None) -> Path:
     """Write the report in ``lang`` (zh: ``report/``, en: ``report/en/``); return its index.
 
-    Reads the published warehouse read-only (and the work DB read-only for the data-quality
-    panel). City pages of cities no longer in the marts are removed.
+    Reads the published warehouse read-only (and, unless ``data`` is given, the work DB
+    read-only for the data-quality panel). City pages of cities no longer in the marts are
+    removed.
     """
     if lang not in LANGS:
         raise ValueError(f"language must be one of {LANGS}, got {lang!r}")

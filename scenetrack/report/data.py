@@ -1,8 +1,10 @@
 """What the report shows, read from the published warehouse (read-only) and nothing else.
 
 Every figure is a mart value or a plain count/sum of mart rows; nothing is recomputed from
-events. The one exception is the data-quality panel, which reads the gate's audit table and
-the quarantine from the work database (read-only) and says "unavailable" when a writer holds it.
+events. The one exception is the data-quality panel: the gate's audit table and the quarantine
+live only in the work database. :func:`read_quality` reads them (read-only; "unavailable" when
+a writer holds it); the Airflow DAG calls it in its pooled task and hands the small result to
+the rendering task, which then never opens the work database (see ``scenetrack.report``).
 
 Each connection is opened, read and closed in one function: a BI tool or the next publish is
 never kept waiting, and every figure of one build comes from one version of the file.
@@ -10,7 +12,8 @@ never kept waiting, and every figure of one build comes from one version of the 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +74,14 @@ class Quality:
     problems: list[Row] = field(default_factory=list)  # failed checks of the last run
     quarantine: list[Row] = field(default_factory=list)  # city_code, files, rows_quarantined
     quarantine_total: int = 0
+
+    def to_json(self) -> dict:
+        """Plain JSON (str, int, bool, None): how the pooled Airflow task hands it on (XCom)."""
+        return json.loads(json.dumps(asdict(self), default=str))
+
+    @classmethod
+    def from_json(cls, d: dict) -> Quality:
+        return cls(**d)
 
 
 @dataclass
@@ -283,8 +294,15 @@ def _quarantine_by_city(con: duckdb.DuckDBPyConnection, tables: set) -> tuple[li
     return rows, sum(r["rows_quarantined"] for r in rows)
 
 
-def read_report_data(p: Paths, with_quality: bool = True) -> ReportData:
-    """Everything the report shows, from the published file, in one read-only session."""
+def read_report_data(
+    p: Paths, with_quality: bool = True, quality: Quality | None = None
+) -> ReportData:
+    """Everything the report shows, from the published file, in one read-only session.
+
+    ``quality``: the data-quality panel as read earlier by whoever held the work database
+    (the pooled Airflow task); given, the work database is not opened at all. Otherwise it is
+    read here (read-only, "unavailable" if a writer holds it), unless ``with_quality`` is off.
+    """
     if not p.published_db.exists():
         raise RuntimeError(f"nothing is published yet ({p.published_db} does not exist)")
     con = duckdb.connect(str(p.published_db), read_only=True)
@@ -351,5 +369,7 @@ def read_report_data(p: Paths, with_quality: bool = True) -> ReportData:
         terminated=terminated,
         supply_demand=supply_demand,
         reference_date=ref[0] if ref else None,
-        quality=read_quality(p) if with_quality else Quality(False, "not read"),
+        quality=quality
+        if quality is not None
+        else (read_quality(p) if with_quality else Quality(False, "not read")),
     )

@@ -138,6 +138,12 @@ _TEXT: dict[str, tuple[str, str]] = {
     "status_terminated_withdrawn": ("撤回", "Withdrawn"),
     "status_active": ("在推进", "Active"),
     "latest_n_of": ("显示最近的 {n} 个，共 {total} 个。", "Showing the latest {n} of {total}."),
+    "full_list": (
+        "完整清单：已发布数据表 {table}（BI 工具可直接查询）、其 Parquet 副本 {parquet}，"
+        "或用 {export} 导出。",
+        "The full list: the published table {table} (what BI tools read), its Parquet copy "
+        "{parquet}, or {export}.",
+    ),
     "none": ("无", "None"),
     # data quality
     "quality": ("数据质量", "Data quality"),

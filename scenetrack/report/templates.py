@@ -148,7 +148,8 @@ MACROS = r"""
 {%- endmacro %}
 
 {% macro table(t) -%}
-{% if t.note %}<p class="note">{{ t.note }}</p>{% endif %}
+{% if t.note %}<p class="note" data-note="{{ t.name }}">{{ t.note }}</p>{% endif %}
+{% if t.full_list %}<p class="note" data-full-list="{{ t.name }}">{{ t.full_list }}</p>{% endif %}
 {% if t.rows %}
 <div class="tablewrap"><table data-table="{{ t.name }}" class="{{ 'sortable' if t.sortable else '' }}">
 <thead><tr>{% for c in t.cols %}<th class="{{ 'num' if c.numeric else '' }}" data-col="{{ c.key }}" scope="col">{{ c.header }}</th>{% endfor %}</tr></thead>

@@ -16,6 +16,8 @@ class Page:
     charts: dict[str, dict] = field(default_factory=dict)  # key -> plotly spec
     chart_divs: list[str] = field(default_factory=list)
     links: dict[str, str] = field(default_factory=dict)  # data-link -> href
+    notes: dict[str, str] = field(default_factory=dict)  # table name -> its note ("N of M")
+    full_lists: dict[str, str] = field(default_factory=dict)  # table name -> where all rows are
     scripts_src: list[str] = field(default_factory=list)
     text: str = ""
 
@@ -37,6 +39,10 @@ class _Parser(HTMLParser):
             self._capture.append(("figure", a["data-figure"], a.get("data-value", ""), []))
         elif "data-delta" in a:
             self._capture.append(("delta", a["data-delta"], a.get("data-value", ""), []))
+        elif "data-note" in a:
+            self._capture.append(("note", a["data-note"], "", []))
+        elif "data-full-list" in a:
+            self._capture.append(("full_list", a["data-full-list"], "", []))
         if tag == "table" and "data-table" in a:
             self._table = a["data-table"]
             self.page.tables[self._table] = []
@@ -57,8 +63,14 @@ class _Parser(HTMLParser):
     def handle_endtag(self, tag):
         if tag in ("span", "p") and self._capture:
             kind, name, value, buf = self._capture.pop()
-            target = self.page.figures if kind == "figure" else self.page.deltas
-            target[name] = (value, "".join(buf).strip())
+            text = "".join(buf).strip()
+            if kind == "note":
+                self.page.notes[name] = text
+            elif kind == "full_list":
+                self.page.full_lists[name] = text
+            else:
+                target = self.page.figures if kind == "figure" else self.page.deltas
+                target[name] = (value, text)
         elif tag == "td" and self._cell is not None and self._row is not None:
             col, value, buf = self._cell
             self._row[col] = (value, "".join(buf).strip())
