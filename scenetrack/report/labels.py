@@ -224,8 +224,10 @@ def stage_label(stage: str | None, lang: str) -> str:
     """The stage's name in ``lang`` (the code itself if unknown)."""
     if stage is None:
         return "-"
-    key = f"stage_{stage}"
-    return labels(lang).get(key, stage)
+    if lang not in LANGS:
+        raise ValueError(f"language must be one of {LANGS}, got {lang!r}")
+    text = _TEXT.get(f"stage_{stage}")  # one lookup: labels() builds the whole dict per call
+    return stage if text is None else text[LANGS.index(lang)]
 
 
 def _is_missing(v: object) -> bool:
