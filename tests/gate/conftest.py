@@ -21,6 +21,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from scenetrack.gate import SuiteSpec
+
 RUN_DATE_ISO = "2025-06-30"
 SHA = "ab" * 32
 
@@ -264,3 +266,20 @@ def plant(work_db: Path) -> Callable[[str], Path]:
         return work_db
 
     return _plant
+
+
+def spec_of(*expectations: dict, id_columns: tuple[str, ...] = ()) -> SuiteSpec:
+    """A suite of ``expectations`` for tests that need no file or query."""
+    return SuiteSpec(
+        name="t",
+        path=Path("t.json"),
+        batch_query="select 1",
+        id_columns=id_columns,
+        expectations=tuple(expectations),
+        meta={},
+    )
+
+
+def exp(kind: str, **kwargs) -> dict:
+    """One expectation of a suite file, as :func:`spec_of` takes it."""
+    return {"type": kind, "kwargs": kwargs, "meta": {"severity": "error", "notes": "n"}}

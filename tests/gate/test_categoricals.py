@@ -21,7 +21,6 @@ import pytest
 from scenetrack import gate
 from scenetrack.config import EXPECTATIONS_DIR
 from scenetrack.gate import (
-    SuiteSpec,
     _owned_array,
     _read_frame,
     _validate,
@@ -31,23 +30,7 @@ from scenetrack.gate import (
     run_gate,
 )
 
-from .conftest import RUN_DATE_ISO
-
-
-def spec_of(*expectations: dict, id_columns: tuple[str, ...] = ()) -> SuiteSpec:
-    return SuiteSpec(
-        name="t",
-        path=Path("t.json"),
-        batch_query="select 1",
-        id_columns=id_columns,
-        expectations=tuple(expectations),
-        meta={},
-    )
-
-
-def exp(kind: str, **kwargs) -> dict:
-    return {"type": kind, "kwargs": kwargs, "meta": {"severity": "error", "notes": "n"}}
-
+from .conftest import RUN_DATE_ISO, exp, spec_of
 
 # --- which columns may be categorical (fast) --------------------------------------------------
 

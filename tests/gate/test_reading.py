@@ -20,7 +20,6 @@ import pytest
 
 from scenetrack.config import EXPECTATIONS_DIR
 from scenetrack.gate import (
-    SuiteSpec,
     _heap_frozen,
     _read_frame,
     _validate,
@@ -32,7 +31,7 @@ from scenetrack.gate import (
     run_gate,
 )
 
-from .conftest import RUN_DATE_ISO
+from .conftest import RUN_DATE_ISO, exp, spec_of
 
 RUN_DATE = date.fromisoformat(RUN_DATE_ISO)
 TRANSITION_COLUMNS = [
@@ -48,21 +47,6 @@ TRANSITION_COLUMNS = [
     "days_taken",
     "skipped_stages",
 ]
-
-
-def spec_of(*expectations: dict, id_columns: tuple[str, ...] = ()) -> SuiteSpec:
-    return SuiteSpec(
-        name="t",
-        path=Path("t.json"),
-        batch_query="select 1",
-        id_columns=id_columns,
-        expectations=tuple(expectations),
-        meta={},
-    )
-
-
-def exp(kind: str, **kwargs) -> dict:
-    return {"type": kind, "kwargs": kwargs, "meta": {"severity": "error", "notes": "n"}}
 
 
 def outcome(result, suite: str, expectation: str, column: str | None):

@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import duckdb
@@ -346,3 +349,30 @@ def built_report(_published_template: Path, tmp_path_factory: pytest.TempPathFac
     p = Paths(home)
     out = build_evaluator_outputs(p, dbt_docs=False)
     return p, out.reports
+
+
+def start_writer(db: Path, then: str = "") -> subprocess.Popen:
+    """Another process that opens ``db`` for writing and holds it until a line arrives on its
+    stdin; it then runs the statement ``then`` (if any) and prints "wrote"."""
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(
+                f"""
+                import duckdb, sys
+                con = duckdb.connect({str(db)!r})
+                print("ready", flush=True)
+                sys.stdin.readline()
+                if {then!r}:
+                    con.execute({then!r})
+                print("wrote", flush=True)
+                """
+            ),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout.readline().strip() == "ready"
+    return holder

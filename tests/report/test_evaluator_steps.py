@@ -8,13 +8,11 @@ checks, 1 warning, 0 failures) and 3 quarantined rows (2 Hefei, 1 unattributed).
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-import textwrap
 
 import duckdb
 
 from scenetrack.config import Paths
+from tests.report.conftest import start_writer
 from tests.report.pages import read_page
 
 
@@ -41,25 +39,6 @@ def test_render_never_opens_the_work_db_while_a_writer_holds_it(
     from scenetrack.report import read_work_database, render_evaluator_report
 
     readings = read_work_database(published_home, dbt_docs=False)
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            textwrap.dedent(
-                f"""
-                import duckdb, sys
-                con = duckdb.connect({str(published_home.work_db)!r})
-                print("ready", flush=True)
-                sys.stdin.readline()
-                con.execute("create table raw.still_writing as select 1 as x")
-                print("wrote", flush=True)
-                """
-            ),
-        ],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
     opened: list[str] = []
     connect = duckdb.connect
 
@@ -67,9 +46,9 @@ def test_render_never_opens_the_work_db_while_a_writer_holds_it(
         opened.append(str(database))
         return connect(database, *args, **kwargs)
 
+    holder = start_writer(published_home.work_db, "create table raw.still_writing as select 1 as x")
     monkeypatch.setattr(duckdb, "connect", recording_connect)
     try:
-        assert holder.stdout.readline().strip() == "ready"
         reports = render_evaluator_report(published_home, readings.quality)
         out, _ = holder.communicate("go\n", timeout=30)
     finally:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import textwrap
 from decimal import Decimal
 from pathlib import Path
 
@@ -14,6 +11,7 @@ import pytest
 from scenetrack.config import Paths
 from scenetrack.report import build_report
 from scenetrack.report.build import lang_dir
+from tests.report.conftest import start_writer
 from tests.report.pages import read_page
 
 LANGS = ("zh", "en")
@@ -278,25 +276,8 @@ def test_no_previous_version(published_home: Paths) -> None:
 
 def test_quality_unavailable_while_a_writer_holds_the_work_db(published_home: Paths) -> None:
     """Another process writing the work DB: the panel says "unavailable", the report builds."""
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            textwrap.dedent(
-                f"""
-                import duckdb, sys, time
-                con = duckdb.connect({str(published_home.work_db)!r})
-                print("ready", flush=True)
-                sys.stdin.readline()
-                """
-            ),
-        ],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    holder = start_writer(published_home.work_db)
     try:
-        assert holder.stdout.readline().strip() == "ready"
         page = read_page(build_report(published_home, "zh"))
     finally:
         holder.communicate("done\n", timeout=30)
