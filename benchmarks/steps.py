@@ -78,6 +78,7 @@ def run_task(args: argparse.Namespace) -> dict:
         from scenetrack.pipeline import build
 
         out["dbt_nodes"] = build(_paths(args.home))
+        out["success"] = True  # build raises when a model or a test fails
     elif task == "dbt":
         from scenetrack.transform import run_dbt
 

@@ -60,6 +60,11 @@ class Paths:
         return self.home / "work" / "dbt_target"
 
     @property
+    def last_passing_build(self) -> Path:
+        """When the last dbt build whose tests all passed started (scenetrack.transform)."""
+        return self.home / "work" / "last_passing_build.json"
+
+    @property
     def airflow_home(self) -> Path:
         return self.home / "airflow"
 

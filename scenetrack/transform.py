@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from scenetrack.config import DBT_PROJECT_DIR, Paths, warehouse_target
@@ -44,6 +45,8 @@ def dbt_env(p: Paths) -> dict[str, str]:
     env = {
         **os.environ,
         "SCENETRACK_WORK_DB": str(p.work_db),
+        # tests read every row unless dbt_build says since when (see dbt_build)
+        "SCENETRACK_LAST_PASSING_BUILD": "",
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
         "DO_NOT_TRACK": "1",
     }
@@ -73,8 +76,14 @@ def _die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
-def run_dbt(p: Paths, args: list[str], vars_: dict[str, str] | None = None) -> DbtResult:
-    """Run ``dbt <args>`` for this home; return per-node statuses from run_results.json."""
+def run_dbt(
+    p: Paths,
+    args: list[str],
+    vars_: dict[str, str] | None = None,
+    env: dict[str, str] | None = None,
+) -> DbtResult:
+    """Run ``dbt <args>`` for this home (``env``: extra environment for the project's
+    ``env_var`` calls); return per-node statuses from run_results.json."""
     exe = Path(sys.executable).with_name("dbt")
     cli = [
         str(exe),
@@ -93,7 +102,11 @@ def run_dbt(p: Paths, args: list[str], vars_: dict[str, str] | None = None) -> D
     results = p.dbt_target_dir / "run_results.json"
     results.unlink(missing_ok=True)
     proc = subprocess.run(
-        cli, env=dbt_env(p), capture_output=True, text=True, preexec_fn=_die_with_parent
+        cli,
+        env=dbt_env(p) | (env or {}),
+        capture_output=True,
+        text=True,
+        preexec_fn=_die_with_parent,
     )
     (p.logs_dir / "dbt-last-run.log").write_text(proc.stdout + proc.stderr)
     nodes: dict[str, str] = {}
@@ -120,13 +133,46 @@ def dbt_vars() -> dict[str, str] | None:
 PIPELINE_BUILD_ARGS = ["build", "--exclude-resource-type", "unit_test"]
 
 
+def last_passing_build_started_at(p: Paths) -> str | None:
+    """Start (UTC) of the last pipeline build whose models and tests all passed, if known.
+
+    A time in the future (the clock was set back) is not trusted: the tests then read
+    everything, as without a record.
+    """
+    try:
+        started = json.loads(p.last_passing_build.read_text())["started_at"]
+        when = datetime.fromisoformat(started)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return started if when <= _utc_now() else None
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
 def dbt_build(p: Paths) -> DbtResult:
-    """``dbt build``: seeds, models and data tests in DAG order; raises when anything fails."""
-    result = run_dbt(p, PIPELINE_BUILD_ARGS, dbt_vars())
+    """``dbt build``: seeds, models and data tests in DAG order; raises when anything fails.
+
+    The data tests of the incremental models read only the rows written since the last
+    build whose tests all passed (env var ``SCENETRACK_LAST_PASSING_BUILD``, not a dbt var:
+    a var that changes every build would make dbt re-parse the whole project each time; the
+    rule and why it is sound: ``dbt_project/macros/get_where_subquery.sql``), so a build's
+    test cost follows what arrived rather than the size of the history. The record moves
+    forward only when this build passes; it is taken before dbt starts, so it is never later
+    than the ``dbt_updated_at`` this build stamps on its rows.
+    """
+    started = _utc_now().isoformat(sep=" ", timespec="microseconds")
+    since = last_passing_build_started_at(p)
+    env = {"SCENETRACK_LAST_PASSING_BUILD": since} if since else None
+    result = run_dbt(p, PIPELINE_BUILD_ARGS, dbt_vars(), env)
     if not result.success:
         raise DbtBuildError(
             "dbt build failed on: "
             + ", ".join(result.failed or ["(see the log)"])
             + f". Log: {p.logs_dir / 'dbt-last-run.log'}"
         )
+    tmp = p.last_passing_build.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"started_at": started}))
+    tmp.replace(p.last_passing_build)
     return result

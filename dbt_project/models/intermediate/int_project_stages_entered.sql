@@ -92,7 +92,8 @@ final as (
             case when sequenced.recency_rank = 1 then terminations.terminated_on end
         ) as exited_on,
         sequenced.recency_rank = 1 as is_current,
-        loads.last_loaded_at
+        loads.last_loaded_at,
+        {{ this_run_timestamp() }} as dbt_updated_at
     from sequenced
     inner join loads on sequenced.project_key = loads.project_key
     left join terminations on sequenced.project_key = terminations.project_key

@@ -175,7 +175,8 @@ final as (
         regressions.project_key is not null as has_stage_date_regression,
         latest.any_corrected = 1 as has_corrected_report,
         entry_dates.opportunity_entered_on is null as missing_opportunity,
-        latest.project_loaded_at as last_loaded_at
+        latest.project_loaded_at as last_loaded_at,
+        {{ this_run_timestamp() }} as dbt_updated_at
     from ranked_events as latest
     left join entry_dates on latest.project_key = entry_dates.project_key
     left join latest_entry on latest.project_key = latest_entry.project_key

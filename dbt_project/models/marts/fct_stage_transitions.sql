@@ -70,7 +70,8 @@ final as (
         cast({{ dbt.datediff('paired.from_entered_on', 'paired.to_entered_on', 'day') }} as integer)
             as days_taken,
         paired.to_stage_order - paired.from_stage_order > 1 as skipped_stages,
-        projects.last_loaded_at
+        projects.last_loaded_at,
+        {{ this_run_timestamp() }} as dbt_updated_at
     from paired
     inner join projects on paired.project_key = projects.project_key
     where paired.to_stage is not null

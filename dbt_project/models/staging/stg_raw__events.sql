@@ -103,7 +103,8 @@ final as (
         source_file_sha256,
         source_line,
         loaded_at,
-        last_loaded_at
+        last_loaded_at,
+        {{ this_run_timestamp() }} as dbt_updated_at
     from ranked
     where report_rank = 1
 )

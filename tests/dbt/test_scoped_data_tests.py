@@ -1,0 +1,131 @@
+"""Pipeline builds test only the rows written since the last passing build, and never forget a
+failure: a bad row stays in the tests' scope until a build passes.
+
+The rule is in ``dbt_project/macros/get_where_subquery.sql``; ``scenetrack.transform.dbt_build``
+keeps the record. Each fault below is a row written straight into the staged events, standing
+for a run that wrote a bad row (a duplicate event key), with the time stamp such a run would
+have given it.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+
+import duckdb
+import pytest
+
+from ingestion.generate import generate
+from scenetrack.config import Paths
+from scenetrack.pipeline import build, ingest_paths
+from scenetrack.transform import (
+    DbtBuildError,
+    _utc_now,
+    last_passing_build_started_at,
+    run_dbt,
+)
+
+UNIQUE_TEST = "test.scenetrack.unique_stg_raw__events_event_key."
+
+
+def _compiled_test(p: Paths, prefix: str) -> str:
+    folder = p.dbt_target_dir / "run" / "scenetrack" / "models" / "staging" / "_staging.yml"
+    return next(folder.glob(f"{prefix}*.sql")).read_text()
+
+
+def _duplicate_an_event(p: Paths, stamped: datetime) -> str:
+    """Write a second row for one staged event, stamped as written by a run at ``stamped``."""
+    con = duckdb.connect(str(p.work_db))
+    try:
+        key = con.execute("select min(event_key) from staging.stg_raw__events").fetchone()[0]
+        con.execute(
+            "insert into staging.stg_raw__events "
+            "select * replace (cast(? as timestamp) as dbt_updated_at) "
+            "from staging.stg_raw__events where event_key = ?",
+            [stamped, key],
+        )
+    finally:
+        con.close()
+    return key
+
+
+def _remove_duplicate(p: Paths, key: str) -> None:
+    con = duckdb.connect(str(p.work_db))
+    try:
+        con.execute(
+            "delete from staging.stg_raw__events where event_key = ? and rowid = "
+            "(select max(rowid) from staging.stg_raw__events where event_key = ?)",
+            [key, key],
+        )
+        assert (
+            con.execute(
+                "select count(*) from staging.stg_raw__events where event_key = ?", [key]
+            ).fetchone()[0]
+            == 1
+        )
+    finally:
+        con.close()
+
+
+def _failed_tests(excinfo: pytest.ExceptionInfo) -> str:
+    return str(excinfo.value)
+
+
+def test_a_failure_stays_in_scope_until_a_build_passes(tmp_path) -> None:
+    home = Paths(tmp_path / "h").ensure()
+    ingest_paths(home, generate(tmp_path / "subs", cities=3, seed=11))
+
+    build(home)  # the first build: no record yet, every row is tested
+    first = last_passing_build_started_at(home)
+    assert first is not None
+    assert "__since_last_passing_build__" not in _compiled_test(home, "unique_stg_raw__events")
+    assert "dbt_updated_at >=" not in _compiled_test(home, "unique_stg_raw__events")
+
+    # a run after the last passing build wrote a duplicate: the next build fails on it ...
+    key = _duplicate_an_event(home, _utc_now())
+    with pytest.raises(DbtBuildError) as failed:
+        build(home)
+    assert "unique_stg_raw__events_event_key" in _failed_tests(failed)
+    scoped = _compiled_test(home, "unique_stg_raw__events")
+    assert f"dbt_updated_at >= cast('{first}' as timestamp)" in scoped
+    # ... the record does not move ...
+    assert last_passing_build_started_at(home) == first
+    # ... so the build after it still sees the duplicate, though no new data arrived
+    with pytest.raises(DbtBuildError) as again:
+        build(home)
+    assert "unique_stg_raw__events_event_key" in _failed_tests(again)
+    assert last_passing_build_started_at(home) == first
+
+    # tests that read another relation are never scoped
+    assert "dbt_updated_at" not in _compiled_test(home, "relationships_stg_raw__events")
+
+    _remove_duplicate(home, key)
+    build(home)
+    second = last_passing_build_started_at(home)
+    assert second is not None and second > first
+
+    # What the scope leaves out: a row stamped before the last passing build (which no run can
+    # write; rows are only written with their run's start) is not read by a pipeline build,
+    # while a plain `dbt test` still reads every row.
+    old = datetime.fromisoformat(first) - timedelta(days=1)
+    _duplicate_an_event(home, old)
+    build(home)
+    plain = run_dbt(home, ["test", "--select", "stg_raw__events"])
+    assert not plain.success
+    unique = [status for node, status in plain.nodes.items() if node.startswith(UNIQUE_TEST)]
+    assert unique == ["fail"]
+
+
+def test_the_record_is_ignored_when_missing_broken_or_in_the_future(tmp_path) -> None:
+    home = Paths(tmp_path / "h").ensure()
+    assert last_passing_build_started_at(home) is None
+    home.last_passing_build.write_text("not json")
+    assert last_passing_build_started_at(home) is None
+    home.last_passing_build.write_text(json.dumps({"started": "2026-01-01 00:00:00"}))
+    assert last_passing_build_started_at(home) is None
+    future = (_utc_now() + timedelta(hours=1)).isoformat(sep=" ")
+    home.last_passing_build.write_text(json.dumps({"started_at": future}))
+    assert last_passing_build_started_at(home) is None
+    past = (_utc_now() - timedelta(hours=1)).isoformat(sep=" ")
+    home.last_passing_build.write_text(json.dumps({"started_at": past}))
+    assert last_passing_build_started_at(home) == past
