@@ -61,7 +61,7 @@ class Paths:
 
     @property
     def last_passing_build(self) -> Path:
-        """When the last dbt build whose tests all passed started (scenetrack.transform)."""
+        """When the last dbt build whose tests all passed ended (scenetrack.transform)."""
         return self.home / "work" / "last_passing_build.json"
 
     @property

@@ -133,18 +133,18 @@ def dbt_vars() -> dict[str, str] | None:
 PIPELINE_BUILD_ARGS = ["build", "--exclude-resource-type", "unit_test"]
 
 
-def last_passing_build_started_at(p: Paths) -> str | None:
-    """Start (UTC) of the last pipeline build whose models and tests all passed, if known.
+def last_passing_build_ended_at(p: Paths) -> str | None:
+    """When (UTC) the last pipeline build whose models and tests all passed ended, if known.
 
     A time in the future (the clock was set back) is not trusted: the tests then read
     everything, as without a record.
     """
     try:
-        started = json.loads(p.last_passing_build.read_text())["started_at"]
-        when = datetime.fromisoformat(started)
+        ended = json.loads(p.last_passing_build.read_text())["ended_at"]
+        when = datetime.fromisoformat(ended)
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    return started if when <= _utc_now() else None
+    return ended if when <= _utc_now() else None
 
 
 def _utc_now() -> datetime:
@@ -154,16 +154,16 @@ def _utc_now() -> datetime:
 def dbt_build(p: Paths) -> DbtResult:
     """``dbt build``: seeds, models and data tests in DAG order; raises when anything fails.
 
-    The data tests of the incremental models read only the rows written since the last
-    build whose tests all passed (env var ``SCENETRACK_LAST_PASSING_BUILD``, not a dbt var:
-    a var that changes every build would make dbt re-parse the whole project each time; the
-    rule and why it is sound: ``dbt_project/macros/get_where_subquery.sql``), so a build's
-    test cost follows what arrived rather than the size of the history. The record moves
-    forward only when this build passes; it is taken before dbt starts, so it is never later
-    than the ``dbt_updated_at`` this build stamps on its rows.
+    The data tests of the incremental models read only the rows written by dbt runs that
+    started after the last build whose tests all passed had ended (env var
+    ``SCENETRACK_LAST_PASSING_BUILD``, not a dbt var: a var that changes every build would make
+    dbt re-parse the whole project each time; the rule and why it is sound:
+    ``dbt_project/macros/get_where_subquery.sql``), so a build's test cost follows what arrived
+    rather than the size of the history. The record moves forward only when a build passes,
+    to the moment dbt returned: every row that build wrote carries its start (dbt_updated_at),
+    which is earlier, and every later run starts later (writers take the home's lock in turn).
     """
-    started = _utc_now().isoformat(sep=" ", timespec="microseconds")
-    since = last_passing_build_started_at(p)
+    since = last_passing_build_ended_at(p)
     env = {"SCENETRACK_LAST_PASSING_BUILD": since} if since else None
     result = run_dbt(p, PIPELINE_BUILD_ARGS, dbt_vars(), env)
     if not result.success:
@@ -172,7 +172,8 @@ def dbt_build(p: Paths) -> DbtResult:
             + ", ".join(result.failed or ["(see the log)"])
             + f". Log: {p.logs_dir / 'dbt-last-run.log'}"
         )
+    ended = _utc_now().isoformat(sep=" ", timespec="microseconds")
     tmp = p.last_passing_build.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"started_at": started}))
+    tmp.write_text(json.dumps({"ended_at": ended}))
     tmp.replace(p.last_passing_build)
     return result

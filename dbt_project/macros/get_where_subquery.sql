@@ -1,20 +1,25 @@
 {#- dbt's documented hook for a data test's `where` config, extended with one placeholder.
 
     A test configured with `where: "dbt_updated_at >= __since_last_passing_build__"` checks
-    only the rows written since the last dbt build in which every test passed, when the
-    pipeline passes that build's start in env var SCENETRACK_LAST_PASSING_BUILD
-    (scenetrack.transform.dbt_build does). Without it (a plain `dbt build` or `dbt test`,
-    Cosmos, CI) the placeholder's test reads the whole model, as dbt's own macro would.
+    only the rows written by dbt runs that started after the last build in which every test
+    passed had ended ("new rows"), when the pipeline passes that moment in env var
+    SCENETRACK_LAST_PASSING_BUILD (scenetrack.transform.dbt_build does). A `unique` test
+    names its key instead: `where: "k in (select k from __model__ where dbt_updated_at >=
+    __since_last_passing_build__)"` reads every row, old or new, of the keys that have a new
+    row. Without the env var (a plain `dbt build` or `dbt test`, Cosmos, CI) the test reads the
+    whole model, as dbt's own macro would.
 
-    Why this is sound for the tests it is used on (row-local tests: not_null, accepted_values;
-    and unique on a key of a delete+insert model whose unique_key contains that key, so all rows
-    of a key are written together):
-      * such a test can only start failing on a row that some run wrote, and every run stamps
-        the rows it writes with its start (dbt_updated_at);
-      * the rows written up to the last passing build passed that build's tests or an earlier
-        one's, and rows are never changed without being rewritten (and restamped);
-      * a build that fails leaves the recorded build where it was, so its rows stay in scope
-        until a build passes: a failure cannot be forgotten by the next, narrower run.
+    Why this is sound:
+      * not_null and accepted_values are about one row: they can only start failing on a row
+        some run wrote, and every run stamps the rows it writes with its start (dbt_updated_at);
+      * a duplicate key has at least one new row (then its key is read with all its rows) or
+        only old rows;
+      * old rows, stamped before the last passing build ended, existed during that build and
+        passed its tests or an earlier one's (the first build has no record and reads
+        everything); rows are never changed without being rewritten (and restamped); writers
+        take the home's lock in turn, so a later run starts later;
+      * a build that fails leaves the record where it was, so its rows stay in scope until a
+        build passes: a failure cannot be forgotten by the next, narrower run.
     Tests that read another relation (relationships) are never scoped. -#}
 {% macro get_where_subquery(relation) -%}
     {%- set where = config.get('where') -%}
@@ -25,8 +30,9 @@
         {%- if not since -%}
             {%- do return(relation) -%}
         {%- endif -%}
-        {%- set where = where | replace(
-            '__since_last_passing_build__', "cast('" ~ since ~ "' as timestamp)") -%}
+        {%- set where = where
+            | replace('__since_last_passing_build__', "cast('" ~ since ~ "' as timestamp)")
+            | replace('__model__', relation | string) -%}
     {%- endif -%}
     {%- if where -%}
         {%- set filtered -%}

@@ -21,7 +21,7 @@ from scenetrack.pipeline import build, ingest_paths
 from scenetrack.transform import (
     DbtBuildError,
     _utc_now,
-    last_passing_build_started_at,
+    last_passing_build_ended_at,
     run_dbt,
 )
 
@@ -76,7 +76,7 @@ def test_a_failure_stays_in_scope_until_a_build_passes(tmp_path) -> None:
     ingest_paths(home, generate(tmp_path / "subs", cities=3, seed=11))
 
     build(home)  # the first build: no record yet, every row is tested
-    first = last_passing_build_started_at(home)
+    first = last_passing_build_ended_at(home)
     assert first is not None
     assert "__since_last_passing_build__" not in _compiled_test(home, "unique_stg_raw__events")
     assert "dbt_updated_at >=" not in _compiled_test(home, "unique_stg_raw__events")
@@ -89,24 +89,24 @@ def test_a_failure_stays_in_scope_until_a_build_passes(tmp_path) -> None:
     scoped = _compiled_test(home, "unique_stg_raw__events")
     assert f"dbt_updated_at >= cast('{first}' as timestamp)" in scoped
     # ... the record does not move ...
-    assert last_passing_build_started_at(home) == first
+    assert last_passing_build_ended_at(home) == first
     # ... so the build after it still sees the duplicate, though no new data arrived
     with pytest.raises(DbtBuildError) as again:
         build(home)
     assert "unique_stg_raw__events_event_key" in _failed_tests(again)
-    assert last_passing_build_started_at(home) == first
+    assert last_passing_build_ended_at(home) == first
 
     # tests that read another relation are never scoped
     assert "dbt_updated_at" not in _compiled_test(home, "relationships_stg_raw__events")
 
     _remove_duplicate(home, key)
     build(home)
-    second = last_passing_build_started_at(home)
+    second = last_passing_build_ended_at(home)
     assert second is not None and second > first
 
-    # What the scope leaves out: a row stamped before the last passing build (which no run can
-    # write; rows are only written with their run's start) is not read by a pipeline build,
-    # while a plain `dbt test` still reads every row.
+    # What the scope leaves out: a row stamped before the last passing build ended (which no
+    # later run can write; rows are written with their run's start) is not read by a pipeline
+    # build, while a plain `dbt test` still reads every row.
     old = datetime.fromisoformat(first) - timedelta(days=1)
     _duplicate_an_event(home, old)
     build(home)
@@ -118,14 +118,14 @@ def test_a_failure_stays_in_scope_until_a_build_passes(tmp_path) -> None:
 
 def test_the_record_is_ignored_when_missing_broken_or_in_the_future(tmp_path) -> None:
     home = Paths(tmp_path / "h").ensure()
-    assert last_passing_build_started_at(home) is None
+    assert last_passing_build_ended_at(home) is None
     home.last_passing_build.write_text("not json")
-    assert last_passing_build_started_at(home) is None
-    home.last_passing_build.write_text(json.dumps({"started": "2026-01-01 00:00:00"}))
-    assert last_passing_build_started_at(home) is None
+    assert last_passing_build_ended_at(home) is None
+    home.last_passing_build.write_text(json.dumps({"ended": "2026-01-01 00:00:00"}))
+    assert last_passing_build_ended_at(home) is None
     future = (_utc_now() + timedelta(hours=1)).isoformat(sep=" ")
-    home.last_passing_build.write_text(json.dumps({"started_at": future}))
-    assert last_passing_build_started_at(home) is None
+    home.last_passing_build.write_text(json.dumps({"ended_at": future}))
+    assert last_passing_build_ended_at(home) is None
     past = (_utc_now() - timedelta(hours=1)).isoformat(sep=" ")
-    home.last_passing_build.write_text(json.dumps({"started_at": past}))
-    assert last_passing_build_started_at(home) == past
+    home.last_passing_build.write_text(json.dumps({"ended_at": past}))
+    assert last_passing_build_ended_at(home) == past
