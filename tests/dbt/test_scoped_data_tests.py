@@ -67,10 +67,6 @@ def _remove_duplicate(p: Paths, key: str) -> None:
         con.close()
 
 
-def _failed_tests(excinfo: pytest.ExceptionInfo) -> str:
-    return str(excinfo.value)
-
-
 def test_a_failure_stays_in_scope_until_a_build_passes(tmp_path) -> None:
     home = Paths(tmp_path / "h").ensure()
     ingest_paths(home, generate(tmp_path / "subs", cities=3, seed=11))
@@ -85,7 +81,7 @@ def test_a_failure_stays_in_scope_until_a_build_passes(tmp_path) -> None:
     key = _duplicate_an_event(home, _utc_now())
     with pytest.raises(DbtBuildError) as failed:
         build(home)
-    assert "unique_stg_raw__events_event_key" in _failed_tests(failed)
+    assert "unique_stg_raw__events_event_key" in str(failed.value)
     scoped = _compiled_test(home, "unique_stg_raw__events")
     assert f"dbt_updated_at >= cast('{first}' as timestamp)" in scoped
     # ... the record does not move ...
@@ -93,7 +89,7 @@ def test_a_failure_stays_in_scope_until_a_build_passes(tmp_path) -> None:
     # ... so the build after it still sees the duplicate, though no new data arrived
     with pytest.raises(DbtBuildError) as again:
         build(home)
-    assert "unique_stg_raw__events_event_key" in _failed_tests(again)
+    assert "unique_stg_raw__events_event_key" in str(again.value)
     assert last_passing_build_ended_at(home) == first
 
     # tests that read another relation are never scoped
