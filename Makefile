@@ -55,7 +55,7 @@ bench: $(STAMP) ## benchmarks (ratios against reference runs in the same process
 	$(BIN)/python -m benchmarks.run
 
 bench-full: $(STAMP) ## benchmarks including 10M events (long: writes benchmarks/RESULTS.md)
-	$(BIN)/python -m benchmarks.run --full
+	$(BIN)/python -m benchmarks.run --full --repeat-large 3 --repeat-xl 1
 
 clean: ## remove the demo warehouse (keeps .venv)
 	rm -rf $(SCENETRACK_HOME)

@@ -113,6 +113,19 @@ class Dataset:
     def gbk_csv(self) -> Path:
         return self.dir / "messy_gbk.csv"
 
+    def delta_of_rows(self, rows: int) -> Path:
+        """A submission built like ``delta.csv`` but of about ``rows`` rows (written once).
+
+        The growth comparison lands the *same-sized* submission on a small and a large
+        warehouse, so that only the history differs between the two builds.
+        """
+        out = self.dir / f"delta_{rows}.csv"
+        if not out.exists():
+            tmp = out.with_suffix(".tmp")
+            write_delta(self.events_csv, tmp, share=rows / max(1, self.events))
+            tmp.replace(out)
+        return out
+
     @property
     def events(self) -> int:
         return int(self.meta["events"])

@@ -48,9 +48,13 @@ PROJECT_DIR = BENCH_DIR.parent
 DEFAULT_SIZES = ["100k", "1m"]
 FULL_SIZES = ["100k", "1m", "10m"]
 LARGE = 1_000_000
+XL = 10_000_000
 XLSX_ROWS = 50_000
 RESULT_PREFIX = "@@result "
 BUILD = " ".join(PIPELINE_BUILD_ARGS)  # the transform group builds what the pipeline builds
+# a selector no node matches: dbt starts, loads the project and its partial parse, selects
+# nothing and exits (the least any dbt build pays, before a connection or a node)
+SELECT_NONE = " --select tag:__benchmark_selects_no_node__"
 VERSION_PACKAGES = {
     "duckdb": "duckdb",
     "dbt-core": "dbt-core",
@@ -180,6 +184,7 @@ class Harness:
             "profiles": [],
         }
         self.datasets: dict[str, bdata.Dataset] = {}
+        self.delta_bases: dict[str, tuple[Path, Path]] = {}  # size -> (1 % state, its root)
         self.e2e_source: Path | None = None  # this run's end-to-end result file, if measured
 
     # -- helpers ------------------------------------------------------------------------------
@@ -197,6 +202,8 @@ class Harness:
 
     def repeats(self, size: str) -> int:
         n = bdata.parse_size(size)
+        if n >= XL and self.args.repeat_xl:
+            return self.args.repeat_xl
         return self.args.repeat_large if n >= LARGE and self.args.repeat_large else self.args.repeat
 
     # -- groups -------------------------------------------------------------------------------
@@ -378,6 +385,8 @@ class Harness:
             "full_refresh": "dbt build --full-refresh",
             "sql_script": "dbt's compiled SQL without dbt (one connection, models + tests)",
             "noop": "pipeline build with nothing new since the last build (dbt's floor)",
+            "dbt_start": "dbt build that selects no node (dbt's start: import, project, "
+            "partial parse; no connection, no node)",
         }
         if not (root / "noop_base").exists():
             del labels["noop"]
@@ -392,13 +401,13 @@ class Harness:
                     db=home / "work" / "work.duckdb",
                     script=root / "script.sql",
                 )
-            elif name == "full_refresh":
+            elif name in ("full_refresh", "dbt_start"):
                 r = self.try_child(
                     f"transform {name} {s}",
                     "dbt",
                     root / "logs",
                     home=home,
-                    dbt_args=BUILD + " --full-refresh",
+                    dbt_args=BUILD + (" --full-refresh" if name == "full_refresh" else SELECT_NONE),
                 )
             else:  # what the pipeline runs: its dbt build, with its data-test scope
                 r = self.try_child(f"transform {name} {s}", "build", root / "logs", home=home)
@@ -406,7 +415,7 @@ class Harness:
                     self.extra["errors"].append(
                         {"step": f"dbt {name} {s}", "error": r.get("failed")}
                     )
-            if name != "sql_script" and r is not None:
+            if name not in ("sql_script", "dbt_start") and r is not None:
                 key = f"{name}_build_nodes"
                 self._dbt_node_times(home, s, key)
             shutil.rmtree(home, ignore_errors=True)
@@ -531,6 +540,14 @@ class Harness:
             label="build with nothing new / full refresh (dbt's floor)",
         )
         r(
+            f"transform.dbt_start_over_full@{s}",
+            f"transform.dbt_start@{s}",
+            f"transform.full_refresh@{s}",
+            group="transform",
+            size=s,
+            label="dbt build selecting no node / full refresh (dbt's start)",
+        )
+        r(
             f"transform.incremental_over_noop@{s}",
             f"transform.incremental@{s}",
             f"transform.noop@{s}",
@@ -581,11 +598,109 @@ class Harness:
             if ok and base is None:
                 log(f"  {size}: preparing the 1 % submission state and dbt's compiled SQL")
                 base = self.prepare_transform(ds, root / "pipe", root / "transform")
+                if base is not None:
+                    self.delta_bases[size] = (base, root / "transform")
             if base is not None:
                 log(f"  {size} round {rep + 1}/{n}: transformation")
                 self.transform_round(ds, rep, base, root / "transform")
         self.ratios(size)
         self.built_homes[size] = root / "pipe"
+
+    def growth_pairs(self) -> None:
+        """Incremental cost against history, side by side, in rounds of three pipeline builds
+        run back to back (their order rotated each round):
+
+        - ``ref``: after the 1 % submission on the reference warehouse (1M events, else the
+          smallest size measured);
+        - ``same_rows``: after a submission of the same number of rows on the largest
+          warehouse: only the history differs from ``ref`` (the growth target);
+        - ``one_percent``: after the 1 % submission of the largest warehouse (ten times the
+          rows at 10M: history and submission grow together).
+
+        The per-size medians of the transform group come from runs many minutes apart (10M
+        runs after 1M), and this machine's speed drifts by more than the target's margin
+        between them; a ratio inside each round does not.
+        """
+        sizes = sorted(self.delta_bases, key=bdata.parse_size)
+        if len(sizes) < 2 or not self.args.growth_pairs:
+            return
+        big = sizes[-1]
+        ref = "1m" if "1m" in sizes[:-1] else sizes[0]
+        rows = int(self.datasets[ref].meta["delta"]["rows"])
+        same_rows = self._same_rows_base(big, rows)
+        contenders = {
+            "ref": (
+                f"transform.paired_incremental_{ref}@{big}",
+                self.delta_bases[ref],
+                f"the 1 % submission ({rows:,} rows) on the {ref.upper()} warehouse",
+            ),
+            "one_percent": (
+                f"transform.paired_incremental@{big}",
+                self.delta_bases[big],
+                f"the 1 % submission on the {big.upper()} warehouse",
+            ),
+        }
+        if same_rows is not None:
+            contenders["same_rows"] = (
+                f"transform.paired_incremental_same_rows@{big}",
+                (same_rows, self.delta_bases[big][1]),
+                f"a {rows:,}-row submission on the {big.upper()} warehouse",
+            )
+        log(f"incremental growth: {self.args.growth_pairs} rounds of {ref} and {big}")
+        for rep in range(self.args.growth_pairs):
+            for name in _rotate(list(contenders), rep):
+                mid, (base, root), what = contenders[name]
+                home = root / "t_home"  # the path its partial parse was made in
+                _copy_work(base, home)
+                r = self.try_child(f"growth {rep} {name}", "build", root / "logs", home=home)
+                shutil.rmtree(home, ignore_errors=True)
+                if r is None:
+                    continue
+                if not r.get("success"):
+                    self.extra["errors"].append(
+                        {"step": f"growth {rep} {name}", "error": r.get("failed")}
+                    )
+                    continue
+                label = f"pipeline build after {what} (growth rounds)"
+                self.add(mid, r["seconds"], rep, "transform", big, label)
+        ref_id = contenders["ref"][0]
+        self.rec.ratio(
+            f"transform.incremental_growth_same_rows@{big}",
+            f"transform.paired_incremental_same_rows@{big}",
+            ref_id,
+            group="transform",
+            size=big,
+            label=f"incremental, same submission: {big.upper()} warehouse / {ref.upper()} "
+            "warehouse (history alone grows), back to back",
+            target="<= 1.5 (1m vs 10m)",
+        )
+        self.rec.ratio(
+            f"transform.incremental_growth@{big}",
+            contenders["one_percent"][0],
+            ref_id,
+            group="transform",
+            size=big,
+            label=f"incremental after 1 % of each: {big.upper()} warehouse / {ref.upper()} "
+            "warehouse (history and submission grow), back to back",
+        )
+
+    def _same_rows_base(self, size: str, rows: int) -> Path | None:
+        """The built warehouse of ``size`` with a ``rows``-row submission ingested, carrying
+        the partial parse its transform contenders start from (see prepare_transform)."""
+        base, root = self.delta_bases[size]
+        out = root / "same_rows_base"
+        _copy_work(self.built_homes[size], out)
+        src = self.datasets[size].delta_of_rows(rows)
+        r = self.try_child(
+            "ingest same-size submission", "ingest", root / "logs", home=out, files=[src]
+        )
+        if r is None:
+            return None
+        self.extra["transform"].setdefault(size, {})["same_rows_delta_loaded"] = r["rows_loaded"]
+        shutil.rmtree(out / "work" / "dbt_target", ignore_errors=True)
+        shutil.copytree(base / "work" / "dbt_target", out / "work" / "dbt_target")
+        _flush(out / "work")
+        return out
 
     def profile_missed(self) -> None:
         """Profile the steps behind missed targets at the largest size measured."""
@@ -701,6 +816,7 @@ class Harness:
         if self.args.xlsx_rows:
             log(f"xlsx readers on {self.args.xlsx_rows} rows")
             self.xlsx_group(self.datasets[smallest])
+        self.growth_pairs()
         self.end_to_end()
         self.profile_missed()
         snap = self.snapshot()
@@ -758,6 +874,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=2,
         help="rounds for sizes of 1M events and more (default 2; 0 = --repeat)",
     )
+    ap.add_argument(
+        "--repeat-xl",
+        type=int,
+        default=0,
+        help="rounds for sizes of 10M events and more (default 0 = --repeat-large)",
+    )
     ap.add_argument("--xlsx-rows", type=int, default=XLSX_ROWS, help="0 skips the XLSX group")
     ap.add_argument(
         "--dlt-max",
@@ -770,6 +892,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=int,
         default=bdata.CITIES,
         help="cities in generated data (default 300; fewer only for the harness test)",
+    )
+    ap.add_argument(
+        "--growth-pairs",
+        type=int,
+        default=3,
+        help="rounds of back-to-back incremental builds, 1M (or smallest) vs largest size, "
+        "when more than one size runs (0 skips; default 3)",
     )
     ap.add_argument("--out-dir", default=str(BENCH_DIR), help="RESULTS.md and results/ go here")
     ap.add_argument("--data-dir", default=str(bdata.DATA_DIR))

@@ -27,6 +27,9 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path]:
         [
             "--size",
             "2k",
+            "3k",  # a second size: the incremental builds of both are paired (growth)
+            "--growth-pairs",
+            "2",
             "--repeat",
             "1",
             "--cities",
@@ -108,6 +111,43 @@ def test_targets_and_markdown(results):
     assert snap["end_to_end"]["status"] in ("measured", "not measured yet")
     md = (out / "RESULTS.md").read_text()
     assert "## Targets" in md and "## Method" in md
+
+
+@pytest.mark.parametrize(
+    ("ratio", "numerator"),
+    [
+        ("transform.incremental_growth_same_rows@3k", "transform.paired_incremental_same_rows@3k"),
+        ("transform.incremental_growth@3k", "transform.paired_incremental@3k"),
+    ],
+)
+def test_growth_is_measured_in_back_to_back_rounds(results, ratio, numerator):
+    snap, _ = results
+    growth = next(r for r in snap["ratios"] if r["id"] == ratio)
+    num = next(m for m in snap["measurements"] if m["id"] == growth["numerator"]["id"])
+    den = next(m for m in snap["measurements"] if m["id"] == growth["denominator"]["id"])
+    assert num["id"] == numerator
+    assert den["id"] == "transform.paired_incremental_2k@3k"
+    assert growth["n"] == num["n"] == den["n"] == 2
+    # each round's ratio lies between the extremes of the two sides, whatever the pairing
+    assert num["min"] / den["max"] <= growth["min"] <= growth["max"] <= num["max"] / den["min"]
+
+
+def test_the_same_size_submission_has_the_reference_row_count(results):
+    snap, _ = results
+    reference_rows = snap["sizes"]["2k"]["delta"]["rows"]
+    loaded = snap["transform"]["3k"]["same_rows_delta_loaded"]
+    # write_delta adds whole new projects until it has the rows asked for: it can overshoot
+    # by less than one project's events (at most 4 stage entries and an end: 4 extra rows)
+    assert reference_rows <= loaded <= reference_rows + 4
+
+
+def test_dbt_start_is_measured_beside_the_full_refresh(results):
+    snap, _ = results
+    start = next(r for r in snap["ratios"] if r["id"] == "transform.dbt_start_over_full@2k")
+    assert start["denominator"]["id"] == "transform.full_refresh@2k"
+    assert 0 < start["median"] < 1  # selecting no node is cheaper than building everything
+    target = next(t for t in snap["targets"] if t["id"] == "incremental_vs_full")
+    assert target["observed"] is None  # the 1M target is not judged on a 2k run
 
 
 def test_gate_sql_agrees_with_gx(results):

@@ -1,0 +1,95 @@
+"""The growth targets read the back-to-back rounds of a harness run that measured the 1M and
+the 10M sizes together: the same submission on both warehouses (history alone grows) decides
+the growth target; 1 % of each (ten times the rows at 10M) is reported beside it, and falls
+back to the quotient of two medians measured minutes apart when no rounds were run."""
+
+from __future__ import annotations
+
+from benchmarks.report import evaluate_targets
+
+
+def _measure(mid: str, median: float) -> dict:
+    return {
+        "id": mid,
+        "group": "transform",
+        "size": mid.split("@")[1],
+        "label": mid,
+        "unit": "s",
+        "median": median,
+        "min": median,
+        "max": median,
+        "n": 3,
+    }
+
+
+def _target(snap: dict, tid: str) -> dict:
+    return next(t for t in evaluate_targets(snap) if t["id"] == tid)
+
+
+def _snap() -> dict:
+    return {
+        "measurements": [
+            _measure("transform.incremental@1m", 10.0),
+            _measure("transform.incremental@10m", 25.0),
+        ],
+        "ratios": [],
+        "end_to_end": {"status": "not measured yet"},
+    }
+
+
+def _paired(rid: str, numerator: str, reference: str, median: float) -> dict:
+    return {
+        "id": rid,
+        "group": "transform",
+        "size": "10m",
+        "label": "paired",
+        "numerator": {"id": numerator, "label": "10m"},
+        "denominator": {"id": f"transform.paired_incremental_{reference}@10m", "label": "ref"},
+        "median": median,
+        "min": median - 0.2,
+        "max": median + 0.3,
+        "n": 3,
+    }
+
+
+def _same_rows(reference: str, median: float) -> dict:
+    return _paired(
+        "transform.incremental_growth_same_rows@10m",
+        "transform.paired_incremental_same_rows@10m",
+        reference,
+        median,
+    )
+
+
+def _one_percent(reference: str, median: float) -> dict:
+    return _paired(
+        "transform.incremental_growth@10m", "transform.paired_incremental@10m", reference, median
+    )
+
+
+def test_without_rounds_growth_is_not_measured_and_one_percent_divides_the_medians() -> None:
+    snap = _snap()
+    assert _target(snap, "incremental_growth")["met"] is None
+    one = _target(snap, "incremental_growth_one_percent")
+    assert one["observed"]["median"] == 25.0 / 10.0
+    assert one["met"] is False
+    assert "not paired" in one["measured_as"]
+
+
+def test_the_same_submission_decides_the_growth_target() -> None:
+    snap = _snap()
+    snap["ratios"] += [_same_rows("1m", 1.4), _one_percent("1m", 2.8)]
+    growth = _target(snap, "incremental_growth")
+    assert growth["observed"] == {"median": 1.4, "min": 1.2, "max": 1.7, "n": 3}
+    assert growth["met"] is True  # 1.4 <= 1.5
+    assert "back to back" in growth["measured_as"]
+    one = _target(snap, "incremental_growth_one_percent")
+    assert one["observed"]["median"] == 2.8  # the paired rounds, not 25 / 10
+    assert one["met"] is False
+
+
+def test_rounds_against_another_size_are_not_the_1m_target() -> None:
+    snap = _snap()
+    snap["ratios"] += [_same_rows("100k", 1.1), _one_percent("100k", 1.2)]
+    assert _target(snap, "incremental_growth")["met"] is None
+    assert _target(snap, "incremental_growth_one_percent")["observed"]["median"] == 2.5
