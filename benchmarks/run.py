@@ -79,7 +79,13 @@ def log(msg: str) -> None:
 
 
 def child(task: str, logs: Path, **kw) -> dict:
-    """Run one task in a child process; returns its result + ``wall`` and ``peak_rss_bytes``."""
+    """Run one task in a child process; returns its result + ``wall`` and ``peak_rss_bytes``.
+
+    Dirty pages are written back first (``os.sync``), outside the clock: a step that commits
+    (the platform's ingest fsyncs its WAL per file) otherwise waits behind the write-back of
+    whatever the step before it wrote or deleted (a round's pipeline starts by removing the
+    previous round's home), and each contender would pay for its predecessor's I/O.
+    """
     cmd = [sys.executable, "-m", "benchmarks.steps", task]
     for k, v in kw.items():
         if v is None:
@@ -96,6 +102,7 @@ def child(task: str, logs: Path, **kw) -> dict:
     env.setdefault("GX_ANALYTICS_ENABLED", "false")
     env.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
     env.setdefault("DO_NOT_TRACK", "1")
+    os.sync()
     t0 = time.perf_counter()
     with out_path.open("w") as out, err_path.open("w") as err:
         proc = subprocess.Popen(cmd, stdout=out, stderr=err, cwd=PROJECT_DIR, env=env)

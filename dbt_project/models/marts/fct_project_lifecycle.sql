@@ -54,22 +54,30 @@ lifecycle as (
 ),
 {% endif %}
 
-current_entry as (
-    select project_key, entered_on
-    from {{ ref('int_project_stages_entered') }}
-    where is_current
+entered as (
+    -- the date the project entered its current stage: a project enters each stage once
+    -- (one enter event per stage after corrections), so it is that stage's entry date
+    -- (empty for a project that entered no stage); read from the project's own row rather
+    -- than by joining every stage entry of the history
+    select
+        lifecycle.*,
+        case lifecycle.current_stage
+            when 'opportunity' then lifecycle.opportunity_entered_on
+            when 'validation' then lifecycle.validation_entered_on
+            when 'application' then lifecycle.application_entered_on
+            when 'scale_up' then lifecycle.scale_up_entered_on
+        end as current_stage_entered_on
+    from lifecycle
 ),
 
 measured as (
     select
-        lifecycle.*,
-        current_entry.entered_on as current_stage_entered_on,
-        cast({{ dbt.datediff('current_entry.entered_on',
+        entered.*,
+        cast({{ dbt.datediff('entered.current_stage_entered_on',
                               "cast('" ~ var('reference_date') ~ "' as date)", 'day') }}
             as integer) as days_in_current_stage,
-        {{ stalled_after_days('lifecycle.current_stage') }} as stalled_after_days
-    from lifecycle
-    left join current_entry on lifecycle.project_key = current_entry.project_key
+        {{ stalled_after_days('entered.current_stage') }} as stalled_after_days
+    from entered
 ),
 
 final as (
