@@ -40,6 +40,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ingestion import normalise as n
+from ingestion.arrow_memory import allocating_from_intake_pool
 from ingestion.layouts import LEDGER, LEDGER_STAGE_DATES, Column, Layout
 from ingestion.reading import (
     Limits,
@@ -758,18 +759,20 @@ def ingest_files(
         in_ledger.update(statuses)
         loaded.update(sha for sha, status in statuses.items() if status != "rejected")
         first: dict[str, _Pending] = {}
-        for item in items:
-            if item.sha is not None and item.sha in first:  # the same bytes again: same read
-                earlier = first[item.sha]
-                item.sub, item.rejection = earlier.sub, earlier.rejection
-                item.unreadable, item.error = earlier.unreadable, earlier.error
-                continue
-            _read_pending(item, sheet, limits, loaded)
-            if item.sha is not None:
-                first[item.sha] = item
+        with allocating_from_intake_pool():  # why: ingestion/arrow_memory.py
+            for item in items:
+                if item.sha is not None and item.sha in first:  # the same bytes: same read
+                    earlier = first[item.sha]
+                    item.sub, item.rejection = earlier.sub, earlier.rejection
+                    item.unreadable, item.error = earlier.unreadable, earlier.error
+                    continue
+                _read_pending(item, sheet, limits, loaded)
+                if item.sha is not None:
+                    first[item.sha] = item
         tables: list[str] = []
         try:
-            tables = _normalise_batch(con, items)
+            with allocating_from_intake_pool():
+                tables = _normalise_batch(con, items)
             for item in items:
                 yield _write_one(con, item, archive_dir, loaded, in_ledger)
         finally:
