@@ -117,6 +117,13 @@ def _incremental_bound(snap: dict) -> str:
     return "; ".join(parts)
 
 
+def _growth_against_1m(snap: dict, rid: str) -> dict | None:
+    """A growth ratio of the growth rounds, if its reference side was the 1M warehouse (a run
+    without 1M pairs the largest size with the smallest: not the target's comparison)."""
+    r = _r(snap, rid)
+    return r if r and "paired_incremental_1m@" in r["denominator"]["id"] else None
+
+
 def _growth_bound(snap: dict) -> str:
     """What still grows with history, from the 10M run's node timings."""
     return (
@@ -184,9 +191,7 @@ def evaluate_targets(snap: dict) -> list[dict]:
             "median of per-round ratios incremental / full refresh",
         )
     )
-    paired = _r(snap, "transform.incremental_growth_same_rows@10m")
-    if paired and "paired_incremental_1m" not in paired["denominator"]["id"]:
-        paired = None  # paired with another reference size (a small run)
+    paired = _growth_against_1m(snap, "transform.incremental_growth_same_rows@10m")
     t.append(
         _target(
             "incremental_growth",
@@ -204,9 +209,7 @@ def evaluate_targets(snap: dict) -> list[dict]:
             "back to back",
         )
     )
-    one_pct = _r(snap, "transform.incremental_growth@10m")
-    if one_pct and "paired_incremental_1m" not in one_pct["denominator"]["id"]:
-        one_pct = None
+    one_pct = _growth_against_1m(snap, "transform.incremental_growth@10m")
     i1, i10 = _m(snap, "transform.incremental@1m"), _m(snap, "transform.incremental@10m")
     unpaired = (
         {"median": i10["median"] / i1["median"], "min": None, "max": None, "n": 1}

@@ -13,9 +13,7 @@
         from {{ ref('fct_project_lifecycle') }}
         where not is_stalled
             and dbt_updated_at > (
-                select coalesce(max(dbt_updated_at), cast('1900-01-01 00:00:00' as timestamp))
-                from {{ this }}
-                where dbt_updated_at < {{ this_run_timestamp() }}
+                {{ high_water_mark('dbt_updated_at', before=this_run_timestamp()) }}
             )
     )
 {%- endmacro %}

@@ -27,7 +27,9 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path]:
         [
             "--size",
             "2k",
-            "3k",  # a second size: the incremental builds of both are paired (growth)
+            # a second size whose data differs (with 12 cities the generator makes at least
+            # ~5k events, so 2k and 3k would be the same warehouse): growth rounds pair them
+            "8k",
             "--growth-pairs",
             "2",
             "--repeat",
@@ -116,8 +118,8 @@ def test_targets_and_markdown(results):
 @pytest.mark.parametrize(
     ("ratio", "numerator"),
     [
-        ("transform.incremental_growth_same_rows@3k", "transform.paired_incremental_same_rows@3k"),
-        ("transform.incremental_growth@3k", "transform.paired_incremental@3k"),
+        ("transform.incremental_growth_same_rows@8k", "transform.paired_incremental_same_rows@8k"),
+        ("transform.incremental_growth@8k", "transform.paired_incremental@8k"),
     ],
 )
 def test_growth_is_measured_in_back_to_back_rounds(results, ratio, numerator):
@@ -126,7 +128,7 @@ def test_growth_is_measured_in_back_to_back_rounds(results, ratio, numerator):
     num = next(m for m in snap["measurements"] if m["id"] == growth["numerator"]["id"])
     den = next(m for m in snap["measurements"] if m["id"] == growth["denominator"]["id"])
     assert num["id"] == numerator
-    assert den["id"] == "transform.paired_incremental_2k@3k"
+    assert den["id"] == "transform.paired_incremental_2k@8k"
     assert growth["n"] == num["n"] == den["n"] == 2
     # each round's ratio lies between the extremes of the two sides, whatever the pairing
     assert num["min"] / den["max"] <= growth["min"] <= growth["max"] <= num["max"] / den["min"]
@@ -135,10 +137,11 @@ def test_growth_is_measured_in_back_to_back_rounds(results, ratio, numerator):
 def test_the_same_size_submission_has_the_reference_row_count(results):
     snap, _ = results
     reference_rows = snap["sizes"]["2k"]["delta"]["rows"]
-    loaded = snap["transform"]["3k"]["same_rows_delta_loaded"]
+    loaded = snap["transform"]["8k"]["same_rows_delta_loaded"]
     # write_delta adds whole new projects until it has the rows asked for: it can overshoot
     # by less than one project's events (at most 4 stage entries and an end: 4 extra rows)
     assert reference_rows <= loaded <= reference_rows + 4
+    assert snap["sizes"]["8k"]["delta"]["rows"] > reference_rows + 4  # its own 1 % is more
 
 
 def test_dbt_start_is_measured_beside_the_full_refresh(results):
@@ -146,6 +149,8 @@ def test_dbt_start_is_measured_beside_the_full_refresh(results):
     start = next(r for r in snap["ratios"] if r["id"] == "transform.dbt_start_over_full@2k")
     assert start["denominator"]["id"] == "transform.full_refresh@2k"
     assert 0 < start["median"] < 1  # selecting no node is cheaper than building everything
+    assert snap["transform"]["2k"]["dbt_start_nodes"] == 0  # dbt ran no node
+    assert snap["transform"]["2k"]["full_refresh_build_nodes"]["nodes"] > 0
     target = next(t for t in snap["targets"] if t["id"] == "incremental_vs_full")
     assert target["observed"] is None  # the 1M target is not judged on a 2k run
 
