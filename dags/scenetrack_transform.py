@@ -5,8 +5,10 @@
 
 **Tasks**: `dbt_build` runs one `dbt build` (seeds, models and their tests in dbt's order)
 under the warehouse writer lock and records the `scenetrack_lifecycle` Asset; `quality_gate`
-runs the GX suites (Asset `scenetrack_gate`); `publish_marts` swaps the audited marts in as
-the next published version (Asset `scenetrack_published_marts`). A failing `error`
+runs the GX suites (Asset `scenetrack_gate`), holding back the newest submissions of a city
+whose rows alone fail it (per-city holdback: the marts are rebuilt without them and gated
+again); `publish_marts` swaps the audited marts in as the next published version (Asset
+`scenetrack_published_marts`), and refuses anything but what the gate validated. A failing `error`
 expectation fails `quality_gate` (no retry: it is data, not a transient fault), so
 `publish_marts` never runs and the last good version stays live. Every task writes the DuckDB
 work database and runs in the one-slot pool `scenetrack_warehouse_writer`.
@@ -158,16 +160,23 @@ with DAG(
 
     @task(outlets=[GATE_RESULTS], pool=WRITER_POOL, retries=0)
     def quality_gate(**context) -> str:
-        """Run the GX suites; a failing `error` expectation fails this task (no retry: data)."""
+        """Run the GX suites; a failing `error` expectation fails this task (no retry: data),
+        unless it belongs to some cities only: their newest submissions are then held back,
+        the marts rebuilt without them and gated again (scenetrack.holdback)."""
         from scenetrack.config import paths
-        from scenetrack.pipeline import gate
+        from scenetrack.pipeline import gate, held_note, held_now
 
-        result = gate(paths())
+        home = paths()
+        result = gate(home)
         print(result.summary())
+        held = held_now(home)
+        if held:
+            print(held_note(held))
         context["outlet_events"][GATE_RESULTS].extra = {
             "gate_run_id": result.run_id,
             "outcome": "passed",
             "warnings": len(result.warnings),
+            "held": [{"city_code": h.city_code, "file": h.file_name} for h in held],
         }
         return result.run_id
 

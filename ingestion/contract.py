@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ingestion.headers import MAX_HEADER_SEARCH_ROWS, UNIT_MULTIPLIERS, aliases
 from ingestion.layouts import LAYOUTS
+from ingestion.load import MAX_VALUE_CHARS
 from ingestion.reading import Limits
 from ingestion.receipts import FILE_REASONS, ROW_REASONS
 from ingestion.reference import CITY_ALIASES_FILE
@@ -135,7 +136,17 @@ def render() -> str:
         f"{lim.max_columns} columns;",
         f"- XLSX: at most {lim.max_xlsx_uncompressed // (1024 * 1024)} MiB once unpacked, no "
         f"part expanding more than {lim.max_xlsx_ratio}-fold, at most "
-        f"{lim.max_xlsx_members:,} parts (checked before the workbook is opened).",
+        f"{lim.max_xlsx_members:,} parts (checked before the workbook is opened);",
+        "- a CSV or JSON Lines file holding a NUL byte anywhere is binary, not text",
+        "  (`not_a_table`); anything that is not a regular file (a symbolic link, a folder, a",
+        "  named pipe, a device) is rejected without being read (`not_a_regular_file`), and a",
+        "  link in the landing folder is never followed.",
+        "",
+        "Control characters: invisible C0 control characters (U+0000–U+001F other than tab and",
+        "line breaks), wherever they stand in a value, are removed when the file is read; the",
+        "receipt says how many values, per column. Long fields: a value longer than",
+        f"{MAX_VALUE_CHARS:,} characters (what one Excel cell holds) quarantines its row",
+        "(`value_too_long`), so every loaded value can be exported whole.",
         "",
         "## 2. Layouts and header names",
         "",
@@ -159,7 +170,8 @@ def render() -> str:
         "  `application` event, or on the furthest stage's event when 应用日期 is empty.",
         "- A filled 终止日期 adds one termination event at the furthest stage entered. It is",
         "  `fail` or `withdraw` as 终止类型 says; when 终止类型 is empty it is `fail` if 终止原因",
-        "  mentions a failure (失败, 未通过, 不通过, fail) and `withdraw` otherwise (the default).",
+        "  mentions a failure (失败, 未通过, 不通过, fail) that is not negated (`项目未失败`,",
+        "  `并非失败`, `not failed` are no failures) and `withdraw` otherwise (the default).",
         "- A row needs at least one stage date; 终止类型 or 终止原因 without 终止日期 is",
         "  quarantined (`missing_required` on `end_date`).",
         "",
@@ -170,8 +182,10 @@ def render() -> str:
         "Stored as exact yuan (never floating point). Accepted: `4000万元`, `4000万`, `1.2亿`,",
         "`1.2亿元`, `350,000元`, `350000`, `人民币 12.5 万元`, `¥350,000`, full-width digits",
         "(`４０００万元`). A bare number is in the header's unit (yuan when the header has none).",
-        "Negative or unreadable amounts are quarantined (`bad_amount`). An empty amount is",
-        "allowed.",
+        "Thousands separators stand only between groups of three digits (`1,500万`; `1,5万` is",
+        "no amount), and an amount is exact to the fen: more than two decimals of yuan once the",
+        "unit is applied (`0.005元`, `1.23456789万`) is never rounded. Negative, unreadable or",
+        "over-precise amounts are quarantined (`bad_amount`). An empty amount is allowed.",
         "",
         "### Dates",
         "",
@@ -235,7 +249,8 @@ def render() -> str:
         "",
         "- **Upload**: `scenetrack ingest FILE... [--sheet NAME]`, or drop files into the",
         "  warehouse's `landing/` folder, writing under a name that starts with `.` or ends in",
-        "  `.part` and renaming when complete (a half-written file is never read).",
+        "  `.part` and renaming when complete (a half-written file is never read). Only",
+        "  regular files are read there: a symbolic link is rejected, never followed.",
         "- **Receipt**: for each file a receipt in JSON and XLSX (Chinese and English column",
         "  names) under `<home>/receipts/<batch>/`: counts, how the file was read and every",
         "  quarantined row with its line, column, value, reason and explanation. The CLI prints",
@@ -246,8 +261,13 @@ def render() -> str:
         "  the file (only the fixed rows need to be sent).",
         "- **Corrections**: send the event again (same city, project, stage and event type)",
         "  with the corrected values and a later 填报日期 (`reported_at`). The latest report",
-        "  wins: latest `reported_at` (or, when absent, the load time), then the later",
-        "  submission, then the later line. Every report is kept in the raw layer.",
+        "  wins: latest `reported_at` (or, when absent, the load date), then the later",
+        "  submission (in the order files were loaded, whatever the clocks say), then the later",
+        "  line. Every report is kept in the raw layer; a correction that changes only the",
+        "  amount is flagged as a correction too.",
+        "- **Held submissions**: when a city's newest file fails the quality gate on that city's",
+        "  rows only, its rows are held back (kept, not published) and every other city's",
+        "  figures publish; the operator releases them after the correction arrives.",
         "- A workbook is one submission: to send another sheet of the same workbook, save that",
         "  sheet as its own file (the same bytes with another `--sheet` are a duplicate).",
         "- Every loaded file is archived unchanged, by content hash, so any load can be replayed.",

@@ -21,7 +21,8 @@ whole (its rows are what the clerk counts) and turned into events in SQL:
   furthest stage's event when no application date is filled;
 - when 终止日期 is filled, one termination event at the furthest stage entered: ``fail`` or
   ``withdraw`` as 终止类型 says; without 终止类型, ``fail`` when 终止原因 mentions a failure
-  (失败, 未通过, 不通过, fail), otherwise ``withdraw`` (the default).
+  that is not negated (失败, 未通过, 不通过, fail; but not 未失败 or "not failed": see
+  :func:`ingestion.normalise.termination_type_of_reason`), otherwise ``withdraw``.
 """
 
 from __future__ import annotations
@@ -53,10 +54,14 @@ from ingestion.reading import (
 from ingestion.reference import register_reference
 from scenetrack.faults import checkpoint
 
+# The long-field limit: a value longer than an Excel cell holds (32,767 characters) is no
+# clerk's entry; its row is quarantined (value_too_long), so every export can show every value.
+MAX_VALUE_CHARS = 32_767
+# Every time the intake writes is UTC, whatever the process's time zone (TZ) says.
+UTC_NOW = "timezone('UTC', now())"
 KIND_TO_ALIAS = {"stage", "event_type", "end_type", "domain", "technology"}
 # Kinds normalised over distinct values (parsed or looked up); the others are free text.
 MAPPED_KINDS = frozenset({"city", "date", "amount", *KIND_TO_ALIAS})
-FAIL_WORDS = ("失败", "未通过", "不通过", "fail")
 
 
 @dataclass
@@ -83,6 +88,7 @@ class Receipt:
     notes: list[str] = field(default_factory=list)
     receipt_json: str | None = None
     receipt_xlsx: str | None = None
+    load_id: int | None = None  # the file's place in the load sequence (loaded files only)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -223,6 +229,15 @@ def _normalise_sql(layout: Layout, header: set[str], units: dict[str, int] | Non
                     f"'{col.name}'",
                 )
             )
+    for col in cols:  # the long-field limit (docs/submission_contract.md)
+        raw = f"raw__{col.name}"
+        checks.append(
+            (
+                f"strlen({raw}) > {MAX_VALUE_CHARS} and length({raw}) > {MAX_VALUE_CHARS}",
+                "'value_too_long'",
+                f"'{col.name}'",
+            )
+        )
     if layout.required_any:
         named = next((c for c in layout.required_any if c in header), layout.required_any[0])
         none = " and ".join(f"raw__{c} is null" for c in layout.required_any)
@@ -258,7 +273,9 @@ def _trimmed_source(table: pa.Table, layout: Layout) -> pa.Table:
     return table
 
 
-def _insert_loaded(con: duckdb.DuckDBPyConnection, norm: _Normalised, s: Submission) -> int:
+def _insert_loaded(
+    con: duckdb.DuckDBPyConnection, norm: _Normalised, s: Submission, load_id: int
+) -> int:
     """The file's rows without a problem into the layout's raw table; returns the rows."""
     layout = norm.layout
     targets = [c.target or c.name for c in layout.columns]
@@ -276,8 +293,9 @@ def _insert_loaded(con: duckdb.DuckDBPyConnection, norm: _Normalised, s: Submiss
         *extra,
         *raw_targets,
         "loaded_at",
+        "load_id",
     ]
-    vals = ["?", "?", "source_line", *targets, *extra, *raw_sources, "current_localtimestamp()"]
+    vals = ["?", "?", "source_line", *targets, *extra, *raw_sources, UTC_NOW, "?"]
     if norm.source is None:
         source, params = f"{norm.table} where __file = ? and", [norm.index[id(s)]]
     else:  # the one file's normalising SELECT (a filter on __file would upset its join order)
@@ -285,18 +303,19 @@ def _insert_loaded(con: duckdb.DuckDBPyConnection, norm: _Normalised, s: Submiss
     return con.execute(
         f"insert into {layout.table} ({', '.join(cols)}) "
         f"select {', '.join(vals)} from {source} reason is null",
-        [s.sha256, s.path.name, *params],
+        [s.sha256, s.path.name, load_id, *params],
     ).fetchone()[0]
 
 
-def _insert_ledger_events(con: duckdb.DuckDBPyConnection, norm: _Normalised, s: Submission) -> int:
+def _insert_ledger_events(
+    con: duckdb.DuckDBPyConnection, norm: _Normalised, s: Submission, load_id: int
+) -> int:
     """Ledger rows without a problem, turned into events (see the module doc); returns events."""
     stages = ", ".join(f"('{code}', {i})" for i, (_, code) in enumerate(LEDGER_STAGE_DATES, 1))
     date_of = " ".join(f"when '{code}' then {col}" for col, code in LEDGER_STAGE_DATES)
     precision_of = " ".join(
         f"when '{code}' then {col}_precision" for col, code in LEDGER_STAGE_DATES
     )
-    fail_words = "|".join(FAIL_WORDS)
     common = (
         "?, ?, source_line, city_code, raw__city, project_id, project_name, domain_code, "
         "technology_code, demand_owner, supplier, stage_code"
@@ -306,7 +325,7 @@ def _insert_ledger_events(con: duckdb.DuckDBPyConnection, norm: _Normalised, s: 
             source_file_sha256, source_file_name, source_line, city_code, city_raw, project_id,
             project_name, domain_code, technology_code, demand_owner, supplier, stage_code,
             event_type, event_date, event_date_precision, amount_yuan, amount_raw, reported_at,
-            loaded_at)
+            loaded_at, load_id)
         with entered as (
             select norm.*, s.stage_code, s.stage_order,
                    case s.stage_code {date_of} end as stage_date,
@@ -330,15 +349,13 @@ def _insert_ledger_events(con: duckdb.DuckDBPyConnection, norm: _Normalised, s: 
             from filled
             union all
             select {common},
-                   coalesce(end_type, case when regexp_matches(lower(coalesce(raw__end_reason, '')),
-                                                               '{fail_words}')
-                                           then 'fail' else 'withdraw' end),
+                   coalesce(end_type, {n.termination_type_of_reason("raw__end_reason")}),
                    end_date, end_date_precision, null, null, reported_at
             from filled where stage_order = top_order and end_date is not null
         )
-        select *, current_localtimestamp() from events
+        select *, {UTC_NOW}, ? from events
     """
-    params = [norm.index[id(s)], s.sha256, s.path.name, s.sha256, s.path.name]
+    params = [norm.index[id(s)], s.sha256, s.path.name, s.sha256, s.path.name, load_id]
     return con.execute(sql, params).fetchone()[0]
 
 
@@ -353,7 +370,7 @@ def _insert_quarantined(con: duckdb.DuckDBPyConnection, norm: _Normalised, s: Su
             select ?, ?, ?, source_line, reason_column,
                    case when reader_problem then problem_value
                         else case reason_column {raw_value} end end,
-                   reason, current_localtimestamp(), {source_column}
+                   reason, {UTC_NOW}, {source_column}
             from {norm.table} where __file = ? and reason is not null""",
         [s.sha256, s.path.name, layout.name, norm.index[id(s)]],
     )
@@ -362,12 +379,9 @@ def _insert_quarantined(con: duckdb.DuckDBPyConnection, norm: _Normalised, s: Su
 _LEDGER_COLUMNS = (
     "file_sha256, file_name, file_size, layout, encoding, rows_read, rows_loaded, "
     "rows_quarantined, status, reason, archived_path, first_seen_at, last_seen_at, times_seen, "
-    "file_format, sheet_name"
+    "file_format, sheet_name, load_id"
 )
-_LEDGER_VALUES = (
-    "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-    "current_localtimestamp(), current_localtimestamp(), 1, ?, ?)"
-)
+_LEDGER_VALUES = f"values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, {UTC_NOW}, {UTC_NOW}, 1, ?, ?, ?)"
 _LEDGER_UPDATE = """
     on conflict (file_sha256) do update set
         file_name = excluded.file_name, layout = excluded.layout,
@@ -376,7 +390,8 @@ _LEDGER_UPDATE = """
         status = excluded.status, reason = excluded.reason,
         archived_path = excluded.archived_path, last_seen_at = excluded.last_seen_at,
         times_seen = raw.file_ledger.times_seen + 1,
-        file_format = excluded.file_format, sheet_name = excluded.sheet_name"""
+        file_format = excluded.file_format, sheet_name = excluded.sheet_name,
+        load_id = excluded.load_id"""
 
 
 def _ledger(
@@ -405,6 +420,7 @@ def _ledger(
             archived,
             r.format,
             r.sheet,
+            r.load_id,
         ],
     )
 
@@ -437,7 +453,7 @@ def _seen_before(con: duckdb.DuckDBPyConnection, sha: str, name: str) -> Receipt
         return None
     con.execute(
         "update raw.file_ledger set times_seen = times_seen + 1, "
-        "last_seen_at = current_localtimestamp() where file_sha256 = ?",
+        f"last_seen_at = {UTC_NOW} where file_sha256 = ?",
         [sha],
     )
     rows_read, loaded, quarantined, layout, encoding, fmt, sheet = row
@@ -527,13 +543,13 @@ def _hash_pending(path: Path, limits: Limits) -> _Pending:
         try:
             item.size = check_size(path, limits)
         except RejectedFile as exc:
-            if not path.is_file():
+            if exc.reason in ("not_found", "not_a_regular_file"):  # nothing to hash or read
                 item.receipt = Receipt(
                     path.name, None, "rejected", reason=f"{exc.reason}: {exc.message}"
                 )
                 return item
             item.size, item.rejection = path.stat().st_size, exc
-        item.sha = sha256_of(path)
+        item.sha = sha256_of(path, limits.follow_symlinks)
     except Exception as exc:  # e.g. a file that cannot be opened: raised at its turn
         item.error = exc
     return item
@@ -647,14 +663,14 @@ def _write_rows(
         loaded = counts.pop(None, 0)
         with _unordered_inserts(con, loaded):
             if layout is LEDGER:
-                receipt.events_loaded = _insert_ledger_events(con, norm, sub)
+                receipt.events_loaded = _insert_ledger_events(con, norm, sub, receipt.load_id)
             elif loaded:
-                _insert_loaded(con, norm, sub)
+                _insert_loaded(con, norm, sub, receipt.load_id)
     else:  # one large file: normalised while inserted, its problem rows kept aside
         con.register("src", norm.source)
         try:
             with _unordered_inserts(con, receipt.rows_read):
-                loaded = _insert_loaded(con, norm, sub)
+                loaded = _insert_loaded(con, norm, sub, receipt.load_id)
                 counts = {}
                 if loaded < receipt.rows_read:
                     con.execute(
@@ -687,6 +703,7 @@ def _write_loaded(
     receipt.rows_read = sub.table.num_rows
     con.begin()
     try:
+        receipt.load_id = _next_load_id(con)
         _write_rows(con, item.norm, sub, receipt)
         archived = archive_dir / item.sha[:2] / item.sha / _safe_name(path.name)
         archived.parent.mkdir(parents=True, exist_ok=True)
@@ -701,6 +718,18 @@ def _write_loaded(
         raise
     checkpoint("ingest:after_commit")
     return receipt
+
+
+def _next_load_id(con: duckdb.DuckDBPyConnection) -> int:
+    """The next number of the load sequence: one above every file loaded so far.
+
+    Taken inside the file's transaction by the one writer (the caller holds the writer lock),
+    so numbers follow the order files were committed in, whatever the clocks say; a number
+    whose transaction rolled back is simply taken again by the next file.
+    """
+    # fetchall, not fetchone: the result must be complete before the next statement registers
+    # an Arrow table on this connection
+    return con.execute("select coalesce(max(load_id), 0) + 1 from raw.file_ledger").fetchall()[0][0]
 
 
 def _batches(paths: list[Path]) -> Iterator[list[Path]]:

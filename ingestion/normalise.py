@@ -9,8 +9,15 @@ from __future__ import annotations
 FULLWIDTH = "０１２３４５６７８９．，－／"
 HALFWIDTH = "0123456789.,-/"
 
-# Amount units; a bare number takes the unit of its header (canonical ``amount`` is in yuan).
-AMOUNT_PATTERN = r"^([0-9]+(?:\.[0-9]+)?)(元|万元|万|亿元|亿)?$"
+# An amount: whole digits, or digits in groups of three between commas (1,500,000); an
+# optional fraction; an optional unit (a bare number takes the unit of its header; the
+# canonical ``amount`` column is in yuan). A comma anywhere else (1,5万) is no amount.
+AMOUNT_PATTERN = r"^([0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)(?:\.([0-9]+))?[ ]*(元|万元|万|亿元|亿)?$"
+# How many places each unit moves the decimal point: 1.2345万 is 12345 yuan.
+UNIT_DECIMALS = {"元": 0, "万元": 4, "万": 4, "亿元": 8, "亿": 8}
+# Yuan are counted to the fen: an amount with more decimals of yuan (0.005元, 1.23456789万)
+# is quarantined as bad_amount, never rounded.
+YUAN_DECIMALS = 2
 DAY_FORMATS = (
     "%Y-%m-%d",
     "%Y/%m/%d",
@@ -34,7 +41,9 @@ BLANKS = " \t\r\n\u3000"
 
 
 _EDGE_BLANK = f"^[{BLANKS}]|[{BLANKS}]$"
-_AMOUNT_JUNK = ",| |人民币|¥|￥|RMB"
+# Currency words dropped before an amount is read: 人民币, RMB, the yen/yuan sign (U+00A5)
+# and its full-width form (U+FFE5).
+_AMOUNT_CURRENCY = "人民币|RMB|\u00a5|\uffe5"
 
 
 def _list(formats: tuple[str, ...]) -> str:
@@ -83,19 +92,37 @@ def halfwidth(expr: str) -> str:
 
 
 def amount_parts_of(hw: str) -> str:
-    """STRUCT(number, unit) of half-width amount text without separators or currency words."""
-    s = f"regexp_replace({hw}, '{_AMOUNT_JUNK}', '', 'g')"
-    return f"regexp_extract({s}, '{AMOUNT_PATTERN}', ['number', 'unit'])"
+    """STRUCT(whole, fraction, unit) of half-width amount text; every part is '' when the
+    text is no amount (see :data:`AMOUNT_PATTERN`)."""
+    s = f"trim(regexp_replace({hw}, '{_AMOUNT_CURRENCY}', '', 'g'))"
+    return f"regexp_extract({s}, '{AMOUNT_PATTERN}', ['whole', 'fraction', 'unit'])"
+
+
+def _decimals_of(multiplier: int) -> int:
+    """The places a header's unit multiplier moves the decimal point (10000 -> 4)."""
+    places = len(str(multiplier)) - 1
+    if multiplier < 1 or 10**places != multiplier:
+        raise ValueError(f"a unit multiplier is a power of ten, not {multiplier}")
+    return places
 
 
 def amount_from_parts(parts: str, bare_unit_multiplier: int = 1) -> str:
-    """Exact yuan from :func:`amount_parts_of` (a bare number takes the header's unit)."""
-    return (
-        f"try_cast(try_cast(nullif(({parts}).number, '') as decimal(38, 6)) * "
-        f"(case ({parts}).unit when '亿元' then 100000000 when '亿' then 100000000 "
-        f"when '万元' then 10000 when '万' then 10000 when '元' then 1 "
-        f"else {bare_unit_multiplier} end) as decimal(18, 2))"
+    """Exact yuan from :func:`amount_parts_of` (a bare number takes the header's unit); NULL
+    when the text is no amount or names fractions of a fen (more than
+    :data:`YUAN_DECIMALS` decimals once the unit is applied)."""
+    units = " ".join(f"when '{u}' then {d}" for u, d in UNIT_DECIMALS.items())
+    places = f"(case ({parts}).unit {units} else {_decimals_of(bare_unit_multiplier)} end)"
+    multipliers = " ".join(f"when '{u}' then {10**d}" for u, d in UNIT_DECIMALS.items())
+    number = (
+        f"replace(({parts}).whole, ',', '') || coalesce('.' || nullif(({parts}).fraction, ''), '')"
     )
+    multiplier = f"(case ({parts}).unit {multipliers} else {bare_unit_multiplier} end)"
+    value = (
+        f"try_cast(try_cast(nullif({number}, '') as decimal(38, 10)) * {multiplier} "
+        "as decimal(18, 2))"
+    )
+    fen_exact = f"length(rtrim(({parts}).fraction, '0')) <= {places} + {YUAN_DECIMALS}"
+    return f"(case when {fen_exact} then {value} end)"
 
 
 def amount_of(hw: str, bare_unit_multiplier: int = 1) -> str:
@@ -203,3 +230,18 @@ def city_key_of(clean: str) -> str:
     punct = CITY_PUNCT.replace("'", "''")
     key = f"lower(regexp_replace({clean}, '{punct}', '', 'g'))"
     return f"regexp_replace({key}, '(市|city)$', '')"
+
+
+# 终止原因 words that make a termination a failure; any other reason is a withdrawal.
+FAIL_WORDS = ("失败", "未通过", "不通过", "fail")
+# A failure word that is itself negated (项目未失败, 并非失败, not failed, no failure) says the
+# project did NOT fail: it is taken out before the failure words are looked for.
+NEGATED_FAILURE = r"(未曾|并未|未|没有|没|不是|并非|非|无|not|no)[ ]*(失败|fail)"
+
+
+def termination_type_of_reason(reason: str) -> str:
+    """'fail' when the termination reason names a failure that is not negated, else
+    'withdraw' (the documented default for a reason without 终止类型)."""
+    text = f"regexp_replace(lower(coalesce({reason}, '')), '{NEGATED_FAILURE}', '', 'g')"
+    fail = "|".join(FAIL_WORDS)
+    return f"(case when regexp_matches({text}, '{fail}') then 'fail' else 'withdraw' end)"

@@ -25,6 +25,8 @@ import hashlib
 import io
 import json
 import math
+import os
+import stat
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -73,6 +75,9 @@ class Limits:
     max_xlsx_uncompressed: int = 1024 * 1024 * 1024
     max_xlsx_ratio: int = 200
     max_xlsx_members: int = 10_000
+    # A file dropped in the landing folder may not be a symbolic link (a link to /etc/passwd
+    # must never be read); a path an operator names on the command line may.
+    follow_symlinks: bool = True
 
 
 @dataclass
@@ -95,13 +100,42 @@ class Submission:
         return self.match.layout
 
 
-def sha256_of(path: Path) -> str:
-    """Content hash, streamed (files can be large); the ledger key."""
+def sha256_of(path: Path, follow_symlinks: bool = True) -> str:
+    """Content hash, streamed (files can be large); the ledger key. With ``follow_symlinks``
+    False the file is opened with ``O_NOFOLLOW``: a link swapped in after the check is not
+    read either."""
     h = hashlib.sha256()
-    with path.open("rb") as f:
+    flags = os.O_RDONLY | (0 if follow_symlinks else os.O_NOFOLLOW)
+    with os.fdopen(os.open(path, flags), "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+_NOT_REGULAR = (
+    (stat.S_ISLNK, "a symbolic link; links are never followed: put the file itself there"),
+    (stat.S_ISDIR, "a directory, not a file"),
+    (stat.S_ISFIFO, "a named pipe (FIFO), not a file"),
+    (stat.S_ISSOCK, "a socket, not a file"),
+    (stat.S_ISCHR, "a character device, not a file"),
+    (stat.S_ISBLK, "a block device, not a file"),
+)
+
+
+def regular_file_problem(path: Path, follow_symlinks: bool = True) -> RejectedFile | None:
+    """Why ``path`` is not a regular file that may be read (None: it is one).
+
+    Decided from ``stat`` alone, so a named pipe (which would block a reader forever), a
+    device or a link is never opened.
+    """
+    try:
+        st = os.stat(path, follow_symlinks=follow_symlinks)
+    except FileNotFoundError:
+        return RejectedFile("not_found", f"no such file: {path}")
+    if stat.S_ISREG(st.st_mode):
+        return None
+    what = next((text for test, text in _NOT_REGULAR if test(st.st_mode)), "not a regular file")
+    return RejectedFile("not_a_regular_file", f"{path.name} is {what}")
 
 
 def detect_encoding(prefix: bytes) -> str:
@@ -130,9 +164,11 @@ def detect_encoding(prefix: bytes) -> str:
 
 
 def check_size(path: Path, limits: Limits) -> int:
-    """The file's size; raise for a missing, empty or oversized file."""
-    if not path.is_file():
-        raise RejectedFile("not_found", f"no such file: {path}")
+    """The file's size; raise for a missing, empty or oversized file, and for anything that is
+    not a regular file (:func:`regular_file_problem`)."""
+    problem = regular_file_problem(path, limits.follow_symlinks)
+    if problem is not None:
+        raise problem
     size = path.stat().st_size
     if size == 0:
         raise RejectedFile("empty_file", "the file is empty (0 bytes)")
@@ -171,23 +207,95 @@ def _is_utf16(prefix: bytes) -> bool:
 def read_submission(
     path: Path, sha256: str, size: int, sheet: str | None = None, limits: Limits | None = None
 ) -> Submission:
-    """Read a file whose size was checked; raise :class:`RejectedFile` when it is no table."""
+    """Read a file whose size was checked; raise :class:`RejectedFile` when it is no table.
+
+    Control characters are handled the same wherever they are: a NUL byte anywhere in a text
+    file makes it binary (rejected, :func:`first_nul_byte`); the other C0 controls but tab
+    and line breaks are removed from the values and counted in the receipt
+    (:func:`strip_control_characters`).
+    """
     limits = limits or Limits()
-    with path.open("rb") as f:
+    flags = os.O_RDONLY | (0 if limits.follow_symlinks else os.O_NOFOLLOW)
+    with os.fdopen(os.open(path, flags), "rb") as f:
         prefix = f.read(SNIFF_BYTES)
     fmt = sniff_format(prefix)
     if fmt == "xlsx":
         from ingestion.xlsx import read_xlsx
 
-        return read_xlsx(path, sha256, size, sheet, limits)
-    encoding = detect_encoding(prefix)
-    if fmt == "jsonl":
-        sub = _read_jsonl(path, sha256, size, encoding, limits)
+        sub = read_xlsx(path, sha256, size, sheet, limits)
     else:
-        sub = _read_csv(path, sha256, size, encoding, prefix, limits)
-    if sheet:
-        sub.notes.append(f"--sheet {sheet} ignored: a {fmt.upper()} file has no sheets")
+        encoding = detect_encoding(prefix)
+        nul = None if encoding == "utf-16" else first_nul_byte(path)
+        if nul is not None:
+            raise RejectedFile(
+                "not_a_table",
+                f"the file holds a NUL byte (at byte {nul}): binary data, not a "
+                f"{'JSON Lines' if fmt == 'jsonl' else 'CSV'} text table",
+            )
+        if fmt == "jsonl":
+            sub = _read_jsonl(path, sha256, size, encoding, limits)
+        else:
+            sub = _read_csv(path, sha256, size, encoding, prefix, limits)
+        if sheet:
+            sub.notes.append(f"--sheet {sheet} ignored: a {fmt.upper()} file has no sheets")
+    sub.table, cleaned = strip_control_characters(sub.table)
+    if cleaned:
+        where = ", ".join(f"{column} ({n})" for column, n in cleaned.items())
+        sub.notes.append(
+            f"removed invisible control characters (U+0000-U+001F other than tab and line "
+            f"breaks) from {sum(cleaned.values())} values: {where}"
+        )
     return sub
+
+
+def first_nul_byte(path: Path) -> int | None:
+    """Offset of the first NUL byte in the file, or None (one streamed pass, ``bytes.find``)."""
+    offset = 0
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 22):
+            at = chunk.find(b"\x00")
+            if at >= 0:
+                return offset + at
+            offset += len(chunk)
+    return None
+
+
+# C0 control characters but tab, line feed and carriage return: invisible, never meant, and
+# illegal in XLSX (XML 1.0). The same set the exports strip (scenetrack.export).
+CONTROL_CHARACTERS = r"[\x00-\x08\x0b\x0c\x0e-\x1f]"
+_ALLOWED_LOW_BYTES = (0x09, 0x0A, 0x0D)
+
+
+def _may_hold_controls(column: pa.ChunkedArray) -> bool:
+    """Cheap screen over a string column's data buffers (NumPy, no per-value work): a byte
+    below 0x20 other than tab and line breaks. UTF-8 never uses such bytes inside a
+    multi-byte character, so a clean column is known clean without a regex."""
+    for chunk in column.chunks:
+        data = chunk.buffers()[2] if len(chunk.buffers()) > 2 else None
+        if data is None:
+            continue
+        values = np.frombuffer(data, dtype=np.uint8)
+        low = values[np.flatnonzero(values < 0x20)]
+        if low.size and np.isin(low, _ALLOWED_LOW_BYTES, invert=True).any():
+            return True
+    return False
+
+
+def strip_control_characters(table: pa.Table) -> tuple[pa.Table, dict[str, int]]:
+    """The table with :data:`CONTROL_CHARACTERS` removed from every string value, and how many
+    values each column had them in (only columns that had any)."""
+    cleaned: dict[str, int] = {}
+    for i, name in enumerate(table.column_names):
+        column = table.column(i)
+        text = pa.types.is_string(column.type) or pa.types.is_large_string(column.type)
+        if not text or not _may_hold_controls(column):
+            continue
+        hits = pc.sum(pc.match_substring_regex(column, CONTROL_CHARACTERS)).as_py() or 0
+        if hits:
+            cleaned[name] = hits
+            fixed = pc.replace_substring_regex(column, CONTROL_CHARACTERS, "")
+            table = table.set_column(i, name, fixed)
+    return table, cleaned
 
 
 # ---------------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from xml.sax.saxutils import escape as xml_escape
 
 import duckdb
 
-from ingestion.load import Receipt, _safe_name
+from ingestion.load import MAX_VALUE_CHARS, Receipt, _safe_name
 
 # Row-level reasons: each quarantined row carries one of these.
 ROW_REASONS: dict[str, tuple[str, str]] = {
@@ -67,11 +67,16 @@ ROW_REASONS: dict[str, tuple[str, str]] = {
         "日期早于2015年或晚于今天，不可信。",
         "The date is before 2015 or in the future.",
     ),
+    "value_too_long": (
+        "内容超过 32,767 个字符（Excel 单元格上限），不是可用的填报值。",
+        "The value is longer than 32,767 characters (an Excel cell's limit): no usable entry.",
+    ),
     "bad_amount": (
         "金额无法识别：请写成 4000万元、1.2亿元、350,000元 或纯数字（单位以表头为准，"
-        "默认元），不能为负数。",
+        "默认元），不能为负数；千分位逗号须每三位一组；金额精确到分（元以下最多两位小数）。",
         "Amount not recognised: write 4000万元, 1.2亿元, 350,000元 or a bare number (in the "
-        "header's unit, yuan by default); negative amounts are not accepted.",
+        "header's unit, yuan by default); negative amounts are not accepted; thousands "
+        "separators only between groups of three digits; at most two decimals of yuan (fen).",
     ),
     "bad_json": (
         "该行不是有效的 JSON 对象。",
@@ -87,6 +92,11 @@ ROW_REASONS: dict[str, tuple[str, str]] = {
 # File-level reasons: a rejected file carries one of these.
 FILE_REASONS: dict[str, tuple[str, str]] = {
     "not_found": ("文件不存在。", "The file does not exist."),
+    "not_a_regular_file": (
+        "不是普通文件（符号链接、目录、管道或设备），未读取：请放入文件本身。",
+        "Not a regular file (a symbolic link, folder, pipe or device); it was not read: put "
+        "the file itself there.",
+    ),
     "empty_file": ("文件为空或只有空行。", "The file is empty or holds only blank lines."),
     "too_large": ("文件超过大小上限。", "The file is over the size limit."),
     "too_many_rows": ("行数超过上限，请拆分为多个文件。", "Too many rows: split the file."),
@@ -267,7 +277,7 @@ def _cell_xml(ref: str, value) -> str:
         return f'<c r="{ref}" t="b"><v>{int(value)}</v></c>'
     if isinstance(value, int | float) and math.isfinite(value):
         return f'<c r="{ref}"><v>{value!r}</v></c>'
-    text = xml_escape(_ILLEGAL_XML.sub("", str(value)))
+    text = xml_escape(_ILLEGAL_XML.sub("", str(value))[:MAX_VALUE_CHARS])  # an Excel cell
     return f'<c r="{ref}" t="inlineStr"><is><t xml:space="preserve">{text}</t></is></c>'
 
 

@@ -26,13 +26,15 @@ CITY_ALIASES_FILE = Path(__file__).with_name("city_aliases.csv")
 
 
 def city_name_candidates_sql() -> str:
-    """SELECT of (name, city_code) pairs: every way a city may be written, before keying."""
-    city = (SEEDS_DIR / "ref_cities.csv").as_posix()
-    extra = CITY_ALIASES_FILE.as_posix()
-    return f"""
+    """SELECT of (name, city_code) pairs: every way a city may be written, before keying.
+
+    The two files it reads are the named parameters ``$cities`` and ``$city_aliases``
+    (:func:`reference_files`), never pasted into the SQL.
+    """
+    return """
         with c as (
             select *, regexp_replace(name_en, '-.*$', '') as base_en
-            from read_csv('{city}', all_varchar = true, header = true)
+            from read_csv($cities, all_varchar = true, header = true)
         )
         select name_zh as name, city_code from c
         union all select name_en, city_code from c
@@ -43,8 +45,17 @@ def city_name_candidates_sql() -> str:
         union all select base_en || province_en, city_code from c
         union all select province_en || base_en, city_code from c
         union all select alias, city_code
-            from read_csv('{extra}', all_varchar = true, header = true)
+            from read_csv($city_aliases, all_varchar = true, header = true)
     """
+
+
+def reference_files() -> dict[str, str]:
+    """The named parameters of the reference SQL: the seed files it reads."""
+    return {
+        "cities": (SEEDS_DIR / "ref_cities.csv").as_posix(),
+        "city_aliases": CITY_ALIASES_FILE.as_posix(),
+        "value_aliases": (SEEDS_DIR / "value_aliases.csv").as_posix(),
+    }
 
 
 # Connections that already hold the reference tables (weakly: a closed, dropped connection
@@ -65,7 +76,7 @@ def register_reference(con: duckdb.DuckDBPyConnection) -> None:
     if exists:
         _REGISTERED.add(con)
         return
-    aliases = (SEEDS_DIR / "value_aliases.csv").as_posix()
+    files = reference_files()
     con.execute(
         f"""
         create or replace temp table ref_city as
@@ -77,13 +88,15 @@ def register_reference(con: duckdb.DuckDBPyConnection) -> None:
         where alias_key is not null
         group by alias_key
         having count(distinct city_code) = 1
-        """
+        """,
+        {k: files[k] for k in ("cities", "city_aliases")},
     )
     con.execute(
-        f"""
+        """
         create or replace temp table ref_alias as
         select distinct kind, lower(replace(trim(alias), ' ', '')) as alias_key, code
-        from read_csv('{aliases}', all_varchar = true, header = true)
-        """
+        from read_csv($value_aliases, all_varchar = true, header = true)
+        """,
+        {"value_aliases": files["value_aliases"]},
     )
     _REGISTERED.add(con)

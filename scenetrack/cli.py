@@ -59,11 +59,15 @@ def cmd_run(args: argparse.Namespace, p: Paths) -> int:
     from scenetrack.pipeline import run
 
     out = run(p)
+    held = "".join(
+        f"\nheld back: {h['city_code']} {h['file_name']} ({'; '.join(h['checks'])})"
+        for h in out.held
+    )
     _emit(
         args,
         asdict(out),
         f"built {out.dbt_nodes} dbt nodes; gate {out.gate_run_id} passed "
-        f"({out.warnings} warnings); published version {out.published_version}",
+        f"({out.warnings} warnings); published version {out.published_version}{held}",
     )
     return 0
 
@@ -140,6 +144,74 @@ def cmd_status(args: argparse.Namespace, p: Paths) -> int:
         )
     )
     _emit(args, s, "\n".join(lines))
+    return 0
+
+
+def _city_code(value: str) -> str:
+    """A city as the operator writes it (合肥, Hefei, 340100) -> its code; raises when unknown."""
+    import duckdb
+
+    from ingestion.normalise import city_key
+    from ingestion.reference import register_reference
+
+    con = duckdb.connect()
+    try:
+        register_reference(con)
+        row = con.execute(
+            "select city_code from ref_city, (select ?::varchar as v) "
+            f"where alias_key = {city_key('v')}",
+            [value],
+        ).fetchall()
+    finally:
+        con.close()
+    if not row:
+        raise RuntimeError(f"unknown city {value!r}: give its name (合肥) or code (340100)")
+    return row[0][0]
+
+
+def cmd_hold(args: argparse.Namespace, p: Paths) -> int:
+    """Hold a city's rows (of one file, or of all it sent) out of the marts."""
+    import getpass
+
+    from scenetrack import holdback
+    from scenetrack.warehouse import connect_work, writer_lock
+
+    city = _city_code(args.city)
+    with writer_lock(p):
+        con = connect_work(p)
+        try:
+            n = holdback.hold_files(
+                con, city, args.file, f"{getpass.getuser()} (operator)", args.why
+            )
+        finally:
+            con.close()
+    _emit(
+        args,
+        {"city_code": city, "held": n},
+        f"held {n} submission(s) of {city}; the next `scenetrack run` leaves them out",
+    )
+    return 0
+
+
+def cmd_release(args: argparse.Namespace, p: Paths) -> int:
+    """Release a city's held submissions: the next run gates them again."""
+    import getpass
+
+    from scenetrack import holdback
+    from scenetrack.warehouse import connect_work, writer_lock
+
+    city = _city_code(args.city)
+    with writer_lock(p):
+        con = connect_work(p)
+        try:
+            n = holdback.release(con, city, args.file, f"{getpass.getuser()} (operator)")
+        finally:
+            con.close()
+    _emit(
+        args,
+        {"city_code": city, "released": n},
+        f"released {n} submission(s) of {city}; the next `scenetrack run` gates them again",
+    )
     return 0
 
 
@@ -272,6 +344,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("status", parents=[common], help="ledger, last gate, published version")
     s.set_defaults(func=cmd_status)
+
+    for name, func, text in (
+        ("hold", cmd_hold, "hold a city's submissions out of the marts (per-city holdback)"),
+        ("release", cmd_release, "release a city's held submissions (the next run gates them)"),
+    ):
+        h = sub.add_parser(name, parents=[common], help=text)
+        h.add_argument("--city", required=True, help="city name or code (合肥, Hefei, 340100)")
+        h.add_argument("--file", help="one submission by its sha256 (default: all of the city's)")
+        if name == "hold":
+            h.add_argument("--why", default="held by the operator", help="reason, kept with it")
+        h.set_defaults(func=func)
 
     rb = sub.add_parser("rollback", parents=[common], help="restore a kept published version")
     rb.add_argument("version", nargs="?", type=int, help="version (default: the previous one)")

@@ -12,6 +12,12 @@
 - **Parquet**: DuckDB ``COPY ... (FORMAT parquet)``, so the file has the mart's own schema
   (DECIMAL(18,2) stays decimal, DATE stays date).
 
+Values are made safe for spreadsheets (OWASP, "CSV injection"): a text value that starts with
+``=``, ``+``, ``-``, ``@``, a tab or a carriage return is a formula to Excel, so the CSV writes
+it behind a ``'`` and the XLSX writes it as a text cell with Excel's own quote-prefix flag
+(every text value is a text cell there); invisible control characters (C0 but tab and line
+breaks, illegal in XLSX) are removed from both.
+
 Every export reads the **published** warehouse only, through one read-only connection for all
 marts of a run, so a run's files all come from the same version even if a publish swaps the
 file meanwhile (the open connection keeps reading the old inode). Each file is written under a
@@ -31,9 +37,17 @@ from pathlib import Path
 
 import duckdb
 
+from ingestion.reading import CONTROL_CHARACTERS as CONTROL_CHARACTERS_PATTERN
 from scenetrack.config import Paths
 
 FORMATS = ("csv", "xlsx", "parquet")
+# A text cell starting with one of these is a formula to Excel and LibreOffice (OWASP):
+# = + - @, a tab, a carriage return. One pattern for the SQL of the CSV and the XLSX cells.
+FORMULA_PREFIX = r"^[=+\-@\t\r]"
+_FORMULA = re.compile(FORMULA_PREFIX)
+# The same characters the intake removes (ingestion.reading.CONTROL_CHARACTERS).
+CONTROL_CHARACTERS = re.compile(CONTROL_CHARACTERS_PATTERN)
+XLSX_MAX_CELL_CHARS = 32_767  # Excel's limit for one cell
 META_TABLES = ("publish_info",)
 """Published tables that are not marts: exported only when asked for by name."""
 
@@ -72,12 +86,32 @@ def _columns(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple[str, str,
     ).fetchall()
 
 
+def _safe_text_sql(column: str) -> str:
+    """SQL of a text column as a spreadsheet may show it: control characters removed, a
+    formula prefix neutralised with a leading ``'``."""
+    clean = f"regexp_replace(\"{column}\", '{CONTROL_CHARACTERS_PATTERN}', '', 'g')"
+    quote = "''''"  # the SQL literal of one apostrophe
+    return (
+        f"case when regexp_matches({clean}, '{FORMULA_PREFIX}') then {quote} || {clean} "
+        f'else {clean} end as "{column}"'
+    )
+
+
 def write_csv(con: duckdb.DuckDBPyConnection, table: str, dest: Path) -> None:
-    """``table`` as CSV in UTF-8 with BOM (header row, comma, ``"`` quoting, NULL empty)."""
+    """``table`` as CSV in UTF-8 with BOM (header row, comma, ``"`` quoting, NULL empty),
+    text values made safe (:func:`_safe_text_sql`)."""
     raw = _tmp(dest)
     tmp = _tmp(dest)
+    columns = [
+        _safe_text_sql(name) if dtype == "VARCHAR" else f'"{name}"'
+        for name, dtype, _ in _columns(con, table)
+    ]
     try:
-        con.execute(f"copy main.\"{table}\" to '{raw}' (format csv, header true)")
+        con.execute(
+            f'copy (select {", ".join(columns)} from main."{table}") to ? '
+            "(format csv, header true)",
+            [str(raw)],
+        )
         with tmp.open("wb") as out, raw.open("rb") as src:
             out.write(b"\xef\xbb\xbf")
             shutil.copyfileobj(src, out, 1 << 20)
@@ -91,7 +125,7 @@ def write_parquet(con: duckdb.DuckDBPyConnection, table: str, dest: Path) -> Non
     """``table`` as Parquet with its own column types."""
     tmp = _tmp(dest)
     try:
-        con.execute(f"copy main.\"{table}\" to '{tmp}' (format parquet)")
+        con.execute(f'copy main."{table}" to ? (format parquet)', [str(tmp)])
         os.replace(tmp, dest)
     finally:
         tmp.unlink(missing_ok=True)
@@ -113,6 +147,8 @@ def _number_format(name: str, dtype: str) -> str | None:
 
 
 def _cell_value(v):
+    if isinstance(v, str):
+        return CONTROL_CHARACTERS.sub("", v)[:XLSX_MAX_CELL_CHARS]
     if isinstance(v, float) and (math.isnan(v) or math.isinf(v)):
         return None
     if isinstance(v, datetime) and v.tzinfo is not None:  # Excel has no time zones
@@ -151,7 +187,12 @@ def write_xlsx(con: duckdb.DuckDBPyConnection, table: str, dest: Path) -> None:
         for row in batch:
             i += 1
             for j, v in enumerate(row, start=1):
-                cell = ws.cell(row=i, column=j, value=_cell_value(v))
+                value = _cell_value(v)
+                cell = ws.cell(row=i, column=j, value=value)
+                if isinstance(value, str):  # text stays text, never a formula
+                    cell.data_type = "s"
+                    if _FORMULA.match(value):
+                        cell.quotePrefix = True
                 fmt = formats[j - 1]
                 if fmt and v is not None:
                     cell.number_format = fmt

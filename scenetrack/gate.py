@@ -54,7 +54,7 @@ import re
 import shutil
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -100,6 +100,7 @@ create table if not exists audit.gate_results (
     unexpected_sample varchar,
     notes varchar
 );
+alter table audit.gate_results add column if not exists cities varchar;
 """
 
 
@@ -125,6 +126,10 @@ class ExpectationOutcome:
     unexpected_count: int | None
     unexpected_sample: str | None
     notes: str | None
+    # The cities of every unexpected row of a failing ``error`` check, when its suite names a
+    # city column (``meta.city_column``) and GX could list the rows; None: not attributable
+    # to cities (a row count, a reference table, too many rows), so it blocks everyone.
+    cities: tuple[str, ...] | None = None
 
     @property
     def label(self) -> str:
@@ -145,7 +150,7 @@ class GateResult:
     @property
     def passed(self) -> bool:
         """True when no ``error`` expectation failed (warnings never block)."""
-        return not self.failures
+        return passed(self.outcomes)
 
     @property
     def failures(self) -> list[ExpectationOutcome]:
@@ -156,6 +161,18 @@ class GateResult:
     def warnings(self) -> list[ExpectationOutcome]:
         """Failing ``warn`` expectations: recorded and reported, never blocking."""
         return [o for o in self.outcomes if not o.success and o.severity == "warn"]
+
+    @property
+    def failing_cities(self) -> dict[str, list[str]] | None:
+        """City -> the failing checks its rows fail, when every failure can be put on cities;
+        None when some failure belongs to no city (it blocks the whole publish)."""
+        if not self.failures or any(o.cities is None for o in self.failures):
+            return None
+        by_city: dict[str, list[str]] = {}
+        for o in self.failures:
+            for city in o.cities or ():
+                by_city.setdefault(city, []).append(o.label)
+        return by_city
 
     def summary(self) -> str:
         """One readable block for the CLI and the Airflow task log.
@@ -175,13 +192,22 @@ class GateResult:
                 lines.append(f"  {tag} {o.label}")
                 if o.observed_value is not None:
                     lines.append(f"      observed: {o.observed_value}")
+                if o.cities:
+                    lines.append(f"      cities:   {', '.join(o.cities)}")
                 if o.unexpected_sample:
                     lines.append(f"      sample:   {o.unexpected_sample}")
                 if o.notes:
                     lines.append(f"      why:      {o.notes}")
         if self.data_docs_index is not None:
             lines.append(f"  Data Docs: {self.data_docs_index.as_uri()}")
-        lines.append("  Runbook: expectations/README.md")
+        failed = sorted({o.suite for o in (*self.failures, *self.warnings)})
+        lines.append(
+            "  Runbook: "
+            + (
+                ", ".join(f"expectations/RUNBOOK.md#{s}" for s in failed)
+                or "expectations/README.md"
+            )
+        )
         return "\n".join(lines)
 
 
@@ -264,6 +290,51 @@ def volume_floors(
     return floors
 
 
+def _volume_table(expectation: dict[str, Any]) -> str | None:
+    """The mart a volume-guard expectation guards (its ``min_rows_<table>`` parameter)."""
+    bound = expectation["kwargs"].get("min_value")
+    name = bound.get("$PARAMETER") if isinstance(bound, dict) else None
+    if isinstance(name, str) and name.startswith("min_rows_"):
+        return name.removeprefix("min_rows_")
+    return None
+
+
+def explain_volume_guards(
+    specs: Sequence[SuiteSpec],
+    outcomes: Sequence[ExpectationOutcome],
+    baseline_counts: dict[str, int] | None,
+    max_drop: float = VOLUME_MAX_DROP,
+) -> list[ExpectationOutcome]:
+    """``outcomes`` with every volume guard's observed value saying what it compared: the
+    rows now, the floor, the published baseline it comes from and the knob that sets it."""
+    guards = {
+        (spec.name, i): table
+        for spec in specs
+        for i, e in enumerate(spec.expectations)
+        if (table := _volume_table(e)) is not None
+    }
+    explained, seen = [], dict.fromkeys((s.name for s in specs), 0)
+    for o in outcomes:
+        i = seen.get(o.suite, 0)
+        seen[o.suite] = i + 1
+        table = guards.get((o.suite, i))
+        if table is None or o.expectation not in ROW_COUNT_EXPECTATIONS:
+            explained.append(o)
+            continue
+        baseline = (baseline_counts or {}).get(table)
+        if baseline is None:
+            text = f"{o.observed_value} rows; no published version yet, so no floor"
+        else:
+            floor = math.floor(baseline * (1 - max_drop))
+            text = (
+                f"{o.observed_value} rows; floor {floor} = the {baseline} rows of the "
+                f"published version less {max_drop:.0%} (knob: SCENETRACK_VOLUME_MAX_DROP="
+                f"{max_drop:g})"
+            )
+        explained.append(replace(o, observed_value=text))
+    return explained
+
+
 def suite_parameters(
     con: Any,
     run_date: date,
@@ -331,6 +402,8 @@ def columns_needed(spec: SuiteSpec) -> tuple[str, ...] | None:
     - no column at all (a suite of row counts only).
     """
     wanted: list[str] = list(spec.id_columns)
+    if spec.meta.get("city_column"):
+        wanted.append(spec.meta["city_column"])
     for e in spec.expectations:
         kind, kwargs = e["type"], e["kwargs"]
         if kwargs.get("row_condition"):
@@ -848,7 +921,7 @@ def _dumps(value: Any) -> str:
     return json.dumps(_jsonable(value), ensure_ascii=False, default=str)
 
 
-def _outcome(suite: str, evr: Any) -> ExpectationOutcome:
+def _outcome(suite: str, evr: Any, cities: tuple[str, ...] | None = None) -> ExpectationOutcome:
     """Flatten one GX ExpectationValidationResult into an :class:`ExpectationOutcome`."""
     cfg = evr.expectation_config
     meta = cfg.meta or {}
@@ -878,6 +951,7 @@ def _outcome(suite: str, evr: Any) -> ExpectationOutcome:
         unexpected_count=int(unexpected) if unexpected is not None else None,
         unexpected_sample=sample,
         notes=meta.get("notes"),
+        cities=cities,
     )
 
 
@@ -1091,11 +1165,13 @@ def _run_checkpoint(
         )
         batch = gx_categoricals(gx_dtypes(batch), categorical_columns(spec))
 
-        def run_checkpoint(name: str, result_format: dict[str, Any]) -> Any:
+        def run_checkpoint(
+            name: str, result_format: dict[str, Any], definition: Any = validation
+        ) -> Any:
             checkpoint = context.checkpoints.add(
                 gx.Checkpoint(
                     name=name,
-                    validation_definitions=[validation],
+                    validation_definitions=[definition],
                     actions=[],  # Data Docs are built once for the whole run (see _validate)
                     result_format=result_format,
                 )
@@ -1113,15 +1189,83 @@ def _run_checkpoint(
             run = run_checkpoint(
                 f"{spec.name}.keyed_samples", {"result_format": "SUMMARY", **keyed}
             )
+        order = {e.id: i for i, e in enumerate(suite.expectations)}
+        results = [
+            sorted(vr.results, key=lambda r: order.get(r.expectation_config.id, 1 << 30))
+            for vr in run.run_results.values()
+        ]
+        cities = _cities_of_failures(
+            gx, context, spec, batch_definition, batch, results, run_checkpoint
+        )
     finally:
         context.data_sources.delete(DATASOURCE_NAME)
-    order = {e.id: i for i, e in enumerate(suite.expectations)}
     outcomes: list[ExpectationOutcome] = []
-    for vr in run.run_results.values():
-        results = sorted(vr.results, key=lambda r: order.get(r.expectation_config.id, 1 << 30))
-        outcomes.extend(_outcome(spec.name, r) for r in results)
-        outcomes.append(_row_count_guard(spec.name, results, len(batch)))
+    for in_order in results:
+        outcomes.extend(_outcome(spec.name, r, cities.get(i)) for i, r in enumerate(in_order))
+        outcomes.append(_row_count_guard(spec.name, in_order, len(batch)))
     return outcomes
+
+
+ATTRIBUTION_MAX_ROWS = 100_000
+"""A failing check with more unexpected rows than this is not attributed to cities (listing
+every row would cost memory at 10M events, and so many bad rows are no single city's file):
+it blocks the whole publish."""
+
+
+def _cities_of_failures(
+    gx: Any,
+    context: Any,
+    spec: SuiteSpec,
+    batch_definition: Any,
+    batch: pd.DataFrame,
+    results: list[list[Any]],
+    run_checkpoint: Callable[..., Any],
+) -> dict[int, tuple[str, ...]]:
+    """The cities of the unexpected rows of each failing ``error`` check (by its place in
+    the suite), for per-city holdback.
+
+    Only suites that name a city column (``meta.city_column``) take part, and only row-level
+    checks GX can list the rows of. The failing checks are validated once more, as a suite of
+    their own (``<suite>.attribution``), with GX's ``COMPLETE`` results and the city column as
+    ``unexpected_index_column_names``: GX then lists every unexpected row with its city.
+    """
+    city = spec.meta.get("city_column")
+    if not city or city not in batch.columns or len(results) != 1:
+        return {}
+    failing = [
+        i
+        for i, r in enumerate(results[0])
+        if not r.success
+        and str((r.expectation_config.meta or {}).get("severity")) == "error"
+        and 0 < int((r.result or {}).get("unexpected_count") or 0) <= ATTRIBUTION_MAX_ROWS
+    ]
+    if not failing:
+        return {}
+    sub = replace(
+        spec,
+        name=f"{spec.name}.attribution",
+        expectations=tuple(spec.expectations[i] for i in failing),
+    )
+    suite = context.suites.add(_gx_suite(sub))
+    order = {e.id: k for k, e in enumerate(suite.expectations)}
+    validation = context.validation_definitions.add(
+        gx.ValidationDefinition(name=sub.name, data=batch_definition, suite=suite)
+    )
+    attribution = run_checkpoint(
+        sub.name,
+        {"result_format": "COMPLETE", "unexpected_index_column_names": [city]},
+        validation,
+    )
+    cities: dict[int, tuple[str, ...]] = {}
+    for vr in attribution.run_results.values():
+        for r in vr.results:
+            rows = (r.result or {}).get("unexpected_index_list")
+            if not isinstance(rows, list) or not rows:
+                continue
+            found = {row.get(city) for row in rows if isinstance(row, dict)}
+            if None not in found and all(isinstance(c, str) for c in found):
+                cities[failing[order[r.expectation_config.id]]] = tuple(sorted(found))
+    return cities
 
 
 def _found_unexpected_rows(run: Any) -> bool:
@@ -1136,7 +1280,7 @@ def _found_unexpected_rows(run: Any) -> bool:
 
 GATE_RESULT_COLUMNS = (
     "run_id, run_at, suite, expectation, column_name, severity, success, observed_value, "
-    "unexpected_count, unexpected_sample, notes"
+    "unexpected_count, unexpected_sample, notes, cities"
 )
 
 
@@ -1164,23 +1308,46 @@ def gate_result_rows(
             o.unexpected_count,
             o.unexpected_sample,
             o.notes,
+            None if o.cities is None else json.dumps(list(o.cities)),
         )
         for o in outcomes
     ]
 
 
-def _store(work_db: Path, run_id: str, run_at: datetime, outcomes: Sequence[ExpectationOutcome]):
-    """Append this run's outcomes to ``audit.gate_results`` in one transaction.
+def passed(outcomes: Sequence[ExpectationOutcome]) -> bool:
+    """True when no ``error`` expectation failed (the rule :attr:`GateResult.passed` states)."""
+    return not any(not o.success and o.severity == "error" for o in outcomes)
+
+
+def _store(
+    work_db: Path,
+    run_id: str,
+    run_at: datetime,
+    outcomes: Sequence[ExpectationOutcome],
+    fingerprint: dict[str, Any],
+):
+    """Append this run's outcomes to ``audit.gate_results`` and its verdict with the
+    fingerprint of what it validated to ``audit.gate_runs`` (see scenetrack.audited), in one
+    transaction.
 
     Rows of an earlier attempt with the same ``run_id`` (an Airflow retry) are replaced, so a
     run is never counted twice.
     """
+    from scenetrack import audited
+
     con = duckdb.connect(str(work_db))
     try:
         con.execute(GATE_RESULTS_DDL)
+        con.execute(audited.GATE_RUNS_DDL)
         con.execute("begin transaction")
         con.execute("delete from audit.gate_results where run_id = ?", [run_id])
         con.executemany(insert_gate_results_sql("?"), gate_result_rows(run_id, run_at, outcomes))
+        for stmt, params in zip(
+            audited.record_sql("?"),
+            audited.record_params(run_id, run_at, passed(outcomes), fingerprint),
+            strict=True,
+        ):
+            con.execute(stmt, params)
         checkpoint("gate:before_commit")
         con.execute("commit")
     finally:
@@ -1195,6 +1362,7 @@ def run_gate(
     suites_dir: Path = EXPECTATIONS_DIR,
     baseline_counts: dict[str, int] | None = None,
     pg: PgTarget | None = None,
+    fingerprint: dict[str, Any] | None = None,
 ) -> GateResult:
     """Validate every suite; render GX Data Docs as a static site under ``gate_dir/data_docs``;
     then store every outcome in the work DB table ``audit.gate_results`` (run_id, run_at, suite,
@@ -1209,7 +1377,11 @@ def run_gate(
 
     ``pg``: validate the PostgreSQL warehouse instead (``SCENETRACK_WAREHOUSE``): batches are
     read from it and outcomes stored in its ``audit.gate_results``; ``work_db`` is unused.
+    ``fingerprint``: what the caller saw under the writer lock before the gate read anything
+    (scenetrack.audited.fingerprint), stored with the verdict in ``audit.gate_runs`` so that
+    publish can refuse anything else; an empty one when not given (nothing publishes it).
     """
+    fingerprint = fingerprint if fingerprint is not None else {}
     run_date = run_date or date.today()
     run_at = datetime.now(UTC).replace(tzinfo=None)
     specs = load_suite_specs(suites_dir)
@@ -1232,11 +1404,12 @@ def run_gate(
             outcomes, index = _validate(in_order, read, params, docs_dir, run_id, run_at)
         rank = {spec.name: i for i, spec in enumerate(specs)}
         outcomes.sort(key=lambda o: rank[o.suite])  # stable: suites by name, as in the files
+    outcomes = explain_volume_guards(specs, outcomes, baseline_counts)
     checkpoint("gate:before_store")
     if pg is not None:
-        pg_gate.store(pg, run_id, run_at, outcomes)
+        pg_gate.store(pg, run_id, run_at, outcomes, fingerprint)
     else:
-        _store(Path(work_db), run_id, run_at, outcomes)
+        _store(Path(work_db), run_id, run_at, outcomes, fingerprint)
     return GateResult(run_id=run_id, run_date=run_date, outcomes=outcomes, data_docs_index=index)
 
 

@@ -17,9 +17,15 @@ from pathlib import Path
 import duckdb
 
 from ingestion.load import Receipt, ingest_files
+from ingestion.reading import Limits
 from scenetrack.config import Paths, PgTarget, warehouse_target
 from scenetrack.faults import checkpoint
+from scenetrack.landing import is_complete_upload
 from scenetrack.warehouse import connect_work, writer_lock
+
+# What lands in the landing folder comes from upload accounts, not from the operator: a link
+# there is never followed.
+LANDING_LIMITS = Limits(follow_symlinks=False)
 
 
 class GateBlockedError(RuntimeError):
@@ -31,7 +37,9 @@ class IngestError(RuntimeError):
     rolled back, so nothing of it is loaded and a rerun loads it."""
 
 
-def _ingest(p: Paths, files: Iterable[Path], sheet: str | None = None) -> list[Receipt]:
+def _ingest(
+    p: Paths, files: Iterable[Path], sheet: str | None = None, limits: Limits | None = None
+) -> list[Receipt]:
     """Ingest under a lock the caller holds; one file's failure does not stop the others.
 
     Each file gets a receipt (JSON and XLSX) in a new folder under ``<home>/receipts/``.
@@ -44,7 +52,8 @@ def _ingest(p: Paths, files: Iterable[Path], sheet: str | None = None) -> list[R
     try:
         out = batch_dir(p.home) if files else None
         # receipts come in file order, each once its file committed (see ingest_files)
-        with contextlib.closing(ingest_files(con, files, p.archive_dir, sheet=sheet)) as loading:
+        loading = ingest_files(con, files, p.archive_dir, sheet=sheet, limits=limits)
+        with contextlib.closing(loading):
             for f in files:
                 try:
                     r = next(loading)
@@ -93,16 +102,18 @@ def landed_files(p: Paths) -> list[Path]:
     """Complete submissions waiting in the landing folder, oldest first.
 
     Upload protocol: write to a name starting with '.' or ending in '.part', then rename;
-    such names are never picked up, so a half-written file is never ingested.
+    such names are never picked up, so a half-written file is never ingested. Anything else
+    that is not a folder is listed, symbolic links and named pipes included: intake rejects
+    what is not a regular file without reading it (:data:`LANDING_LIMITS`).
     """
     landing = p.home / "landing"
     landing.mkdir(parents=True, exist_ok=True)
     files = [
         f
         for f in landing.iterdir()
-        if f.is_file() and not f.name.startswith(".") and not f.name.endswith(".part")
+        if is_complete_upload(f.name) and not (f.is_dir() and not f.is_symlink())
     ]
-    return sorted(files, key=lambda f: (f.stat().st_mtime, f.name))
+    return sorted(files, key=lambda f: (f.lstat().st_mtime, f.name))
 
 
 def ingest_landing(p: Paths) -> list[Receipt]:
@@ -116,7 +127,7 @@ def ingest_landing(p: Paths) -> list[Receipt]:
     """
     with writer_lock(p):
         files = landed_files(p)
-        receipts = _ingest(p, files)
+        receipts = _ingest(p, files, limits=LANDING_LIMITS)
         _sync_postgres(p)
         for f, r in zip(files, receipts, strict=True):
             dest = p.home / ("rejected" if r.status == "rejected" else "processed")
@@ -130,20 +141,59 @@ def ingest_landing(p: Paths) -> list[Receipt]:
     return receipts
 
 
+HOLDS_CHANGES = "holds_changes"
+"""Key of the holds count kept with the record of a passing build (scenetrack.transform)."""
+
+
 def build(p: Paths) -> int:
     """dbt build into the work database (PostgreSQL: into its staging/intermediate/marts
-    schemas, after syncing any raw rows it lacks); returns the number of dbt nodes run."""
-    from scenetrack.transform import dbt_build
+    schemas, after syncing any raw rows it lacks); returns the number of dbt nodes run.
+
+    A full refresh when the held submissions changed since the last passing build
+    (scenetrack.holdback): rows taken out of staging are invisible to an incremental run.
+    """
+    from scenetrack import holdback
+    from scenetrack.transform import dbt_build, last_build_record
 
     with writer_lock(p):
+        con = connect_work(p)
+        try:
+            holds = holdback.changes(con)
+        finally:
+            con.close()
         _sync_postgres(p)
-        nodes = len(dbt_build(p).nodes)
+        full = last_build_record(p).get(HOLDS_CHANGES, 0) != holds
+        nodes = len(dbt_build(p, full_refresh=full, record={HOLDS_CHANGES: holds}).nodes)
         checkpoint("build:after_dbt")
         return nodes
 
 
-def gate(p: Paths, run_date: date | None = None):
-    """Run the GX suites; raise :class:`GateBlockedError` with a readable summary on failure."""
+def _warehouse_reader(p: Paths, pg: PgTarget | None):
+    """A function opening a read-only connection to where the marts are built (the DuckDB
+    work database, or the PostgreSQL warehouse), and the driver's placeholder."""
+    if pg is not None:
+        from scenetrack.postgres import connect as connect_pg
+
+        return (lambda: connect_pg(pg, autocommit=True)), "%s"
+    return (lambda: contextlib.closing(connect_work(p, read_only=True))), "?"
+
+
+def _published_gate_run(p: Paths, pg: PgTarget | None) -> str | None:
+    """The gate run whose marts are published now (None: nothing published)."""
+    if pg is not None:
+        from scenetrack.postgres.publish import published_gate_run
+
+        return published_gate_run(pg)
+    from scenetrack.publish import live_record
+
+    live = live_record(p)
+    return live.gate_run_id if live else None
+
+
+def _gate_once(p: Paths, run_date: date | None):
+    """One gate run on what the warehouse holds now (fingerprinted first, under the same hold
+    of the writer lock, and stored with its verdict: :func:`publish` publishes nothing else)."""
+    from scenetrack import audited
     from scenetrack.gate import run_gate
     from scenetrack.publish import live_record
 
@@ -157,18 +207,98 @@ def gate(p: Paths, run_date: date | None = None):
         else:  # what the published file holds, read from it (its log line may be lost)
             live = live_record(p)
             baseline = live.tables if live else None
-        result = run_gate(p.work_db, p.gate_dir, run_id, run_date, baseline_counts=baseline, pg=pg)
-    if not result.passed:
-        raise GateBlockedError(result.summary())
-    return result
+        connection, placeholder = _warehouse_reader(p, pg)
+        with connection() as con:
+            validated = audited.fingerprint(con, placeholder)
+        return run_gate(
+            p.work_db,
+            p.gate_dir,
+            run_id,
+            run_date,
+            baseline_counts=baseline,
+            pg=pg,
+            fingerprint=validated,
+        )
+
+
+def _hold_back(p: Paths, result) -> list:
+    """Hold the newest submissions of the cities ``result`` failed on (its failures all
+    belong to cities); returns the holds made (empty: nothing new to hold)."""
+    from scenetrack import audited, holdback
+
+    pg = warehouse_target()
+    connection, placeholder = _warehouse_reader(p, pg)
+    with writer_lock(p):
+        after = audited.loaded_through(connection, _published_gate_run(p, pg), placeholder)
+        con = connect_work(p)
+        try:
+            made = []
+            for city, checks in sorted(result.failing_cities.items()):
+                pairs = holdback.newest_submissions(con, [city], after)
+                holdback.hold(con, pairs, f"gate {result.run_id}", checks)
+                made += [
+                    h for h in holdback.active(con, city) if (h.source_file_sha256, city) in pairs
+                ]
+        finally:
+            con.close()
+    return made
+
+
+def held_note(holds: list) -> str:
+    """The held submissions, one line each, for the gate's message and the task log."""
+    if not holds:
+        return ""
+    lines = [f"Held back ({len(holds)} submission(s); everyone else's figures go on):"]
+    for h in holds:
+        lines.append(
+            f"  HELD {h.city_code} {h.file_name or h.source_file_sha256[:12]} since {h.held_at} "
+            f"by {h.held_by}: {'; '.join(h.checks)}"
+        )
+    lines.append(
+        "  Release with `scenetrack release --city <code>` once the city has sent its "
+        "correction (runbook: expectations/README.md, 'Per-city holdback')."
+    )
+    return "\n".join(lines)
+
+
+def gate(p: Paths, run_date: date | None = None):
+    """Run the GX suites; raise :class:`GateBlockedError` with a readable summary on failure.
+
+    Per-city holdback: when every failing check's rows belong to some cities, their newest
+    submissions are held (scenetrack.holdback), the marts rebuilt without them and the gate
+    run again; if that passes, its result is returned and everyone else publishes. A failure
+    that belongs to no city blocks the whole publish, as does a second failure.
+    """
+    result = _gate_once(p, run_date)
+    if result.passed:
+        return result
+    if result.failing_cities:
+        held = _hold_back(p, result)
+        if held:
+            build(p)
+            again = _gate_once(p, run_date)
+            if again.passed:
+                print(held_note(held), flush=True)
+                return again
+            raise GateBlockedError(
+                f"{again.summary()}\n{held_note(held)}\nThe gate still fails without them."
+            )
+    raise GateBlockedError(result.summary())
 
 
 def publish(p: Paths, gate_run_id: str):
-    """Swap the audited marts in as the next published version."""
+    """Swap the audited marts in as the next published version.
+
+    Refuses (:class:`scenetrack.audited.PublishRefusedError`, nothing published) unless gate
+    run ``gate_run_id`` passed and the marts are still exactly what it validated.
+    """
+    from scenetrack import audited
     from scenetrack.publish import publish as _publish
 
     pg = warehouse_target()
     with writer_lock(p):
+        connection, placeholder = _warehouse_reader(p, pg)
+        audited.verify(connection, gate_run_id, placeholder)
         if pg is not None:  # atomic schema swap in PostgreSQL
             from scenetrack.postgres.publish import publish as publish_pg
 
@@ -184,11 +314,25 @@ class RunOutcome:
     gate_run_id: str
     warnings: int
     published_version: int
+    held: list[dict]  # submissions held back per city (scenetrack.holdback), still in force
+
+
+def held_now(p: Paths) -> list:
+    """The holds in force (scenetrack.holdback.Hold), for status and the run's summary."""
+    from scenetrack import holdback
+
+    con = connect_work(p, read_only=True)
+    try:
+        return holdback.active(con)
+    finally:
+        con.close()
 
 
 def run(p: Paths, run_date: date | None = None) -> RunOutcome:
-    """dbt build, GX gate, publish; raises on a failed build or a blocked gate."""
+    """dbt build, GX gate (holding back a failing city's newest submissions), publish;
+    raises on a failed build or a blocked gate."""
     nodes = build(p)
     result = gate(p, run_date)
     rec = publish(p, result.run_id)
-    return RunOutcome(nodes, result.run_id, len(result.warnings), rec.version)
+    held = [h.to_dict() for h in held_now(p)]
+    return RunOutcome(nodes, result.run_id, len(result.warnings), rec.version, held)

@@ -112,7 +112,7 @@ def _build_candidate(p: Paths, target: Path, gate_run_id: str, version: int) -> 
         str(target), config={"storage_compatibility_version": STORAGE_COMPATIBILITY}
     )
     try:
-        con.execute(f"attach '{p.work_db}' as work (read_only)")
+        con.execute("attach ? as work (read_only)", [str(p.work_db)])
         tables = [
             r[0]
             for r in con.execute(
@@ -134,9 +134,9 @@ def _build_candidate(p: Paths, target: Path, gate_run_id: str, version: int) -> 
             [PUBLISHED_SCHEMA],
         ).fetchall()
         for t, c, text in comments:
-            con.execute(
-                f'comment on column main.{t}."{c}" is ' + "'" + text.replace("'", "''") + "'"
-            )
+            # COMMENT ON takes no parameter in DuckDB: the text is a quoted SQL literal
+            literal = "'" + text.replace("'", "''") + "'"
+            con.execute(f'comment on column main."{t}"."{c}" is {literal}')
         con.execute(
             "create table main.publish_info as select ? as version, "
             "cast(? as timestamp) as published_at, ? as gate_run_id",
@@ -273,8 +273,9 @@ def _export_parquet(p: Paths, tables: dict[str, int], version: int) -> None:
     try:
         for t in tables:
             con.execute(
-                f"copy main.{t} to '{staging / (t + '.parquet')}' "
-                f"(format parquet, kv_metadata {{scenetrack_version: '{version}'}})"
+                f'copy main."{t}" to ? '
+                f"(format parquet, kv_metadata {{scenetrack_version: '{int(version)}'}})",
+                [str(staging / (t + ".parquet"))],
             )
             checkpoint("publish:parquet")
     finally:

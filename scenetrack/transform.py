@@ -14,7 +14,6 @@ import os
 import subprocess
 import sys
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 from scenetrack.config import DBT_PROJECT_DIR, Paths, warehouse_target
@@ -30,6 +29,7 @@ class DbtResult:
 
     success: bool
     nodes: dict[str, str]  # unique_id -> status
+    invocation_id: str | None = None  # dbt's id of the invocation (run_results.json)
 
     @property
     def failed(self) -> list[str]:
@@ -110,13 +110,17 @@ def run_dbt(
     )
     (p.logs_dir / "dbt-last-run.log").write_text(proc.stdout + proc.stderr)
     nodes: dict[str, str] = {}
+    invocation = None
     if results.exists():
-        for r in json.loads(results.read_text())["results"]:
-            nodes[r["unique_id"]] = r["status"]
+        run_results = json.loads(results.read_text())
+        invocation = run_results.get("metadata", {}).get("invocation_id")
+        for r in run_results["results"]:
+            if not r["unique_id"].startswith("operation."):  # hooks (on-run-start) are no nodes
+                nodes[r["unique_id"]] = r["status"]
     elif proc.returncode != 0:
         tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
         raise DbtBuildError(f"dbt {' '.join(args)} could not run:\n{tail}")
-    return DbtResult(success=proc.returncode == 0, nodes=nodes)
+    return DbtResult(success=proc.returncode == 0, nodes=nodes, invocation_id=invocation)
 
 
 def dbt_vars() -> dict[str, str] | None:
@@ -133,47 +137,52 @@ def dbt_vars() -> dict[str, str] | None:
 PIPELINE_BUILD_ARGS = ["build", "--exclude-resource-type", "unit_test"]
 
 
-def last_passing_build_ended_at(p: Paths) -> str | None:
-    """When (UTC) the last pipeline build whose models and tests all passed ended, if known.
-
-    A time in the future (the clock was set back) is not trusted: the tests then read
-    everything, as without a record.
-    """
+def last_build_record(p: Paths) -> dict:
+    """What the last pipeline build whose models and tests all passed recorded: its dbt
+    ``invocation_id`` and what the caller asked to keep with it (empty when none or broken)."""
     try:
-        ended = json.loads(p.last_passing_build.read_text())["ended_at"]
-        when = datetime.fromisoformat(ended)
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    return ended if when <= _utc_now() else None
+        record = json.loads(p.last_passing_build.read_text())
+    except (OSError, ValueError):
+        return {}
+    return record if isinstance(record, dict) else {}
 
 
-def _utc_now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
+def last_passing_build(p: Paths) -> str | None:
+    """The dbt invocation id of the last pipeline build whose models and tests all passed.
+
+    dbt numbers every build in ``audit.dbt_runs`` (the project's ``on-run-start`` hook,
+    ``macros/record_dbt_run.sql``); the tests look that number up, so the scope never
+    depends on a clock. A missing or broken record means every row is read.
+    """
+    invocation = last_build_record(p).get("invocation_id")
+    return invocation if isinstance(invocation, str) and invocation else None
 
 
-def dbt_build(p: Paths) -> DbtResult:
+def dbt_build(p: Paths, full_refresh: bool = False, record: dict | None = None) -> DbtResult:
     """``dbt build``: seeds, models and data tests in DAG order; raises when anything fails.
 
-    The data tests of the incremental models read only the rows written by dbt runs that
-    started after the last build whose tests all passed had ended (env var
-    ``SCENETRACK_LAST_PASSING_BUILD``, not a dbt var: a var that changes every build would make
-    dbt re-parse the whole project each time; the rule and why it is sound:
+    The data tests of the incremental models read only the rows written by dbt runs numbered
+    after the last build whose tests all passed (env var ``SCENETRACK_LAST_PASSING_BUILD``,
+    that build's invocation id, not a dbt var: a var that changes every build would make dbt
+    re-parse the whole project each time; the rule and why it is sound:
     ``dbt_project/macros/get_where_subquery.sql``), so a build's test cost follows what arrived
-    rather than the size of the history. The record moves forward only when a build passes,
-    to the moment dbt returned: every row that build wrote carries its start (dbt_updated_at),
-    which is earlier, and every later run starts later (writers take the home's lock in turn).
+    rather than the size of the history. The record moves forward only when a build passes.
+    ``full_refresh`` rebuilds every incremental model from raw (a changed set of held
+    submissions takes rows away, which an incremental run cannot see); its tests read every
+    row. ``record``: more to keep with the record of a passing build (see
+    :func:`last_build_record`).
     """
-    since = last_passing_build_ended_at(p)
+    since = None if full_refresh else last_passing_build(p)
     env = {"SCENETRACK_LAST_PASSING_BUILD": since} if since else None
-    result = run_dbt(p, PIPELINE_BUILD_ARGS, dbt_vars(), env)
+    args = PIPELINE_BUILD_ARGS + (["--full-refresh"] if full_refresh else [])
+    result = run_dbt(p, args, dbt_vars(), env)
     if not result.success:
         raise DbtBuildError(
             "dbt build failed on: "
             + ", ".join(result.failed or ["(see the log)"])
             + f". Log: {p.logs_dir / 'dbt-last-run.log'}"
         )
-    ended = _utc_now().isoformat(sep=" ", timespec="microseconds")
     tmp = p.last_passing_build.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"ended_at": ended}))
+    tmp.write_text(json.dumps({"invocation_id": result.invocation_id, **(record or {})}))
     tmp.replace(p.last_passing_build)
     return result

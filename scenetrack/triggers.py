@@ -12,7 +12,7 @@ Why not a deferrable sensor: a sensor needs a DAG run that is already running (o
 every few minutes) to wait in; the watcher runs in the triggerer, costs no worker slot and no
 run while nothing lands, and a run exists only when there is something to ingest.
 
-The landing protocol (the same rule as ``scenetrack.pipeline.landed_files``): an upload is
+The landing protocol (``scenetrack.landing``, also used by ``scenetrack.pipeline``): an upload is
 written under a name starting with ``.`` or ending in ``.part`` and renamed to its final name
 when complete; such names are never reported, so a half-written file never starts a run.
 
@@ -38,16 +38,17 @@ from typing import Any
 
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 
+from scenetrack.landing import is_complete_upload
+
 CLASSPATH = "scenetrack.triggers.LandingFolderTrigger"
 
 
-def is_complete_upload(name: str) -> bool:
-    """A finished upload: not a hidden/temporary name and not a ``.part`` file."""
-    return not name.startswith(".") and not name.endswith(".part")
-
-
 def scan_landing(directory: str) -> dict[str, tuple[int, int]]:
-    """``{name: (size, mtime_ns)}`` of the complete files in ``directory`` (missing: empty)."""
+    """``{name: (size, mtime_ns)}`` of the complete uploads in ``directory`` (missing: empty).
+
+    Everything but a folder counts, symbolic links and named pipes too (their own ``lstat``,
+    never their target's): intake rejects what is not a regular file, with a receipt.
+    """
     found: dict[str, tuple[int, int]] = {}
     try:
         with os.scandir(directory) as it:
@@ -55,9 +56,9 @@ def scan_landing(directory: str) -> dict[str, tuple[int, int]]:
                 if not is_complete_upload(entry.name):
                     continue
                 try:
-                    if not entry.is_file():
+                    if entry.is_dir(follow_symlinks=False):
                         continue
-                    st = entry.stat()
+                    st = entry.stat(follow_symlinks=False)
                 except FileNotFoundError:  # moved away between listing and stat
                     continue
                 found[entry.name] = (st.st_size, st.st_mtime_ns)

@@ -91,6 +91,40 @@ create table if not exists raw.quarantine (
 alter table raw.file_ledger add column if not exists file_format varchar;
 alter table raw.file_ledger add column if not exists sheet_name varchar;
 alter table raw.quarantine add column if not exists source_column varchar;
+-- The load sequence (issue 17): every loaded file gets the next number, under the writer lock;
+-- incremental models take rows above the highest number they processed, never by clock time.
+alter table raw.file_ledger add column if not exists load_id bigint;
+alter table raw.events add column if not exists load_id bigint;
+alter table raw.capabilities add column if not exists load_id bigint;
+-- Held submissions (per-city holdback): a city's rows of a file, kept out of staging until
+-- released. Rows are only added, and released_at is set once, so the number of changes
+-- (rows + releases) says whether the holds changed since a build.
+create table if not exists raw.file_holds (
+    source_file_sha256 varchar not null,
+    city_code varchar not null,
+    held_at timestamp not null,
+    held_by varchar not null,
+    reason varchar not null,
+    released_at timestamp,
+    released_by varchar
+);
+"""
+
+# Warehouses loaded before the load sequence existed: number their files in the order they
+# were loaded (then by hash), once, when the column is first added.
+LOAD_ID_BACKFILL = """
+update raw.file_ledger as l set load_id = o.load_id
+from (
+    select file_sha256, row_number() over (order by first_seen_at, file_sha256) as load_id
+    from raw.file_ledger where status <> 'rejected'
+) as o
+where l.file_sha256 = o.file_sha256 and l.load_id is null;
+update raw.events as e set load_id = l.load_id
+from raw.file_ledger as l
+where e.source_file_sha256 = l.file_sha256 and e.load_id is null;
+update raw.capabilities as c set load_id = l.load_id
+from raw.file_ledger as l
+where c.source_file_sha256 = l.file_sha256 and c.load_id is null;
 """
 
 
@@ -147,5 +181,19 @@ def connect_work(p: Paths, read_only: bool = False) -> duckdb.DuckDBPyConnection
     if read_only:
         return duckdb.connect(str(p.work_db), read_only=True)
     con = duckdb.connect(str(p.work_db))
+    had_load_ids = _has_column(con, "file_ledger", "load_id")
     con.execute(RAW_DDL)
+    if not had_load_ids:
+        con.execute(LOAD_ID_BACKFILL)
     return con
+
+
+def _has_column(con: duckdb.DuckDBPyConnection, table: str, column: str) -> bool:
+    """Whether ``raw.<table>`` has ``column`` (False when the table does not exist yet)."""
+    return bool(
+        con.execute(
+            "select count(*) from duckdb_columns() where database_name = current_database() "
+            "and schema_name = 'raw' and table_name = ? and column_name = ?",
+            [table, column],
+        ).fetchone()[0]
+    )

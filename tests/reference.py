@@ -27,7 +27,7 @@ STAGE_ORDER = {"opportunity": 1, "validation": 2, "application": 3, "scale_up": 
 # Lineage columns of the marts: when a project's newest report was loaded and when dbt last
 # rewrote its row. The same submissions loaded in other batches, or another run, give other
 # values, so comparisons of two builds leave them out.
-LINEAGE_COLUMNS = ("last_loaded_at", "dbt_updated_at")
+LINEAGE_COLUMNS = ("last_load_id", "dbt_updated_at", "dbt_run_seq")
 
 
 def parse_amount_yuan(text) -> Decimal | None:

@@ -1,37 +1,40 @@
 {#- dbt's documented hook for a data test's `where` config, extended with one placeholder.
 
-    A test configured with `where: "dbt_updated_at >= __since_last_passing_build__"` checks
-    only the rows written by dbt runs that started after the last build in which every test
-    passed had ended ("new rows"), when the pipeline passes that moment in env var
-    SCENETRACK_LAST_PASSING_BUILD (scenetrack.transform.dbt_build does). A `unique` test
-    names its key instead: `where: "k in (select k from __model__ where dbt_updated_at >=
-    __since_last_passing_build__)"` reads every row, old or new, of the keys that have a new
-    row. Without the env var (a plain `dbt build` or `dbt test`, Cosmos, CI) the test reads the
-    whole model, as dbt's own macro would.
+    A test configured with `where: "dbt_run_seq > __last_passing_build__"` checks only the
+    rows written by dbt runs numbered after the last build in which every test passed ("new
+    rows"; runs are numbered by record_dbt_run), when the pipeline names that build's
+    invocation id in env var SCENETRACK_LAST_PASSING_BUILD (scenetrack.transform.dbt_build
+    does). A `unique` test names its key instead: `where: "k in (select k from __model__ where
+    dbt_run_seq > __last_passing_build__)"` reads every row, old or new, of the keys that have
+    a new row. Without the env var (a plain `dbt build` or `dbt test`, Cosmos, CI), or with an
+    id audit.dbt_runs does not know, the test reads the whole model, as dbt's own macro
+    would.
 
     Why this is sound:
       * not_null and accepted_values are about one row: they can only start failing on a row
         some run wrote, and every run stamps the rows it writes with its start (dbt_updated_at);
       * a duplicate key has at least one new row (then its key is read with all its rows) or
         only old rows;
-      * old rows, stamped before the last passing build ended, existed during that build and
-        passed its tests or an earlier one's (the first build has no record and reads
-        everything); rows are never changed without being rewritten (and restamped); writers
-        take the home's lock in turn, so a later run starts later;
+      * old rows, numbered up to the last passing build, existed during that build and passed
+        its tests or an earlier one's (the first build has no record and reads everything);
+        rows are never changed without being rewritten (and renumbered); writers take the
+        home's lock in turn, so a later run gets a higher number;
       * a build that fails leaves the record where it was, so its rows stay in scope until a
         build passes: a failure cannot be forgotten by the next, narrower run.
     Tests that read another relation (relationships) are never scoped. -#}
 {% macro get_where_subquery(relation) -%}
     {%- set where = config.get('where') -%}
-    {%- if where and '__since_last_passing_build__' in where -%}
+    {%- if where and '__last_passing_build__' in where -%}
         {#- read when the test runs, not when it is parsed: a value that changes every build
             would otherwise make dbt re-parse the project each time -#}
-        {%- set since = env_var('SCENETRACK_LAST_PASSING_BUILD', '') if execute else '' -%}
-        {%- if not since -%}
+        {%- set build = env_var('SCENETRACK_LAST_PASSING_BUILD', '') if execute else '' -%}
+        {%- if not modules.re.fullmatch('[0-9a-fA-F-]{36}', build) -%}
             {%- do return(relation) -%}
         {%- endif -%}
+        {%- set last_passing = "coalesce((select run_seq from audit.dbt_runs "
+            ~ "where invocation_id = '" ~ build ~ "'), 0)" -%}
         {%- set where = where
-            | replace('__since_last_passing_build__', "cast('" ~ since ~ "' as timestamp)")
+            | replace('__last_passing_build__', last_passing)
             | replace('__model__', relation | string) -%}
     {%- endif -%}
     {%- if where -%}

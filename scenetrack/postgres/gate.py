@@ -78,15 +78,33 @@ def read_batches(
 
 
 def store(
-    target: PgTarget, run_id: str, run_at: datetime, outcomes: Sequence[ExpectationOutcome]
+    target: PgTarget,
+    run_id: str,
+    run_at: datetime,
+    outcomes: Sequence[ExpectationOutcome],
+    fingerprint: dict,
 ) -> None:
-    """Replace this run's rows in ``audit.gate_results`` (same table as in DuckDB)."""
-    from scenetrack.gate import GATE_RESULTS_DDL, gate_result_rows, insert_gate_results_sql
+    """Replace this run's rows in ``audit.gate_results`` and ``audit.gate_runs`` (the same
+    tables as in DuckDB), in one transaction."""
+    from scenetrack import audited
+    from scenetrack.gate import (
+        GATE_RESULTS_DDL,
+        gate_result_rows,
+        insert_gate_results_sql,
+        passed,
+    )
 
     with connect(target) as con, con.cursor() as cur:
         cur.execute(GATE_RESULTS_DDL)
+        cur.execute(audited.GATE_RUNS_DDL)
         cur.execute("delete from audit.gate_results where run_id = %s", [run_id])
         cur.executemany(insert_gate_results_sql("%s"), gate_result_rows(run_id, run_at, outcomes))
+        for stmt, params in zip(
+            audited.record_sql("%s"),
+            audited.record_params(run_id, run_at, passed(outcomes), fingerprint),
+            strict=True,
+        ):
+            cur.execute(stmt, params)
 
 
 def last_gate_run(target: PgTarget) -> dict | None:

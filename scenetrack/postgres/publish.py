@@ -109,6 +109,16 @@ def published_counts(target: PgTarget) -> dict[str, int] | None:
     return dict(row[0]) if row else None
 
 
+def published_gate_run(target: PgTarget) -> str | None:
+    """The gate run of the published schema's version (its ``publish_info``), None before the
+    first publish."""
+    with connect(target, autocommit=True) as con:
+        if con.execute("select to_regclass('published.publish_info')").fetchone()[0] is None:
+            return None
+        row = con.execute("select gate_run_id from published.publish_info").fetchone()
+    return row[0] if row else None
+
+
 def _lock_live(con: psycopg.Connection, cur: psycopg.Cursor, live: list[str]) -> None:
     """ACCESS EXCLUSIVE on every live published table, without ever waiting while holding one.
 

@@ -8,7 +8,8 @@ does not have yet:
 - rows of ``raw.events``, ``raw.capabilities`` and ``raw.quarantine`` whose source file
   (``source_file_sha256``) is not yet in PostgreSQL's ``raw.file_ledger``, streamed out of
   DuckDB as Arrow record batches, written as CSV into ``COPY … FROM STDIN`` (no row INSERTs);
-- every ledger row, upserted (``times_seen``/``last_seen_at`` change when a file is resent).
+- every ledger row, upserted (``times_seen``/``last_seen_at`` change when a file is resent);
+- the held submissions (``raw.file_holds``), replaced whole.
 
 The ledger is the high-water mark: a file's rows and its ledger row travel in the same
 PostgreSQL transaction, so a rerun copies nothing, and a failed sync leaves PostgreSQL as it
@@ -131,6 +132,16 @@ def sync_raw_to_postgres(p: Paths, target: PgTarget) -> SyncResult:
                 )
             )
             changed = cur.rowcount
+            # held submissions (scenetrack.holdback): a small table, replaced whole, so that
+            # staging in PostgreSQL leaves out exactly what it leaves out in DuckDB
+            cur.execute("delete from raw.file_holds")
+            cols = _columns(duck, "file_holds")
+            _copy(
+                cur,
+                duck.sql(f"select {', '.join(cols)} from raw.file_holds"),
+                sql.Identifier("raw", "file_holds"),
+                cols,
+            )
     finally:
         duck.close()
     return SyncResult(new_files=new, rows=rows, ledger_rows_changed=max(changed, 0))

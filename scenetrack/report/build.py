@@ -443,6 +443,27 @@ def _problem_table(data: ReportData, lang: str) -> Table:
     return t
 
 
+def _held_table(data: ReportData, lang: str) -> Table:
+    """Submissions held back per city (scenetrack.holdback): not in these figures."""
+    L = labels(lang)
+    t = Table(
+        "held_submissions",
+        [
+            Col("city", L["city"], "text"),
+            Col("file_name", L["file"], "text"),
+            Col("held_at", L["held_at"], "text"),
+            Col("checks", L["why"], "text"),
+        ],
+    )
+    for r in data.quality.held:
+        t.add(
+            {**r, "city": r["city_code"]},
+            key=f"{r['city_code']}:{r['source_file_sha256']}",
+            display={"city": city_name(data, r["city_code"], lang)},
+        )
+    return t
+
+
 def _quarantine_table(data: ReportData, lang: str) -> Table:
     L = labels(lang)
     t = Table(
@@ -608,6 +629,7 @@ def _render_index(env, p: Paths, data: ReportData, lang: str) -> str:
         "terminated_table": terminated,
         "problem_table": _problem_table(data, lang),
         "quarantine_table": _quarantine_table(data, lang),
+        "held_table": _held_table(data, lang),
         "quality_reason": L["quality_unavailable"].format(reason=data.quality.reason or "-"),
         "gate_newer": bool(gate and gate["run_id"] != data.overview.gate_run_id),
         "data_docs_href": _rel(dd, page_dir) if dd.exists() else None,

@@ -74,6 +74,7 @@ class Quality:
     problems: list[Row] = field(default_factory=list)  # failed checks of the last run
     quarantine: list[Row] = field(default_factory=list)  # city_code, files, rows_quarantined
     quarantine_total: int = 0
+    held: list[Row] = field(default_factory=list)  # submissions held back (scenetrack.holdback)
 
     def to_json(self) -> dict:
         """Plain JSON (str, int, bool, None): how the pooled Airflow task hands it on (XCom)."""
@@ -240,6 +241,10 @@ def read_quality(p: Paths) -> Quality:
             )
         if ("raw", "quarantine") in tables:
             q.quarantine, q.quarantine_total = _quarantine_by_city(con, tables)
+        if ("raw", "file_holds") in tables:
+            from scenetrack import holdback
+
+            q.held = [{**h.to_dict(), "checks": "; ".join(h.checks)} for h in holdback.active(con)]
     except duckdb.Error as exc:
         return Quality(available=False, reason=str(exc).splitlines()[0])
     finally:

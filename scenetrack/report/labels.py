@@ -171,6 +171,17 @@ _TEXT: dict[str, tuple[str, str]] = {
     "column": ("字段", "Column"),
     "observed": ("观测值", "Observed"),
     "why": ("原因", "Why"),
+    "held": ("暂缓发布的报送", "Submissions held back"),
+    "held_note": (
+        "某城市的报送未通过质量闸门时，仅暂缓该城市最新的报送（数据保留在原始层），其他城市照常发布；"
+        "城市更正后由运维人员释放（scenetrack release）。",
+        "When a city's submission fails the quality gate, only that city's newest submissions "
+        "are held back (their rows stay in the raw layer) and every other city publishes; the "
+        "operator releases them once the city has corrected them (scenetrack release).",
+    ),
+    "held_none": ("没有暂缓发布的报送。", "No submission is held back."),
+    "held_at": ("暂缓时间 (UTC)", "Held since (UTC)"),
+    "file": ("文件", "File"),
     "quarantine": ("各城市隔离行数", "Quarantined rows per city"),
     "quarantine_note": (
         "无法读取的行进入隔离区（raw.quarantine），按其所在文件的城市归属统计。",

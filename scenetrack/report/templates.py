@@ -242,6 +242,11 @@ QUALITY = r"""{% from "macros.html" import fig, table with context %}
 {% if gate_newer %}<p class="warn">{{ L.gate_newer }}</p>{% endif %}
 {{ table(problem_table) }}
 {% endif %}
+<h3>{{ L.held }}</h3>
+{% if quality.available %}
+<p class="note">{{ L.held_note }}</p>
+{% if held_table.rows %}{{ table(held_table) }}{% else %}<p class="note" data-figure="held_submissions" data-value="0">{{ L.held_none }}</p>{% endif %}
+{% else %}<p class="warn">{{ L.unavailable }}</p>{% endif %}
 <h3>{{ L.quarantine }}</h3>
 {% if quality.available %}
 <p class="note">{{ L.quarantine_note }} {{ L.rows_quarantined }}:

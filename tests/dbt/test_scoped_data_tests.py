@@ -3,14 +3,13 @@ failure: a bad row stays in the tests' scope until a build passes.
 
 The rule is in ``dbt_project/macros/get_where_subquery.sql``; ``scenetrack.transform.dbt_build``
 keeps the record. Each fault below is a row written straight into the staged events, standing
-for a run that wrote a bad row (a duplicate event key), with the time stamp such a run would
-have given it.
+for a run that wrote a bad row (a duplicate event key), with the run number (dbt_run_seq) such
+a run would have given it.
 """
 
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
 
 import duckdb
 import pytest
@@ -18,12 +17,7 @@ import pytest
 from ingestion.generate import generate
 from scenetrack.config import Paths
 from scenetrack.pipeline import build, ingest_paths
-from scenetrack.transform import (
-    DbtBuildError,
-    _utc_now,
-    last_passing_build_ended_at,
-    run_dbt,
-)
+from scenetrack.transform import DbtBuildError, last_passing_build, run_dbt
 
 UNIQUE_TEST = "test.scenetrack.unique_stg_raw__events_event_key."
 
@@ -33,16 +27,27 @@ def _compiled_test(p: Paths, prefix: str) -> str:
     return next(folder.glob(f"{prefix}*.sql")).read_text()
 
 
-def _duplicate_an_event(p: Paths, stamped: datetime) -> str:
-    """Write a second row for one staged event, stamped as written by a run at ``stamped``."""
+def _run_seq(p: Paths, invocation_id: str | None) -> int:
+    """The number dbt's on-run-start hook gave the invocation (audit.dbt_runs)."""
+    con = duckdb.connect(str(p.work_db), read_only=True)
+    try:
+        return con.execute(
+            "select run_seq from audit.dbt_runs where invocation_id = ?", [invocation_id]
+        ).fetchone()[0]
+    finally:
+        con.close()
+
+
+def _duplicate_an_event(p: Paths, run_seq: int) -> str:
+    """Write a second row for one staged event, numbered as written by run ``run_seq``."""
     con = duckdb.connect(str(p.work_db))
     try:
         key = con.execute("select min(event_key) from staging.stg_raw__events").fetchone()[0]
         con.execute(
             "insert into staging.stg_raw__events "
-            "select * replace (cast(? as timestamp) as dbt_updated_at) "
+            "select * replace (? as dbt_run_seq) "
             "from staging.stg_raw__events where event_key = ?",
-            [stamped, key],
+            [run_seq, key],
         )
     finally:
         con.close()
@@ -72,39 +77,39 @@ def test_a_failure_stays_in_scope_until_a_build_passes(tmp_path) -> None:
     ingest_paths(home, generate(tmp_path / "subs", cities=3, seed=11))
 
     build(home)  # the first build: no record yet, every row is tested
-    first = last_passing_build_ended_at(home)
+    first = last_passing_build(home)
     assert first is not None
-    assert "__since_last_passing_build__" not in _compiled_test(home, "unique_stg_raw__events")
-    assert "dbt_updated_at >=" not in _compiled_test(home, "unique_stg_raw__events")
+    first_seq = _run_seq(home, first)
+    assert "__last_passing_build__" not in _compiled_test(home, "unique_stg_raw__events")
+    assert "dbt_run_seq >" not in _compiled_test(home, "unique_stg_raw__events")
 
     # a run after the last passing build wrote a duplicate: the next build fails on it ...
-    key = _duplicate_an_event(home, _utc_now())
+    key = _duplicate_an_event(home, first_seq + 1)
     with pytest.raises(DbtBuildError) as failed:
         build(home)
     assert "unique_stg_raw__events_event_key" in str(failed.value)
     scoped = _compiled_test(home, "unique_stg_raw__events")
-    assert f"dbt_updated_at >= cast('{first}' as timestamp)" in scoped
+    assert f"where invocation_id = '{first}'" in scoped
     # ... the record does not move ...
-    assert last_passing_build_ended_at(home) == first
+    assert last_passing_build(home) == first
     # ... so the build after it still sees the duplicate, though no new data arrived
     with pytest.raises(DbtBuildError) as again:
         build(home)
     assert "unique_stg_raw__events_event_key" in str(again.value)
-    assert last_passing_build_ended_at(home) == first
+    assert last_passing_build(home) == first
 
     # tests that read another relation are never scoped
-    assert "dbt_updated_at" not in _compiled_test(home, "relationships_stg_raw__events")
+    assert "dbt_run_seq" not in _compiled_test(home, "relationships_stg_raw__events")
 
     _remove_duplicate(home, key)
     build(home)
-    second = last_passing_build_ended_at(home)
-    assert second is not None and second > first
+    second = last_passing_build(home)
+    assert second is not None and _run_seq(home, second) > first_seq + 2  # two failed builds
 
-    # What the scope leaves out: a row stamped before the last passing build ended (which no
-    # later run can write; rows are written with their run's start) is not read by a pipeline
-    # build, while a plain `dbt test` still reads every row.
-    old = datetime.fromisoformat(first) - timedelta(days=1)
-    _duplicate_an_event(home, old)
+    # What the scope leaves out: a row numbered up to the last passing build (which no later
+    # run can write; rows carry their run's number) is not read by a pipeline build, while a
+    # plain `dbt test` still reads every row.
+    _duplicate_an_event(home, first_seq)
     build(home)
     plain = run_dbt(home, ["test", "--select", "stg_raw__events"])
     assert not plain.success
@@ -112,16 +117,15 @@ def test_a_failure_stays_in_scope_until_a_build_passes(tmp_path) -> None:
     assert unique == ["fail"]
 
 
-def test_the_record_is_ignored_when_missing_broken_or_in_the_future(tmp_path) -> None:
+def test_the_record_is_ignored_when_missing_or_broken(tmp_path) -> None:
     home = Paths(tmp_path / "h").ensure()
-    assert last_passing_build_ended_at(home) is None
+    assert last_passing_build(home) is None
     home.last_passing_build.write_text("not json")
-    assert last_passing_build_ended_at(home) is None
-    home.last_passing_build.write_text(json.dumps({"ended": "2026-01-01 00:00:00"}))
-    assert last_passing_build_ended_at(home) is None
-    future = (_utc_now() + timedelta(hours=1)).isoformat(sep=" ")
-    home.last_passing_build.write_text(json.dumps({"ended_at": future}))
-    assert last_passing_build_ended_at(home) is None
-    past = (_utc_now() - timedelta(hours=1)).isoformat(sep=" ")
-    home.last_passing_build.write_text(json.dumps({"ended_at": past}))
-    assert last_passing_build_ended_at(home) == past
+    assert last_passing_build(home) is None
+    home.last_passing_build.write_text(json.dumps({"ended_at": "2026-01-01 00:00:00"}))
+    assert last_passing_build(home) is None
+    home.last_passing_build.write_text(json.dumps({"invocation_id": 7}))
+    assert last_passing_build(home) is None
+    invocation = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
+    home.last_passing_build.write_text(json.dumps({"invocation_id": invocation}))
+    assert last_passing_build(home) == invocation

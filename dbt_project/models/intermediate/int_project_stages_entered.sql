@@ -28,7 +28,7 @@ touched as (
     -- read from the relation, not the `events` CTE: a CTE read twice is materialised whole
     select distinct project_key
     from {{ ref('stg_raw__events') }}
-    where last_loaded_at > ({{ high_water_mark('last_loaded_at') }})
+    where last_load_id > ({{ high_water_mark('last_load_id') }})
 ),
 
 project_events as (
@@ -63,7 +63,7 @@ terminations as (
 ),
 
 loads as (
-    select project_key, max(last_loaded_at) as last_loaded_at
+    select project_key, max(last_load_id) as last_load_id
     from project_events
     group by project_key
 ),
@@ -92,8 +92,9 @@ final as (
             case when sequenced.recency_rank = 1 then terminations.terminated_on end
         ) as exited_on,
         sequenced.recency_rank = 1 as is_current,
-        loads.last_loaded_at,
-        {{ this_run_timestamp() }} as dbt_updated_at
+        loads.last_load_id,
+        {{ this_run_timestamp() }} as dbt_updated_at,
+        {{ this_run_seq() }} as dbt_run_seq
     from sequenced
     inner join loads on sequenced.project_key = loads.project_key
     left join terminations on sequenced.project_key = terminations.project_key

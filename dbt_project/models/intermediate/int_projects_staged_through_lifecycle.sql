@@ -32,7 +32,7 @@ touched as (
     -- read from the relation, not the `all_events` CTE: a CTE read twice is materialised whole
     select distinct project_key
     from {{ ref('stg_raw__events') }}
-    where last_loaded_at > ({{ high_water_mark('last_loaded_at') }})
+    where last_load_id > ({{ high_water_mark('last_load_id') }})
 ),
 
 events as (
@@ -122,7 +122,7 @@ ranked_events as (
             partition by events.project_key
             order by events.event_date desc, stages.stage_order desc, events.event_type
         ) as recency_rank,
-        max(events.last_loaded_at) over (partition by events.project_key) as project_loaded_at,
+        max(events.last_load_id) over (partition by events.project_key) as project_load_id,
         max(case when events.was_corrected then 1 else 0 end)
             over (partition by events.project_key) as any_corrected
     from events
@@ -175,8 +175,9 @@ final as (
         regressions.project_key is not null as has_stage_date_regression,
         latest.any_corrected = 1 as has_corrected_report,
         entry_dates.opportunity_entered_on is null as missing_opportunity,
-        latest.project_loaded_at as last_loaded_at,
-        {{ this_run_timestamp() }} as dbt_updated_at
+        latest.project_load_id as last_load_id,
+        {{ this_run_timestamp() }} as dbt_updated_at,
+        {{ this_run_seq() }} as dbt_run_seq
     from ranked_events as latest
     left join entry_dates on latest.project_key = entry_dates.project_key
     left join latest_entry on latest.project_key = latest_entry.project_key

@@ -3,13 +3,13 @@
 --
 -- Incremental (delete+insert on project_key), so the cost of a run follows what arrived, not
 -- the size of the history. A project's row is rebuilt when
---   * a report about it was loaded since the last run (last_loaded_at above the high-water
+--   * a report about it was loaded since the last run (last_load_id above the high-water
 --     mark), or
 --   * its row was measured against another reference date (days_in_current_stage moves with
 --     the date: the first run on a new day rebuilds every row), or
 --   * its is_stalled no longer agrees with var stalled_after_days (the thresholds changed).
 -- Anything else that changes every row (the model's SQL, a seed) needs --full-refresh, as
--- for any incremental model. dbt_updated_at says which rows a run rewrote, so the marts built
+-- for any incremental model. dbt_run_seq says which rows a run rewrote, so the marts built
 -- from this one (mart_stalled_projects) can follow it incrementally.
 {{
     config(
@@ -32,7 +32,7 @@ touched as (
     -- whole
     select project_key
     from {{ ref('int_projects_staged_through_lifecycle') }}
-    where last_loaded_at > ({{ high_water_mark('last_loaded_at') }})
+    where last_load_id > ({{ high_water_mark('last_load_id') }})
     union
     select project_key
     from {{ this }}
@@ -119,8 +119,9 @@ final as (
         has_corrected_report,
         missing_opportunity,
         cast('{{ var("reference_date") }}' as date) as reference_date,
-        last_loaded_at,
-        {{ this_run_timestamp() }} as dbt_updated_at
+        last_load_id,
+        {{ this_run_timestamp() }} as dbt_updated_at,
+        {{ this_run_seq() }} as dbt_run_seq
     from measured
 )
 

@@ -15,7 +15,7 @@
 with
 
 all_projects as (
-    select project_key, city_code, domain_code, technology_code, last_loaded_at
+    select project_key, city_code, domain_code, technology_code, last_load_id
     from {{ ref('int_projects_staged_through_lifecycle') }}
 ),
 
@@ -23,7 +23,7 @@ all_projects as (
 projects as (
     select *
     from all_projects
-    where last_loaded_at > ({{ high_water_mark('last_loaded_at') }})
+    where last_load_id > ({{ high_water_mark('last_load_id') }})
 ),
 
 stage_entries as (
@@ -70,8 +70,9 @@ final as (
         cast({{ dbt.datediff('paired.from_entered_on', 'paired.to_entered_on', 'day') }} as integer)
             as days_taken,
         paired.to_stage_order - paired.from_stage_order > 1 as skipped_stages,
-        projects.last_loaded_at,
-        {{ this_run_timestamp() }} as dbt_updated_at
+        projects.last_load_id,
+        {{ this_run_timestamp() }} as dbt_updated_at,
+        {{ this_run_seq() }} as dbt_run_seq
     from paired
     inner join projects on paired.project_key = projects.project_key
     where paired.to_stage is not null

@@ -4,14 +4,15 @@
 -- Incremental (delete+insert on project_key), so a run's cost follows what changed, not the
 -- length of the watchlist. A run rewrites the rows of
 --   * the projects fct_project_lifecycle rewrote since this mart was last built (their
---     dbt_updated_at is above this mart's high-water mark: the start of the run that last
+--     dbt_run_seq is above this mart's high-water mark: the number of the run that last
 --     wrote it), and
 --   * the projects still on the list whose stage was given another threshold (stage by
 --     stage: the stored thresholds of a stage change together);
 -- the post-hook (remove_projects_no_longer_stalled) then removes, among the projects
 -- fct_project_lifecycle rewrote since then, those that are no longer stalled: a project only
 -- leaves the list when its row there is rewritten. Every row carries the start of the run
--- that wrote it, so pipeline builds test only the rows written since the last passing build.
+-- that wrote it (dbt_run_seq), so pipeline builds test only the rows written since the last
+-- passing build.
 -- A changed dim_city (the ref_cities seed) needs --full-refresh.
 {{
     config(
@@ -31,7 +32,7 @@ rewritten as (
     -- rows fct_project_lifecycle rewrote since this mart was last built
     select *
     from {{ ref('fct_project_lifecycle') }}
-    where dbt_updated_at > ({{ high_water_mark('dbt_updated_at') }})
+    where dbt_run_seq > ({{ high_water_mark('dbt_run_seq') }})
 ),
 
 rethresholded_stages as (
@@ -50,7 +51,7 @@ rethresholded as (
     inner join {{ ref('fct_project_lifecycle') }} as lifecycle
         on rethresholded_stages.current_stage = lifecycle.current_stage
     where lifecycle.is_stalled
-        and lifecycle.dbt_updated_at <= ({{ high_water_mark('dbt_updated_at') }})
+        and lifecycle.dbt_run_seq <= ({{ high_water_mark('dbt_run_seq') }})
 ),
 
 projects as (
@@ -84,7 +85,8 @@ final as (
         projects.days_in_current_stage,
         {{ stalled_after_days('projects.current_stage') }} as stalled_after_days,
         cast('{{ var("reference_date") }}' as date) as reference_date,
-        {{ this_run_timestamp() }} as dbt_updated_at
+        {{ this_run_timestamp() }} as dbt_updated_at,
+        {{ this_run_seq() }} as dbt_run_seq
     from projects
     inner join cities on projects.city_code = cities.city_code
     where projects.is_stalled

@@ -1,8 +1,17 @@
--- One row per supplier capability; a re-listed capability keeps its latest report.
+-- One row per supplier capability; a re-listed capability keeps its latest report. The rows
+-- of held submissions (raw.file_holds) stay out until released.
 with
 
 source as (
-    select * from {{ source('raw', 'capabilities') }}
+    select capabilities.*
+    from {{ source('raw', 'capabilities') }} as capabilities
+    where not exists (
+        select 1
+        from {{ source('raw', 'file_holds') }} as holds
+        where holds.released_at is null
+            and holds.source_file_sha256 = capabilities.source_file_sha256
+            and holds.city_code = capabilities.city_code
+    )
 ),
 
 renamed as (
@@ -16,7 +25,7 @@ renamed as (
         title,
         published_on,
         coalesce(reported_at, cast(loaded_at as date)) as reported_at,
-        loaded_at,
+        load_id,
         source_file_sha256,
         source_line
     from source
@@ -27,7 +36,7 @@ ranked as (
         *,
         row_number() over (
             partition by capability_key
-            order by reported_at desc, loaded_at desc, source_file_sha256 desc, source_line desc
+            order by reported_at desc, load_id desc, source_file_sha256 desc, source_line desc
         ) as report_rank
     from renamed
 ),

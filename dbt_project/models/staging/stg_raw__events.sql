@@ -1,9 +1,11 @@
 -- One row per reported lifecycle event, corrections applied: when a city reports the same
 -- event (project, stage, event type) again, the latest report wins (reported_at, then the
--- later submission, then the later line). Raw keeps every report.
+-- later submission in the load sequence, then the later line). Raw keeps every report; the
+-- rows of held submissions (raw.file_holds, per city and file) stay out until released.
 --
 -- Incremental: a run re-ranks only the events that received a new report since the last run
--- (all reports of those events, so the winner is the same as in a full refresh).
+-- (a load_id above the highest this model processed; all reports of those events, so the
+-- winner is the same as in a full refresh).
 {{
     config(
         materialized='incremental',
@@ -16,7 +18,15 @@
 with
 
 source as (
-    select * from {{ source('raw', 'events') }}
+    select events.*
+    from {{ source('raw', 'events') }} as events
+    where not exists (
+        select 1
+        from {{ source('raw', 'file_holds') }} as holds
+        where holds.released_at is null
+            and holds.source_file_sha256 = events.source_file_sha256
+            and holds.city_code = events.city_code
+    )
 ),
 
 {% if is_incremental() %}
@@ -26,7 +36,7 @@ source as (
 touched as (
     select distinct city_code, project_id, stage_code, event_type
     from {{ source('raw', 'events') }}
-    where loaded_at > ({{ high_water_mark('last_loaded_at') }})
+    where load_id > ({{ high_water_mark('last_load_id') }})
 ),
 
 in_scope as (
@@ -63,7 +73,8 @@ renamed as (
         coalesce(reported_at, cast(loaded_at as date)) as reported_at,
         source_file_sha256,
         source_line,
-        loaded_at
+        loaded_at,
+        load_id
     from in_scope
 ),
 
@@ -72,12 +83,15 @@ ranked as (
         *,
         row_number() over (
             partition by event_key
-            order by reported_at desc, loaded_at desc, source_file_sha256 desc, source_line desc
+            order by reported_at desc, load_id desc, source_file_sha256 desc, source_line desc
         ) as report_rank,
         count(*) over (partition by event_key) as report_count,
         min(event_date) over (partition by event_key) as earliest_date_reported,
         max(event_date) over (partition by event_key) as latest_date_reported,
-        max(loaded_at) over (partition by event_key) as last_loaded_at
+        min(amount_yuan) over (partition by event_key) as lowest_amount_reported,
+        max(amount_yuan) over (partition by event_key) as highest_amount_reported,
+        count(amount_yuan) over (partition by event_key) as reports_with_amount,
+        max(load_id) over (partition by event_key) as last_load_id
     from renamed
 ),
 
@@ -99,12 +113,18 @@ final as (
         amount_yuan,
         reported_at,
         cast(report_count as integer) as report_count,
-        earliest_date_reported <> latest_date_reported as was_corrected,
+        -- reports that disagree on the date or the amount (one with an amount, one without
+        -- counts as disagreeing too)
+        earliest_date_reported <> latest_date_reported
+        or coalesce(lowest_amount_reported <> highest_amount_reported, false)
+        or reports_with_amount not in (0, report_count) as was_corrected,
         source_file_sha256,
         source_line,
         loaded_at,
-        last_loaded_at,
-        {{ this_run_timestamp() }} as dbt_updated_at
+        load_id,
+        last_load_id,
+        {{ this_run_timestamp() }} as dbt_updated_at,
+        {{ this_run_seq() }} as dbt_run_seq
     from ranked
     where report_rank = 1
 )
