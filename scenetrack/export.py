@@ -31,6 +31,7 @@ from pathlib import Path
 
 import duckdb
 
+from scenetrack import progress
 from scenetrack.config import Paths
 
 FORMATS = ("csv", "xlsx", "parquet")
@@ -224,7 +225,7 @@ def export(
             row = con.execute("select max(version) from main.publish_info").fetchone()
             version = row[0] if row else None
         files = []
-        for t in chosen:
+        for t in progress.track(chosen, f"export {fmt}", "tables", note=str):
             dest = out / f"{t}.{fmt}"
             WRITERS[fmt](con, t, dest)
             files.append(dest)

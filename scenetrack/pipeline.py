@@ -17,6 +17,7 @@ from pathlib import Path
 import duckdb
 
 from ingestion.load import Receipt, ingest_files
+from scenetrack import progress
 from scenetrack.config import Paths, PgTarget, warehouse_target
 from scenetrack.faults import checkpoint
 from scenetrack.warehouse import connect_work, writer_lock
@@ -44,8 +45,12 @@ def _ingest(p: Paths, files: Iterable[Path], sheet: str | None = None) -> list[R
     try:
         out = batch_dir(p.home) if files else None
         # receipts come in file order, each once its file committed (see ingest_files)
-        with contextlib.closing(ingest_files(con, files, p.archive_dir, sheet=sheet)) as loading:
+        with (
+            contextlib.closing(ingest_files(con, files, p.archive_dir, sheet=sheet)) as loading,
+            progress.task("ingest", len(files), "files") as shown,
+        ):
             for f in files:
+                shown.update(note=f.name)
                 try:
                     r = next(loading)
                 except (OSError, duckdb.IOException) as exc:
@@ -57,6 +62,7 @@ def _ingest(p: Paths, files: Iterable[Path], sheet: str | None = None) -> list[R
                     ) from exc
                 write_receipt(con, r, out)
                 receipts.append(r)
+                shown.advance(rows=r.rows_read, quarantined=r.rows_quarantined)
     finally:
         con.close()
     return receipts
