@@ -136,31 +136,10 @@ def cmd_demo(args: argparse.Namespace, p: Paths) -> int:
 
 
 def cmd_status(args: argparse.Namespace, p: Paths) -> int:
-    from scenetrack.status import status
+    from scenetrack.status import status, summary
 
     s = status(p)
-    lines = [f"home: {s['home']}"]
-    ledger = s["ledger"]
-    if isinstance(ledger, dict):
-        for st, v in ledger.items():
-            lines.append(
-                f"ledger {st}: {v['files']} files, {v['rows_read']} rows read, "
-                f"{v['rows_loaded']} loaded, {v['rows_quarantined']} quarantined"
-            )
-    else:
-        lines.append(f"ledger: {ledger or 'nothing ingested yet'}")
-    g = s["last_gate"]
-    lines.append(f"last gate: {g if not isinstance(g, dict) else json.dumps(g, default=str)}")
-    pub = s["published"]
-    lines.append(
-        "published: "
-        + (
-            f"v{pub['version']} ({pub['action']}) at {pub['at']} by {pub['by']}: {pub['path']}"
-            if pub
-            else "nothing yet"
-        )
-    )
-    _emit(args, s, "\n".join(lines))
+    _emit(args, s, summary(s))
     return 0
 
 
@@ -296,7 +275,12 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--top", type=int, default=15, help="scorecard rows to print")
     d.set_defaults(func=cmd_demo)
 
-    s = sub.add_parser("status", parents=[common], help="ledger, last gate, published version")
+    s = sub.add_parser(
+        "status",
+        parents=[common],
+        help="ledger, quarantine by reason, last gate and its checks, published version and its "
+        "age, the report's version, silent cities",
+    )
     s.set_defaults(func=cmd_status)
 
     rb = sub.add_parser("rollback", parents=[common], help="restore a kept published version")
