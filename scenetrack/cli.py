@@ -1,10 +1,11 @@
-"""``scenetrack`` command line: generate, ingest, run, demo, status, rollback, report, export,
-airflow.
+"""``scenetrack`` command line: generate, ingest, run, demo, status, doctor, rollback, report,
+export, airflow.
 
 Every subcommand takes ``--home DIR`` (default ``$SCENETRACK_HOME``, else ``./warehouse``) and
 ``--json`` (a machine-readable summary on stdout instead of text).
-Exit codes: 0 success; 1 a file could not be read or a step failed; 2 the quality gate blocked
-the publish; 3 another process holds the warehouse's writer lock.
+Exit codes: 0 success; 1 a file could not be read, a step failed or (doctor) a check found a
+problem; 2 the quality gate blocked the publish; 3 another process holds the warehouse's
+writer lock.
 
 Long work shows its progress on stderr (scenetrack.progress): live on a terminal, timestamped
 lines otherwise; stdout carries only the result. Text that came from a file is printed
@@ -23,7 +24,7 @@ from pathlib import Path
 
 from ingestion.printable import printable
 from scenetrack import progress
-from scenetrack.config import Paths, paths
+from scenetrack.config import DEFAULT_API_PORT, Paths, paths
 
 EXIT_FAILED, EXIT_GATE_BLOCKED, EXIT_BUSY = 1, 2, 3
 
@@ -143,6 +144,28 @@ def cmd_status(args: argparse.Namespace, p: Paths) -> int:
     return 0
 
 
+def cmd_doctor(args: argparse.Namespace, p: Paths) -> int:
+    """Each check on a line: ok / PROBLEM (and what to do) / n/a; exit 1 on any problem."""
+    from scenetrack.doctor import run_checks
+
+    checks = run_checks(p, args.skip or (), args.port, args.min_free_gb)
+    healthy = all(c.passed for c in checks)
+    lines = [f"scenetrack doctor: {printable(p.home)}"]
+    for c in checks:
+        tag = c.status if c.passed else "PROBLEM"
+        lines.append(f"{tag:<8} {c.name}: {printable(c.detail)}")
+        if c.fix:
+            lines.append(f"{'':<8} fix: {printable(c.fix)}")
+    problems = sum(not c.passed for c in checks)
+    lines.append("healthy" if healthy else f"{problems} problem(s)")
+    _emit(
+        args,
+        {"home": str(p.home), "healthy": healthy, "checks": [c.to_dict() for c in checks]},
+        "\n".join(lines),
+    )
+    return 0 if healthy else EXIT_FAILED
+
+
 def cmd_rollback(args: argparse.Namespace, p: Paths) -> int:
     from scenetrack.publish import rollback
     from scenetrack.warehouse import writer_lock
@@ -241,6 +264,8 @@ def cmd_airflow(args: argparse.Namespace, p: Paths) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from scenetrack.doctor import CHECK_NAMES, DEFAULT_MIN_FREE_GB
+
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--home", help="warehouse home (default: $SCENETRACK_HOME or ./warehouse)")
     common.add_argument("--json", action="store_true", help="machine-readable summary on stdout")
@@ -283,6 +308,29 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.set_defaults(func=cmd_status)
 
+    dr = sub.add_parser(
+        "doctor",
+        parents=[common],
+        help="is this installation healthy? (lock, DuckDB files, writer lock, PostgreSQL, "
+        "Airflow DB, ports, disk); exit 1 on any problem",
+    )
+    dr.add_argument(
+        "--skip", action="append", choices=CHECK_NAMES, help="leave a check out (repeatable)"
+    )
+    dr.add_argument(
+        "--port",
+        type=int,
+        default=None,
+        help=f"the API port `scenetrack airflow --port` will use (default {DEFAULT_API_PORT})",
+    )
+    dr.add_argument(
+        "--min-free-gb",
+        type=float,
+        default=DEFAULT_MIN_FREE_GB,
+        help=f"free space the home needs (default {DEFAULT_MIN_FREE_GB:g} GiB)",
+    )
+    dr.set_defaults(func=cmd_doctor)
+
     rb = sub.add_parser("rollback", parents=[common], help="restore a kept published version")
     rb.add_argument("version", nargs="?", type=int, help="version (default: the previous one)")
     rb.set_defaults(func=cmd_rollback)
@@ -317,8 +365,8 @@ def build_parser() -> argparse.ArgumentParser:
     af.add_argument(
         "--port",
         type=int,
-        default=8080,
-        help="API server / UI port (default 8080)",
+        default=DEFAULT_API_PORT,
+        help=f"API server / UI port (default {DEFAULT_API_PORT})",
     )
     af.set_defaults(func=cmd_airflow)
     return parser
