@@ -221,6 +221,8 @@ class _RichSink:
             task_id, total=total, completed=total if ok else state.completed, **fields
         )
         self.progress.stop_task(task_id)
+        if not self.tasks:  # nothing runs: the screen is free for what the command prints
+            self.close()
 
     def close(self) -> None:
         if self.live:
