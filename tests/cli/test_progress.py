@@ -177,3 +177,15 @@ def test_a_child_relays_its_progress_to_the_parent(lines) -> None:
     assert texts[0] == "child: gate: 0/3 suites"
     assert any(t.startswith("child: gate: done 3/3 suites") for t in texts)
     assert re.fullmatch(r"child: publish: stopped 1/2 marts in \d+\.\d s", texts[-1])
+
+
+def test_without_a_command_line_progress_goes_to_the_log(caplog, monkeypatch) -> None:
+    """What Airflow tasks get: INFO records of scenetrack.progress (the task log stamps them)."""
+    monkeypatch.delenv(progress.MODE_ENV, raising=False)
+    with caplog.at_level("INFO", logger="scenetrack.progress"):
+        for _ in progress.track(["a", "b"], "publish: copy marts", "marts"):
+            pass
+    records = [r for r in caplog.records if r.name == "scenetrack.progress"]
+    assert all(r.levelname == "INFO" for r in records)
+    assert records[0].getMessage() == "publish: copy marts: 0/2 marts"
+    assert records[-1].getMessage().startswith("publish: copy marts: done 2/2 marts in ")

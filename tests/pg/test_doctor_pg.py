@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import psycopg
+import pytest
 
 from scenetrack import doctor
 from scenetrack.config import PgTarget
 from tests.pg.conftest import warehouse_env
+
+pytestmark = pytest.mark.e2e  # a real server, shared with the PostgreSQL suite
 
 
 def test_doctor_reaches_the_configured_postgres(pg_target: PgTarget) -> None:
