@@ -9,7 +9,7 @@ export GX_ANALYTICS_ENABLED := false
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 export DO_NOT_TRACK := 1
 
-.PHONY: install demo demo-postgres test test-fast test-pg lint format airflow bench clean status sqllint
+.PHONY: install demo demo-postgres test test-fast test-pg lint format airflow bench clean status doctor sqllint
 
 # The pinned environment: requirements.lock is the constraint (Airflow's own constraint files
 # are not reachable here). Reinstalled only when the lock or pyproject changes.
@@ -21,8 +21,16 @@ $(STAMP): requirements.lock pyproject.toml
 
 install: $(STAMP) ## create .venv from the lock file
 
+# A home's first demo (nothing published in it yet) checks the installation first, so a broken
+# one stops with what to do instead of minutes into the run. `airflow dags test` binds no port:
+# the ports check is for `make airflow` (run `make doctor` before it).
 demo: $(STAMP) ## generate submissions, run them through the Airflow DAGs, print the scorecard
+	@test -e $(SCENETRACK_HOME)/published/scenetrack.duckdb || \
+		$(BIN)/scenetrack doctor --home $(SCENETRACK_HOME) --skip ports
 	$(BIN)/scenetrack demo --home $(SCENETRACK_HOME)
+
+doctor: $(STAMP) ## is the installation healthy? (lock, DuckDB files, writer lock, PostgreSQL, Airflow DB, ports, disk)
+	$(BIN)/scenetrack doctor --home $(SCENETRACK_HOME) --port $(AIRFLOW_PORT)
 
 demo-postgres: $(STAMP) ## the same pipeline on a throwaway PostgreSQL server; prints bi_reader's DSN and the scorecard
 	$(BIN)/python -m scenetrack.postgres.demo --home $(SCENETRACK_HOME)-postgres
@@ -44,7 +52,7 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-status: $(STAMP) ## ledger, last gate, published version
+status: $(STAMP) ## ledger, quarantine, last gate and its checks, published version, report, silent cities
 	$(BIN)/scenetrack status --home $(SCENETRACK_HOME)
 
 AIRFLOW_PORT ?= 8080

@@ -43,6 +43,7 @@ import pyarrow.compute as pc
 from ingestion import normalise as n
 from ingestion.arrow_memory import allocating_from_intake_pool
 from ingestion.layouts import LEDGER, LEDGER_STAGE_DATES, Column, Layout
+from ingestion.printable import printable
 from ingestion.reading import (
     Limits,
     RejectedFile,
@@ -98,11 +99,13 @@ class Receipt:
         return self.reason.split(":", 1)[0] if self.reason else None
 
     def line(self) -> str:
-        """One readable line for the CLI and the task log."""
+        """One readable line for the CLI and the task log (the file's name and the reason
+        escaped: they come from the file and must not forge lines)."""
         if self.status == "rejected":
-            return f"REJECTED {self.file}: {self.reason}"
+            return f"REJECTED {printable(self.file)}: {printable(self.reason)}"
         return (
-            f"{self.status:<9} {self.file}: read {self.rows_read}, loaded {self.rows_loaded}, "
+            f"{self.status:<9} {printable(self.file)}: read {self.rows_read}, "
+            f"loaded {self.rows_loaded}, "
             f"quarantined {self.rows_quarantined}, duplicate {self.rows_duplicate}"
         )
 

@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from scenetrack.assets import WRITER_POOL
+from scenetrack import progress
 from scenetrack.config import DAGS_DIR, DBT_PROJECT_DIR, PROJECT_DIR, Paths, home_from
 
 MANIFEST_ENV = "SCENETRACK_DBT_MANIFEST"
@@ -105,15 +105,37 @@ def ensure_dbt_manifest(p: Paths, manifest: Path | None = None, force: bool = Fa
 
 
 def _airflow(p: Paths, *args: str, log_name: str) -> str:
+    """Run ``airflow <args>`` for this home; its output (stdout and stderr, as written) goes to
+    ``<home>/logs/<log_name>.log`` while it runs.
+
+    The command runs with ``SCENETRACK_PROGRESS=relay``: progress of the project's own work
+    inside it (ingest, dbt nodes, gate suites, publish) comes back as lines this process shows
+    as its own (:class:`scenetrack.progress.Relay`) and keeps out of the log.
+    """
     log = p.logs_dir / f"{log_name}.log"
     exe = Path(sys.executable).with_name("airflow")
     cmd = [str(exe), *args]
-    proc = subprocess.run(cmd, env=airflow_env(p), capture_output=True, text=True)
-    log.write_text(proc.stdout + "\n--- stderr ---\n" + proc.stderr)
+    relay = progress.Relay(prefix=f"{args[-1]}: " if args[:2] == ("dags", "test") else "")
+    output: list[str] = []
+    with (
+        log.open("w") as out,
+        subprocess.Popen(
+            cmd,
+            env=airflow_env(p) | {progress.MODE_ENV: "relay"},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        ) as proc,
+    ):
+        for line in proc.stdout:
+            if not relay(line):
+                out.write(line)
+                output.append(line)
+    relay.close()
     if proc.returncode != 0:
-        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-25:])
+        tail = "\n".join("".join(output).strip().splitlines()[-25:])
         raise AirflowRunError(f"`airflow {' '.join(args)}` failed (log: {log}):\n{tail}")
-    return proc.stdout
+    return "".join(output)
 
 
 def ensure_airflow(p: Paths, manifest: bool | None = None) -> None:
@@ -132,20 +154,25 @@ def ensure_airflow(p: Paths, manifest: bool | None = None) -> None:
     # Airflow version lets a second demo skip them (an upgrade of Airflow migrates again).
     from importlib.metadata import version
 
+    from scenetrack.assets import WRITER_POOL  # imports airflow.sdk: only when Airflow is used
+
     stamp = p.airflow_home / ".scenetrack-initialised"
     wanted = f"apache-airflow {version('apache-airflow')}"
     if stamp.exists() and stamp.read_text() == wanted and (p.airflow_home / "airflow.db").exists():
         return
-    _airflow(p, "db", "migrate", log_name="airflow-db-migrate")
-    _airflow(
-        p,
-        "pools",
-        "set",
-        WRITER_POOL,
-        "1",
-        "DuckDB work database: one writer at a time",
-        log_name="airflow-pools",
-    )
+    with progress.task("Airflow metadata DB: migrate, writer pool", 2, "commands") as shown:
+        _airflow(p, "db", "migrate", log_name="airflow-db-migrate")
+        shown.advance()
+        _airflow(
+            p,
+            "pools",
+            "set",
+            WRITER_POOL,
+            "1",
+            "DuckDB work database: one writer at a time",
+            log_name="airflow-pools",
+        )
+        shown.advance()
     stamp.write_text(wanted)
 
 

@@ -1,9 +1,15 @@
-"""``scenetrack`` command line: generate, ingest, run, demo, status, rollback.
+"""``scenetrack`` command line: generate, ingest, run, demo, status, doctor, rollback, report,
+export, airflow.
 
 Every subcommand takes ``--home DIR`` (default ``$SCENETRACK_HOME``, else ``./warehouse``) and
 ``--json`` (a machine-readable summary on stdout instead of text).
-Exit codes: 0 success; 1 a file could not be read or a step failed; 2 the quality gate blocked
-the publish; 3 another process holds the warehouse's writer lock.
+Exit codes: 0 success; 1 a file could not be read, a step failed or (doctor) a check found a
+problem; 2 the quality gate blocked the publish; 3 another process holds the warehouse's
+writer lock.
+
+Long work shows its progress on stderr (scenetrack.progress): live on a terminal, timestamped
+lines otherwise; stdout carries only the result. Text that came from a file is printed
+through ``printable`` (it cannot forge lines or send terminal control sequences).
 """
 
 from __future__ import annotations
@@ -16,12 +22,17 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from scenetrack.config import Paths, paths
+from ingestion.printable import printable
+from scenetrack import progress
+from scenetrack.config import DEFAULT_API_PORT, Paths, paths
 
 EXIT_FAILED, EXIT_GATE_BLOCKED, EXIT_BUSY = 1, 2, 3
 
 
 def _emit(args: argparse.Namespace, data: dict, text: str) -> None:
+    """The command's result on stdout: JSON with ``--json``, else ``text`` (whose file-derived
+    parts the caller passed through ``printable``)."""
+    progress.pause()  # a live display is finished before the result is printed below it
     print(json.dumps(data, ensure_ascii=False, indent=2, default=str) if args.json else text)
 
 
@@ -35,7 +46,11 @@ def cmd_generate(args: argparse.Namespace, p: Paths) -> int:
         events=args.events,
         single_file=args.single_file,
     )
-    _emit(args, {"files": [str(f) for f in files]}, f"wrote {len(files)} submissions to {args.out}")
+    _emit(
+        args,
+        {"files": [str(f) for f in files]},
+        f"wrote {len(files)} submissions to {printable(args.out)}",
+    )
     return 0
 
 
@@ -47,11 +62,14 @@ def cmd_ingest(args: argparse.Namespace, p: Paths) -> int:
     _emit(
         args,
         {"receipts": [r.to_dict() for r in receipts], "receipts_dir": where},
-        "\n".join(r.line() for r in receipts) + f"\nreceipts (JSON + XLSX): {where}",
+        "\n".join(r.line() for r in receipts) + f"\nreceipts (JSON + XLSX): {printable(where)}",
     )
     rejected = [r for r in receipts if r.status == "rejected"]
     for r in rejected:
-        print(f"error: {r.file} could not be read: {r.reason}", file=sys.stderr)
+        print(
+            f"error: {printable(r.file)} could not be read: {printable(r.reason)}",
+            file=sys.stderr,
+        )
     return EXIT_FAILED if rejected else 0
 
 
@@ -60,13 +78,13 @@ def cmd_run(args: argparse.Namespace, p: Paths) -> int:
 
     out = run(p)
     held = "".join(
-        f"\nheld back: {h['city_code']} {h['file_name']} ({'; '.join(h['checks'])})"
+        f"\nheld back: {h['city_code']} {printable(h['file_name'])} ({'; '.join(h['checks'])})"
         for h in out.held
     )
     _emit(
         args,
         asdict(out),
-        f"built {out.dbt_nodes} dbt nodes; gate {out.gate_run_id} passed "
+        f"built {out.dbt_nodes} dbt nodes; gate {printable(out.gate_run_id)} passed "
         f"({out.warnings} warnings); published version {out.published_version}{held}",
     )
     return 0
@@ -93,57 +111,40 @@ def cmd_demo(args: argparse.Namespace, p: Paths) -> int:
     # The synthetic cities report up to the generator's as-of date; evaluate them as of that
     # day (stalled projects, days in stage) unless the operator pinned another date.
     os.environ.setdefault("SCENETRACK_REFERENCE_DATE", AS_OF.isoformat())
-    files = generate(samples, cities=args.cities, seed=args.seed)
-    landing = p.home / "landing"
-    landing.mkdir(parents=True, exist_ok=True)
-    for f in files:  # upload protocol: write under a .part name, then rename
-        part = landing / (f.name + ".part")
-        shutil.copyfile(f, part)
-        part.rename(landing / f.name)
-    if not args.json:
-        print(f"generated {len(files)} city submissions into {landing}; running Airflow DAGs…")
-    ensure_airflow(p)
-    dags_test(p, "scenetrack_ingest")
-    dags_test(p, "scenetrack_transform")
-    dags_test(p, "scenetrack_evaluate")  # evaluator report + dbt docs from the published marts
+    # evaluate: the evaluator report + dbt docs from the published marts
+    dags = ("scenetrack_ingest", "scenetrack_transform", "scenetrack_evaluate")
+    with progress.task("demo", len(dags) + 2, "steps") as steps:
+        steps.update(note=f"generating {args.cities} cities' submissions")
+        files = generate(samples, cities=args.cities, seed=args.seed)
+        landing = p.home / "landing"
+        landing.mkdir(parents=True, exist_ok=True)
+        for f in files:  # upload protocol: write under a .part name, then rename
+            part = landing / (f.name + ".part")
+            shutil.copyfile(f, part)
+            part.rename(landing / f.name)
+        steps.advance(note=f"{len(files)} submissions landed; Airflow metadata DB")
+        ensure_airflow(p)
+        for dag in dags:
+            steps.advance(note=f"airflow dags test {dag}")
+            dags_test(p, dag)
+        steps.advance(note="done")
     rows = top_cities(p, args.top)
     where = _where(p)
     text = (
         "\nCity scorecard (all periods, top by cooperations) — 城市场景创新评估\n"
         + render(rows)
         + "\n\n"
-        + "\n".join(f"{k:>20}: {v}" for k, v in where.items())
+        + "\n".join(f"{k:>20}: {printable(v)}" for k, v in where.items())
     )
     _emit(args, {"scorecard": rows, **where}, text)
     return 0
 
 
 def cmd_status(args: argparse.Namespace, p: Paths) -> int:
-    from scenetrack.status import status
+    from scenetrack.status import status, summary
 
     s = status(p)
-    lines = [f"home: {s['home']}"]
-    ledger = s["ledger"]
-    if isinstance(ledger, dict):
-        for st, v in ledger.items():
-            lines.append(
-                f"ledger {st}: {v['files']} files, {v['rows_read']} rows read, "
-                f"{v['rows_loaded']} loaded, {v['rows_quarantined']} quarantined"
-            )
-    else:
-        lines.append(f"ledger: {ledger or 'nothing ingested yet'}")
-    g = s["last_gate"]
-    lines.append(f"last gate: {g if not isinstance(g, dict) else json.dumps(g, default=str)}")
-    pub = s["published"]
-    lines.append(
-        "published: "
-        + (
-            f"v{pub['version']} ({pub['action']}) at {pub['at']} by {pub['by']}: {pub['path']}"
-            if pub
-            else "nothing yet"
-        )
-    )
-    _emit(args, s, "\n".join(lines))
+    _emit(args, s, summary(s))
     return 0
 
 
@@ -215,6 +216,28 @@ def cmd_release(args: argparse.Namespace, p: Paths) -> int:
     return 0
 
 
+def cmd_doctor(args: argparse.Namespace, p: Paths) -> int:
+    """Each check on a line: ok / PROBLEM (and what to do) / n/a; exit 1 on any problem."""
+    from scenetrack.doctor import run_checks
+
+    checks = run_checks(p, args.skip or (), args.port, args.min_free_gb)
+    healthy = all(c.passed for c in checks)
+    lines = [f"scenetrack doctor: {printable(p.home)}"]
+    for c in checks:
+        tag = c.status if c.passed else "PROBLEM"
+        lines.append(f"{tag:<8} {c.name}: {printable(c.detail)}")
+        if c.fix:
+            lines.append(f"{'':<8} fix: {printable(c.fix)}")
+    problems = sum(not c.passed for c in checks)
+    lines.append("healthy" if healthy else f"{problems} problem(s)")
+    _emit(
+        args,
+        {"home": str(p.home), "healthy": healthy, "checks": [c.to_dict() for c in checks]},
+        "\n".join(lines),
+    )
+    return 0 if healthy else EXIT_FAILED
+
+
 def cmd_rollback(args: argparse.Namespace, p: Paths) -> int:
     from scenetrack.publish import rollback
     from scenetrack.warehouse import writer_lock
@@ -235,12 +258,17 @@ def cmd_report(args: argparse.Namespace, p: Paths) -> int:
             "dbt_docs": str(out.dbt_docs) if out.dbt_docs else None,
             "dbt_docs_error": out.dbt_docs_error,
         }
-        text = "\n".join(f"report ({k}): {v}" for k, v in data["reports"].items())
-        text += f"\ndbt docs: {data['dbt_docs'] or 'FAILED: ' + str(out.dbt_docs_error)}"
+        text = "\n".join(f"report ({k}): {printable(v)}" for k, v in data["reports"].items())
+        docs = data["dbt_docs"] or "FAILED: " + str(out.dbt_docs_error)
+        text += f"\ndbt docs: {printable(docs)}"
         _emit(args, data, text)
         return EXIT_FAILED if out.dbt_docs_error else 0
     index = build_report(p, args.lang)
-    _emit(args, {"report": str(index), "lang": args.lang}, f"report ({args.lang}): {index}")
+    _emit(
+        args,
+        {"report": str(index), "lang": args.lang},
+        f"report ({args.lang}): {printable(index)}",
+    )
     return 0
 
 
@@ -252,7 +280,7 @@ def cmd_export(args: argparse.Namespace, p: Paths) -> int:
         args,
         {"version": res.version, "format": res.format, "files": [str(f) for f in res.files]},
         f"exported {len(res.files)} table(s) of published version v{res.version} as "
-        f"{res.format}:\n" + "\n".join(f"  {f}" for f in res.files),
+        f"{res.format}:\n" + "\n".join(f"  {printable(f)}" for f in res.files),
     )
     return 0
 
@@ -308,6 +336,8 @@ def cmd_airflow(args: argparse.Namespace, p: Paths) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from scenetrack.doctor import CHECK_NAMES, DEFAULT_MIN_FREE_GB
+
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--home", help="warehouse home (default: $SCENETRACK_HOME or ./warehouse)")
     common.add_argument("--json", action="store_true", help="machine-readable summary on stdout")
@@ -342,7 +372,12 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--top", type=int, default=15, help="scorecard rows to print")
     d.set_defaults(func=cmd_demo)
 
-    s = sub.add_parser("status", parents=[common], help="ledger, last gate, published version")
+    s = sub.add_parser(
+        "status",
+        parents=[common],
+        help="ledger, quarantine by reason, last gate and its checks, published version and its "
+        "age, the report's version, silent cities",
+    )
     s.set_defaults(func=cmd_status)
 
     for name, func, text in (
@@ -355,6 +390,29 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "hold":
             h.add_argument("--why", default="held by the operator", help="reason, kept with it")
         h.set_defaults(func=func)
+
+    dr = sub.add_parser(
+        "doctor",
+        parents=[common],
+        help="is this installation healthy? (lock, DuckDB files, writer lock, PostgreSQL, "
+        "Airflow DB, ports, disk); exit 1 on any problem",
+    )
+    dr.add_argument(
+        "--skip", action="append", choices=CHECK_NAMES, help="leave a check out (repeatable)"
+    )
+    dr.add_argument(
+        "--port",
+        type=int,
+        default=None,
+        help=f"the API port `scenetrack airflow --port` will use (default {DEFAULT_API_PORT})",
+    )
+    dr.add_argument(
+        "--min-free-gb",
+        type=float,
+        default=DEFAULT_MIN_FREE_GB,
+        help=f"free space the home needs (default {DEFAULT_MIN_FREE_GB:g} GiB)",
+    )
+    dr.set_defaults(func=cmd_doctor)
 
     rb = sub.add_parser("rollback", parents=[common], help="restore a kept published version")
     rb.add_argument("version", nargs="?", type=int, help="version (default: the previous one)")
@@ -387,7 +445,12 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[common],
         help="run Airflow standalone with the project's DAGs on 127.0.0.1 (Ctrl-C stops it)",
     )
-    af.add_argument("--port", type=int, default=8080, help="API server / UI port (default 8080)")
+    af.add_argument(
+        "--port",
+        type=int,
+        default=DEFAULT_API_PORT,
+        help=f"API server / UI port (default {DEFAULT_API_PORT})",
+    )
     af.set_defaults(func=cmd_airflow)
     return parser
 
@@ -400,22 +463,27 @@ def main(argv: list[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args, paths(args.home))
+        with progress.shown():
+            return args.func(args, paths(args.home))
     except GateBlockedError as exc:
         print(
-            f"quality gate BLOCKED the publish; the published warehouse is unchanged.\n{exc}",
+            "quality gate BLOCKED the publish; the published warehouse is unchanged.\n"
+            + printable(exc, keep_newlines=True),
             file=sys.stderr,
         )
         return EXIT_GATE_BLOCKED
     except WriterBusyError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {printable(exc, keep_newlines=True)}", file=sys.stderr)
         return EXIT_BUSY
     except (DbtBuildError, AirflowRunError, RuntimeError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {printable(exc, keep_newlines=True)}", file=sys.stderr)
         return EXIT_FAILED
     except Exception as exc:
         if type(exc).__module__.startswith("psycopg"):  # PostgreSQL target unreachable, …
-            print(f"error: PostgreSQL warehouse: {exc}", file=sys.stderr)
+            print(
+                f"error: PostgreSQL warehouse: {printable(exc, keep_newlines=True)}",
+                file=sys.stderr,
+            )
             return EXIT_FAILED
         raise
 

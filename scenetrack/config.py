@@ -92,6 +92,9 @@ def paths(value: str | os.PathLike[str] | None = None) -> Paths:
     return Paths(home_from(value)).ensure()
 
 
+DEFAULT_API_PORT = 8080
+"""Airflow's API server port for ``scenetrack airflow`` (and ``make airflow``) unless told."""
+
 DBT_PROJECT_DIR = PROJECT_DIR / "dbt_project"
 EXPECTATIONS_DIR = PROJECT_DIR / "expectations"
 DAGS_DIR = PROJECT_DIR / "dags"

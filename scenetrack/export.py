@@ -38,6 +38,7 @@ from pathlib import Path
 import duckdb
 
 from ingestion.reading import CONTROL_CHARACTERS as CONTROL_CHARACTERS_PATTERN
+from scenetrack import progress
 from scenetrack.config import Paths
 
 FORMATS = ("csv", "xlsx", "parquet")
@@ -265,7 +266,7 @@ def export(
             row = con.execute("select max(version) from main.publish_info").fetchone()
             version = row[0] if row else None
         files = []
-        for t in chosen:
+        for t in progress.track(chosen, f"export {fmt}", "tables", note=str):
             dest = out / f"{t}.{fmt}"
             WRITERS[fmt](con, t, dest)
             files.append(dest)

@@ -61,6 +61,7 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
+from scenetrack import progress
 from scenetrack.config import EXPECTATIONS_DIR, PgTarget
 from scenetrack.faults import checkpoint
 
@@ -833,7 +834,8 @@ def _gx():
     gx_logger = logging.getLogger("great_expectations")
     if gx_logger.level == logging.NOTSET:
         gx_logger.setLevel(logging.WARNING)
-    import great_expectations as gx
+    with progress.task("quality gate: loading Great Expectations"):
+        import great_expectations as gx
 
     return gx
 
@@ -1115,7 +1117,7 @@ def _validate(
     gx_params = {k: gx_bound(v) for k, v in params.items()}
     outcomes: list[ExpectationOutcome] = []
     with _without_batch_fingerprint(), _heap_frozen():
-        for spec in specs:
+        for spec in progress.track(specs, "quality gate", "suites", note=lambda s: s.name):
             batch = read_batch(spec)
             if isinstance(batch, str):
                 outcomes.append(_query_failed(spec, batch))

@@ -18,6 +18,7 @@ import duckdb
 
 from ingestion.load import Receipt, ingest_files
 from ingestion.reading import Limits
+from scenetrack import progress
 from scenetrack.config import Paths, PgTarget, warehouse_target
 from scenetrack.faults import checkpoint
 from scenetrack.landing import is_complete_upload
@@ -53,8 +54,12 @@ def _ingest(
         out = batch_dir(p.home) if files else None
         # receipts come in file order, each once its file committed (see ingest_files)
         loading = ingest_files(con, files, p.archive_dir, sheet=sheet, limits=limits)
-        with contextlib.closing(loading):
+        with (
+            contextlib.closing(loading),
+            progress.task("ingest", len(files), "files") as shown,
+        ):
             for f in files:
+                shown.update(note=f.name)
                 try:
                     r = next(loading)
                 except (OSError, duckdb.IOException) as exc:
@@ -66,6 +71,7 @@ def _ingest(
                     ) from exc
                 write_receipt(con, r, out)
                 receipts.append(r)
+                shown.advance(rows=r.rows_read, quarantined=r.rows_quarantined)
     finally:
         con.close()
     return receipts

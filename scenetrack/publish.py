@@ -33,6 +33,7 @@ from pathlib import Path
 
 import duckdb
 
+from scenetrack import progress
 from scenetrack.config import Paths
 from scenetrack.faults import checkpoint
 
@@ -124,7 +125,7 @@ def _build_candidate(p: Paths, target: Path, gate_run_id: str, version: int) -> 
         if not tables:
             raise RuntimeError("the work database holds no marts: run dbt build first")
         counts: dict[str, int] = {}
-        for t in tables:
+        for t in progress.track(tables, "publish: copy marts", "marts", note=str):
             con.execute(f"create table main.{t} as select * from work.{PUBLISHED_SCHEMA}.{t}")
             counts[t] = con.execute(f"select count(*) from main.{t}").fetchone()[0]
             checkpoint("publish:in_candidate")
@@ -271,7 +272,7 @@ def _export_parquet(p: Paths, tables: dict[str, int], version: int) -> None:
     staging.mkdir()
     con = duckdb.connect(str(p.published_db), read_only=True)
     try:
-        for t in tables:
+        for t in progress.track(tables, "publish: Parquet copies", "marts", note=str):
             con.execute(
                 f'copy main."{t}" to ? '
                 f"(format parquet, kv_metadata {{scenetrack_version: '{int(version)}'}})",

@@ -13,9 +13,11 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from scenetrack import progress
 from scenetrack.config import DBT_PROJECT_DIR, Paths, warehouse_target
 
 
@@ -99,28 +101,67 @@ def run_dbt(
     ]
     if vars_:
         cli += ["--vars", json.dumps(vars_)]
+    # structured events on stdout: nodes done of total, as they finish (see follow_dbt_log)
+    cli += ["--log-format", "json", "--no-use-colors"]
     results = p.dbt_target_dir / "run_results.json"
     results.unlink(missing_ok=True)
-    proc = subprocess.run(
-        cli,
-        env=dbt_env(p) | (env or {}),
-        capture_output=True,
-        text=True,
-        preexec_fn=_die_with_parent,
-    )
-    (p.logs_dir / "dbt-last-run.log").write_text(proc.stdout + proc.stderr)
-    nodes: dict[str, str] = {}
-    invocation = None
-    if results.exists():
-        run_results = json.loads(results.read_text())
-        invocation = run_results.get("metadata", {}).get("invocation_id")
-        for r in run_results["results"]:
-            if not r["unique_id"].startswith("operation."):  # hooks (on-run-start) are no nodes
-                nodes[r["unique_id"]] = r["status"]
-    elif proc.returncode != 0:
-        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
-        raise DbtBuildError(f"dbt {' '.join(args)} could not run:\n{tail}")
+    with progress.task(f"dbt {args[0]}", unit="nodes") as shown:
+        with subprocess.Popen(
+            cli,
+            env=dbt_env(p) | (env or {}),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            preexec_fn=_die_with_parent,
+        ) as proc:
+            output = follow_dbt_log(proc.stdout, shown)
+        (p.logs_dir / "dbt-last-run.log").write_text(output)
+        nodes: dict[str, str] = {}
+        invocation = None
+        if results.exists():
+            run_results = json.loads(results.read_text())
+            invocation = run_results.get("metadata", {}).get("invocation_id")
+            for r in run_results["results"]:
+                if not r["unique_id"].startswith("operation."):  # hooks are no nodes
+                    nodes[r["unique_id"]] = r["status"]
+        elif proc.returncode != 0:
+            tail = "\n".join(output.strip().splitlines()[-15:])
+            raise DbtBuildError(f"dbt {' '.join(args)} could not run:\n{tail}")
     return DbtResult(success=proc.returncode == 0, nodes=nodes, invocation_id=invocation)
+
+
+def follow_dbt_log(lines: Iterable[str], shown: progress.Task) -> str:
+    """Read dbt's JSON log lines as dbt writes them; count nodes done of total on ``shown``;
+    return the log as text (time and message per line, as dbt prints it without JSON).
+
+    The total is the ``node_count`` of dbt's ``ConcurrencyLine`` event (the nodes this
+    invocation selected), shown once the first node is done (``dbt docs generate`` announces
+    nodes it never runs one by one); a node is done at its result event (``LogModelResult``,
+    ``LogTestResult``, ``SkippingDetails``, ...: the events that carry its ``index`` and are
+    not ``LogStartLine``). A line that is not JSON (a Python warning) is kept as it is.
+    """
+    text: list[str] = []
+    done: set[str] = set()
+    total: int | None = None
+    for line in lines:
+        try:
+            event = json.loads(line)
+            info, data = event["info"], event.get("data") or {}
+            name = info["name"]
+        except (ValueError, KeyError, TypeError):
+            text.append(line if line.endswith("\n") else line + "\n")
+            continue
+        text.append(f"{str(info.get('ts', ''))[11:19]}  {info.get('msg', '')}\n")
+        if name == "ConcurrencyLine" and data.get("node_count") is not None:
+            total = int(data["node_count"])
+        elif "index" in data and name != "LogStartLine":
+            node = data.get("node_info") or {}
+            key = node.get("unique_id") or f"#{data['index']}"
+            if key not in done:
+                done.add(key)
+                note = node.get("node_name") or data.get("node_name")
+                shown.update(completed=len(done), total=total, note=note)
+    return "".join(text)
 
 
 def dbt_vars() -> dict[str, str] | None:

@@ -26,6 +26,7 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
+from scenetrack import progress
 from scenetrack.config import Paths
 from scenetrack.report.data import Overview, ReportData, Row, read_report_data
 from scenetrack.report.figures import city_charts, city_name, national_charts, plotly_js_path
@@ -687,7 +688,13 @@ def build_report(p: Paths, lang: str = "zh", data: ReportData | None = None) -> 
     out = lang_dir(p, lang)
     _copy_plotly(report_dir(p) / "assets")
     written = set()
-    for row in data.leaderboard:
+    pages = progress.track(
+        data.leaderboard,
+        f"report ({lang})",
+        "city pages",
+        note=lambda row: city_name(data, row["city_code"], lang),
+    )
+    for row in pages:
         page = out / "city" / f"{row['city_code']}.html"
         _write(page, _render_city(env, p, data, row, lang))
         written.add(page.name)

@@ -30,22 +30,55 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    """`scenetrack demo` on 12 cities; returns (home, its JSON summary)."""
+def demo_run(tmp_path_factory):
+    """`scenetrack demo` on 12 cities; returns (home, its JSON summary, its stderr)."""
     home = Paths(tmp_path_factory.mktemp("demo") / "home").ensure()
     import contextlib
     import io
 
-    out = io.StringIO()
+    out, err = io.StringIO(), io.StringIO()
     saved = os.environ.get("SCENETRACK_REFERENCE_DATE")
-    with contextlib.redirect_stdout(out):
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         code = cli.main(
             ["demo", "--home", str(home.home), "--cities", "12", "--seed", "21", "--json"]
         )
     if saved is None:  # the demo pins the reference date for its own run only
         os.environ.pop("SCENETRACK_REFERENCE_DATE", None)
-    assert code == 0
-    return home, json.loads(out.getvalue())
+    assert code == 0, err.getvalue()
+    return home, json.loads(out.getvalue()), err.getvalue()
+
+
+@pytest.fixture(scope="module")
+def demo(demo_run):
+    """(home, the demo's JSON summary)."""
+    return demo_run[:2]
+
+
+def test_demo_shows_the_dags_progress_on_stderr(demo_run) -> None:
+    """stderr is not a terminal here: timestamped lines, the DAGs' own work relayed from
+    `airflow dags test` with the counts dbt's run_results.json and the suite files give."""
+    from scenetrack.config import EXPECTATIONS_DIR
+    from tests.cli.terminal import STAMP
+
+    home, _, err = demo_run
+    lines = err.splitlines()
+    assert lines and all(STAMP.match(ln) for ln in lines), lines[:5]
+    texts = [STAMP.sub("", ln) for ln in lines]
+    files = len(list((home.home / "samples").iterdir()))
+    suites = len(list(EXPECTATIONS_DIR.glob("*.json")))
+    done = [t for t in texts if ": done " in t]
+    assert any(t.startswith(f"scenetrack_ingest: ingest: done {files}/{files} files") for t in done)
+    assert any(t.startswith("scenetrack_transform: dbt build: done ") for t in done)
+    assert any(
+        t.startswith(f"scenetrack_transform: quality gate: done {suites}/{suites} suites")
+        for t in done
+    )
+    assert any(t.startswith("scenetrack_evaluate: report (zh): done ") for t in done)
+    assert texts[-1].startswith("demo: done 5/5 steps")
+    # the relay lines stay out of the DAG logs
+    assert (
+        "@scenetrack-progress" not in (home.logs_dir / "dag-scenetrack_transform.log").read_text()
+    )
 
 
 def _published(home: Paths, sql: str) -> pd.DataFrame:
@@ -112,6 +145,17 @@ def test_status_reports_ledger_gate_and_version(demo, capsys) -> None:
     assert s["ledger"]["loaded"]["files"] == len(list((home.home / "samples").iterdir()))
     assert s["last_gate"]["passed"] is True
     assert s["published"]["version"] >= 1
+    # the evaluate DAG rebuilt both reports from what was published
+    assert s["report"]["zh"]["current"] and s["report"]["en"]["current"]
+    assert s["report"]["zh"]["version"] == s["published"]["version"]
+
+
+def test_doctor_finds_the_demos_airflow_database_migrated(demo) -> None:
+    from scenetrack.doctor import OK, check_airflow_db, check_duckdb
+
+    home, _ = demo
+    assert check_airflow_db(home).status == OK
+    assert check_duckdb(home).status == OK
 
 
 def test_breaking_submission_blocks_publish_and_keeps_published_bytes(
