@@ -138,7 +138,8 @@ def follow_dbt_log(lines: Iterable[str], shown: progress.Task) -> str:
     invocation selected), shown once the first node is done (``dbt docs generate`` announces
     nodes it never runs one by one); a node is done at its result event (``LogModelResult``,
     ``LogTestResult``, ``SkippingDetails``, ...: the events that carry its ``index`` and are
-    not ``LogStartLine``). A line that is not JSON (a Python warning) is kept as it is.
+    not ``LogStartLine``; the project's hooks, ``LogHook*``, are no nodes). A line that is
+    not JSON (a Python warning) is kept as it is.
     """
     text: list[str] = []
     done: set[str] = set()
@@ -154,7 +155,7 @@ def follow_dbt_log(lines: Iterable[str], shown: progress.Task) -> str:
         text.append(f"{str(info.get('ts', ''))[11:19]}  {info.get('msg', '')}\n")
         if name == "ConcurrencyLine" and data.get("node_count") is not None:
             total = int(data["node_count"])
-        elif "index" in data and name != "LogStartLine":
+        elif "index" in data and name != "LogStartLine" and not name.startswith("LogHook"):
             node = data.get("node_info") or {}
             key = node.get("unique_id") or f"#{data['index']}"
             if key not in done:

@@ -63,7 +63,7 @@ def test_status_shows_escaped_values_from_the_work_database(tmp_path) -> None:
         con.execute(GATE_RESULTS_DDL)
         con.execute(
             "insert into audit.gate_results values ('r1', now(), 'suite', 'expect_x', 'c', "
-            "'error', false, 'seen\n  ERROR forged: \x1b[31m', 1, null, null)"
+            "'error', false, 'seen\n  ERROR forged: \x1b[31m', 1, null, null, null)"
         )
     finally:
         con.close()
