@@ -77,21 +77,23 @@ def fingerprint(con: Any, placeholder: str = "?") -> dict[str, Any]:
     }
 
 
-def record_sql(placeholder: str) -> list[str]:
-    """The statements that store one gate run's verdict and fingerprint (an Airflow retry of
-    the gate replaces its earlier row)."""
-    return [
-        f"delete from audit.gate_runs where run_id = {placeholder}",
+def record(
+    con: Any,
+    run_id: str,
+    run_at: datetime,
+    passed: bool,
+    fp: dict[str, Any],
+    placeholder: str = "?",
+) -> None:
+    """Store one gate run's verdict and fingerprint in ``audit.gate_runs`` (an Airflow retry
+    of the gate replaces its earlier row); ``con`` is a DuckDB connection or a psycopg cursor,
+    in the caller's transaction."""
+    con.execute(f"delete from audit.gate_runs where run_id = {placeholder}", [run_id])
+    con.execute(
         "insert into audit.gate_runs (run_id, run_at, passed, fingerprint) "
         f"values ({placeholder}, {placeholder}, {placeholder}, {placeholder})",
-    ]
-
-
-def record_params(
-    run_id: str, run_at: datetime, passed: bool, fp: dict[str, Any]
-) -> list[list[Any]]:
-    """Parameters of :func:`record_sql`'s statements, in order."""
-    return [[run_id], [run_id, run_at, passed, json.dumps(fp, sort_keys=True)]]
+        [run_id, run_at, passed, json.dumps(fp, sort_keys=True)],
+    )
 
 
 def loaded_through(

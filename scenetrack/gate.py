@@ -1344,12 +1344,7 @@ def _store(
         con.execute("begin transaction")
         con.execute("delete from audit.gate_results where run_id = ?", [run_id])
         con.executemany(insert_gate_results_sql("?"), gate_result_rows(run_id, run_at, outcomes))
-        for stmt, params in zip(
-            audited.record_sql("?"),
-            audited.record_params(run_id, run_at, passed(outcomes), fingerprint),
-            strict=True,
-        ):
-            con.execute(stmt, params)
+        audited.record(con, run_id, run_at, passed(outcomes), fingerprint)
         checkpoint("gate:before_commit")
         con.execute("commit")
     finally:

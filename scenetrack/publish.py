@@ -68,13 +68,17 @@ class PublishError(RuntimeError):
     """Publishing failed before the swap: the published version is unchanged."""
 
 
+def _log_file(p: Paths) -> Path:
+    return p.published_dir / "publish_log.jsonl"
+
+
 def publish_log(p: Paths) -> list[PublishRecord]:
     """Every publish and rollback, oldest first.
 
     A last line cut short (a crash in the middle of an append) is ignored; :func:`recover`
     restores the record it should have been from the published file.
     """
-    log = p.published_dir / "publish_log.jsonl"
+    log = _log_file(p)
     if not log.exists():
         return []
     lines = [ln for ln in log.read_text(encoding="utf-8").splitlines() if ln.strip()]
@@ -91,7 +95,7 @@ def publish_log(p: Paths) -> list[PublishRecord]:
 def _append_log(p: Paths, rec: PublishRecord) -> None:
     """Append one record durably; a torn last line (a crash mid-append) is cut off first."""
     line = json.dumps(asdict(rec), ensure_ascii=False).encode("utf-8") + b"\n"
-    with (p.published_dir / "publish_log.jsonl").open("ab+") as f:
+    with _log_file(p).open("ab+") as f:
         f.seek(0)
         data = f.read()
         if data and not data.endswith(b"\n"):
@@ -221,7 +225,7 @@ def recover(p: Paths) -> list[str]:
 
     The caller holds the writer lock (no other publish can be half-way). Removes leftover
     ``.incoming-*`` candidates and ``.parquet-*`` staging folders; removes kept versions that
-    were never published (above the live version and absent from the log); appends the log
+    were never published (above the live version and absent from an existing log); appends the log
     record of the live version when the log does not end with it (a crash between
     ``os.replace`` and the log append); re-exports the Parquet copies when they are not of
     the live version. Returns what it did, one line per repair (empty: nothing to do).
@@ -239,10 +243,14 @@ def recover(p: Paths) -> list[str]:
         return done
     log = publish_log(p)
     logged = {r.version for r in log}
-    for kept in sorted(_versions_dir(p).glob("v*.duckdb")):
-        if _version_of(kept) > live.version and _version_of(kept) not in logged:
-            kept.unlink()
-            done.append(f"removed {kept.name}: built but never published")
+    # Only the log can say a kept version was never published; without it (lost, restored
+    # from an old backup) a kept version above the live one may be one rolled back from, and
+    # is kept (its number is then not reused: see _next_version).
+    if _log_file(p).exists():
+        for kept in sorted(_versions_dir(p).glob("v*.duckdb")):
+            if _version_of(kept) > live.version and _version_of(kept) not in logged:
+                kept.unlink()
+                done.append(f"removed {kept.name}: built but never published")
     if not log or log[-1].version != live.version:
         newer = live.version > max(logged, default=0)
         rec = PublishRecord(

@@ -99,12 +99,7 @@ def store(
         cur.execute(audited.GATE_RUNS_DDL)
         cur.execute("delete from audit.gate_results where run_id = %s", [run_id])
         cur.executemany(insert_gate_results_sql("%s"), gate_result_rows(run_id, run_at, outcomes))
-        for stmt, params in zip(
-            audited.record_sql("%s"),
-            audited.record_params(run_id, run_at, passed(outcomes), fingerprint),
-            strict=True,
-        ):
-            cur.execute(stmt, params)
+        audited.record(cur, run_id, run_at, passed(outcomes), fingerprint, "%s")
 
 
 def last_gate_run(target: PgTarget) -> dict | None:

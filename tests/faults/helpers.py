@@ -184,3 +184,47 @@ def small_tmpfs(where: Path, size: str) -> Iterator[bool]:
     finally:
         if mounted:
             subprocess.run(["umount", "-l", str(where)], check=False)
+
+
+def gated(p: Paths, run_id: str) -> None:
+    """Record gate run ``run_id`` as passed over the work database's marts as they are now,
+    as a passing gate does: publish accepts it (scenetrack.audited) until the marts change."""
+    from datetime import UTC, datetime
+
+    from scenetrack import audited
+
+    con = duckdb.connect(str(p.work_db))
+    try:
+        con.execute(audited.GATE_RUNS_DDL)
+        fp = audited.fingerprint(con)
+        audited.record(con, run_id, datetime.now(UTC).replace(tzinfo=None), True, fp)
+    finally:
+        con.close()
+
+
+def make_marts(p: Paths, projects: int, padding_rows: int = 0) -> None:
+    """Marts whose scorecard reconciles with the lifecycle fact (what readers check)."""
+    p.work_db.parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(p.work_db))
+    try:
+        con.execute("create schema if not exists marts")
+        con.execute(
+            "create or replace table marts.fct_project_lifecycle as "
+            "select 'P' || i as project_id, '3201' || (i % 3) as city_code, "
+            "cast(i * 1000 as decimal(18, 2)) as cooperation_amount_yuan "
+            f"from range({projects}) t(i)"
+        )
+        con.execute(
+            "create or replace table marts.mart_city_scorecard as "
+            "select city_code, 'all' as period_type, "
+            "sum(cooperation_amount_yuan) as cooperation_amount_yuan "
+            "from marts.fct_project_lifecycle group by city_code"
+        )
+        con.execute("comment on column marts.fct_project_lifecycle.project_id is 'the project'")
+        con.execute(
+            "create or replace table marts.mart_padding as "
+            "select i, md5(i::varchar) || md5((i + 1)::varchar) as noise "
+            f"from range({padding_rows}) t(i)"
+        )
+    finally:
+        con.close()

@@ -18,35 +18,15 @@ import pytest
 from scenetrack import faults, pipeline
 from scenetrack.config import Paths
 from scenetrack.publish import PublishError, publish_log, recover, rollback
-from tests.faults.helpers import KILLED, differences, published_version, run_step, small_tmpfs
-
-
-def make_marts(p: Paths, projects: int, padding_rows: int = 0) -> None:
-    """Marts whose scorecard reconciles with the lifecycle fact (what readers check)."""
-    p.work_db.parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(p.work_db))
-    try:
-        con.execute("create schema if not exists marts")
-        con.execute(
-            "create or replace table marts.fct_project_lifecycle as "
-            "select 'P' || i as project_id, '3201' || (i % 3) as city_code, "
-            "cast(i * 1000 as decimal(18, 2)) as cooperation_amount_yuan "
-            f"from range({projects}) t(i)"
-        )
-        con.execute(
-            "create or replace table marts.mart_city_scorecard as "
-            "select city_code, 'all' as period_type, "
-            "sum(cooperation_amount_yuan) as cooperation_amount_yuan "
-            "from marts.fct_project_lifecycle group by city_code"
-        )
-        con.execute("comment on column marts.fct_project_lifecycle.project_id is 'the project'")
-        con.execute(
-            "create or replace table marts.mart_padding as "
-            "select i, md5(i::varchar) || md5((i + 1)::varchar) as noise "
-            f"from range({padding_rows}) t(i)"
-        )
-    finally:
-        con.close()
+from tests.faults.helpers import (
+    KILLED,
+    differences,
+    gated,
+    make_marts,
+    published_version,
+    run_step,
+    small_tmpfs,
+)
 
 
 def _sha(path: Path) -> str:
@@ -72,10 +52,13 @@ def _parquet_versions(p: Paths) -> set[str]:
 
 @pytest.fixture
 def v1(home: Paths) -> Paths:
-    """v1 published (gate run g1); the work DB then holds the next, larger marts."""
+    """v1 published (gate run g1); the work DB then holds the next, larger marts, validated by
+    gate run g2."""
     make_marts(home, 30)
+    gated(home, "g1")
     pipeline.publish(home, "g1")
     make_marts(home, 45)
+    gated(home, "g2")
     return home
 
 
@@ -84,8 +67,10 @@ def uninterrupted(tmp_path: Path) -> Paths:
     """The same two publishes with no fault: the published file every recovery must equal."""
     p = Paths(tmp_path / "clean").ensure()
     make_marts(p, 30)
+    gated(p, "g1")
     pipeline.publish(p, "g1")
     make_marts(p, 45)
+    gated(p, "g2")
     pipeline.publish(p, "g2")
     return p
 
@@ -132,6 +117,7 @@ def test_rerun_after_a_crash_past_the_swap_never_reuses_the_version(
     """``scenetrack run`` again (a new gate run) after the log line of v2 was lost: v3."""
     assert run_step("pipeline.publish(home, 'g2')", v1, "publish:after_replace") == KILLED
     first = _sha(v1.published_db)
+    gated(v1, "g3")  # the rerun's gate validates the same marts
     rec = pipeline.publish(v1, "g3")
     assert rec.version == 3  # v2 was visible to readers: its number stays its own
     log = publish_log(v1)
@@ -189,9 +175,11 @@ def test_disk_full_while_building_the_candidate_on_a_small_filesystem(
     Where the machine does not allow mounting, ENOSPC is injected at the candidate."""
     with small_tmpfs(home.published_dir, "6m") as mounted:
         make_marts(home, 30)
+        gated(home, "g1")
         pipeline.publish(home, "g1")
         before, log = _sha(home.published_db), publish_log(home)
         make_marts(home, 45, padding_rows=400_000)  # ~25 MB of incompressible text
+        gated(home, "g2")
         if not mounted:
             faults.reset()
             monkeypatch.setenv(faults.FAULT_ENV, "publish:build_candidate=enospc")
@@ -205,6 +193,7 @@ def test_disk_full_while_building_the_candidate_on_a_small_filesystem(
         kept = sorted(f.name for f in (home.published_dir / "versions").iterdir())
         assert kept == ["v0001.duckdb"]
         make_marts(home, 45)  # space freed (the padding dropped): the retry publishes v2
+        gated(home, "g2")  # gated again: the marts changed
         assert pipeline.publish(home, "g2").version == 2 and published_version(home) == 2
 
 

@@ -1,0 +1,185 @@
+"""Version numbers, the publish log, pruning, rollback records and first-publish failures:
+the behaviours mutation testing found no test watching (issue 24).
+
+Each test states a rule of ``scenetrack/publish.py`` and checks it on small hand-made marts;
+the expected values are worked out by hand in the comments.
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from scenetrack import faults, pipeline
+from scenetrack.config import Paths
+from scenetrack.publish import PublishError, publish, publish_log, recover, rollback
+from tests.faults.helpers import KILLED, gated, make_marts, published_version, run_step
+
+
+def _sha(path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _kept(p: Paths) -> list[str]:
+    return sorted(f.name for f in (p.published_dir / "versions").glob("v*.duckdb"))
+
+
+def _publish(p: Paths, run_id: str, projects: int):
+    """New marts of ``projects`` rows, gated as ``run_id``, published."""
+    make_marts(p, projects)
+    gated(p, run_id)
+    return pipeline.publish(p, run_id)
+
+
+def test_a_publish_after_a_rollback_takes_a_new_number_and_keeps_every_version(
+    home: Paths,
+) -> None:
+    for i, n in enumerate((10, 20, 30), start=1):
+        assert _publish(home, f"g{i}", n).version == i
+    v3 = _sha(home.published_dir / "versions" / "v0003.duckdb")
+    assert rollback(home, 2).version == 2  # the log now ends with v2
+    rec = _publish(home, "g4", 40)
+    # one above every version ever logged or kept (3), not above the current one (2)
+    assert rec.version == 4
+    assert _kept(home) == ["v0001.duckdb", "v0002.duckdb", "v0003.duckdb", "v0004.duckdb"]
+    assert _sha(home.published_dir / "versions" / "v0003.duckdb") == v3
+
+
+def test_with_the_log_lost_after_a_rollback_the_kept_files_still_decide_the_number(
+    home: Paths,
+) -> None:
+    """The log is the record, the kept files are the evidence: with the log gone (a restore
+    from an old backup), v3's file must neither be reused as a number nor deleted."""
+    for i, n in enumerate((10, 20, 30), start=1):
+        _publish(home, f"g{i}", n)
+    v3 = _sha(home.published_dir / "versions" / "v0003.duckdb")
+    rollback(home, 2)
+    (home.published_dir / "publish_log.jsonl").unlink()
+    rec = _publish(home, "g4", 40)
+    assert rec.version == 4  # not 3: v0003.duckdb is kept
+    assert _kept(home)[-2:] == ["v0003.duckdb", "v0004.duckdb"]
+    assert _sha(home.published_dir / "versions" / "v0003.duckdb") == v3
+
+
+def test_pruning_keeps_exactly_the_newest_versions(home: Paths) -> None:
+    make_marts(home, 10)
+    for i in range(1, 5):
+        gated(home, f"g{i}")
+        publish(home, f"g{i}", keep=2)
+    assert _kept(home) == ["v0003.duckdb", "v0004.duckdb"]
+    assert published_version(home) == 4
+    with pytest.raises(RuntimeError, match=r"version 1 is not kept; kept versions: \[3, 4\]"):
+        rollback(home, 1)
+
+
+def test_a_torn_last_line_is_cut_at_the_last_line_break_not_the_first(home: Paths) -> None:
+    for i, n in enumerate((10, 20, 30), start=1):
+        _publish(home, f"g{i}", n)
+    log_file = home.published_dir / "publish_log.jsonl"
+    lines = log_file.read_text(encoding="utf-8").splitlines()
+    log_file.write_text("\n".join(lines) + '\n{"version": 4, "act', encoding="utf-8")
+    assert [r.version for r in publish_log(home)] == [1, 2, 3]  # the torn line is ignored
+    _publish(home, "g4", 40)
+    kept = log_file.read_text(encoding="utf-8").splitlines()
+    assert kept[:3] == lines  # the three whole lines before the tear stay as they were
+    assert [json.loads(ln)["version"] for ln in kept] == [1, 2, 3, 4]
+
+
+def test_a_corrupt_line_in_the_middle_of_the_log_is_an_error(home: Paths) -> None:
+    for i, n in enumerate((10, 20, 30), start=1):
+        _publish(home, f"g{i}", n)
+    log_file = home.published_dir / "publish_log.jsonl"
+    lines = log_file.read_text(encoding="utf-8").splitlines()
+    lines[1] = lines[1][:20]  # not the last line: not a crash mid-append, a damaged log
+    log_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(json.JSONDecodeError):
+        publish_log(home)
+
+
+def test_rollback_defaults_to_the_previous_version_and_records_its_source(home: Paths) -> None:
+    _publish(home, "g1", 10)
+    second = _publish(home, "g2", 20)
+    _publish(home, "g3", 30)
+    rec = rollback(home)  # no version: the newest one before the current (v2, not v1)
+    assert (rec.version, rec.action, rec.gate_run_id) == (2, "rollback", "g2")
+    assert rec.tables == second.tables and rec.by == getpass.getuser()
+    assert publish_log(home)[-1] == rec
+    assert published_version(home) == 2
+    assert rollback(home).version == 1
+    with pytest.raises(RuntimeError, match="no kept version older than the current v1"):
+        rollback(home)
+
+
+def test_rollback_before_anything_was_published(home: Paths) -> None:
+    with pytest.raises(RuntimeError, match="nothing has been published yet"):
+        rollback(home)
+
+
+def test_the_very_first_publish_killed_after_the_swap_is_recovered(home: Paths) -> None:
+    make_marts(home, 10)
+    gated(home, "g1")
+    assert run_step("pipeline.publish(home, 'g1')", home, "publish:after_replace") == KILLED
+    assert published_version(home) == 1 and publish_log(home) == []  # no log line yet
+    assert recover(home) == [
+        "logged v1: swapped in, but its log line was lost",
+        "re-exported the Parquet copies of v1",
+    ]
+    [rec] = publish_log(home)
+    assert (rec.version, rec.action, rec.gate_run_id) == (1, "publish", "g1")
+    assert rec.by.endswith("(recovered)") and rec.tables["fct_project_lifecycle"] == 10
+
+
+def test_a_failed_first_publish_names_no_published_version_and_leaves_nothing(
+    home: Paths, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make_marts(home, 10)
+    gated(home, "g1")
+    faults.reset()
+    # out of space once the candidate has a table: its WAL exists by then
+    monkeypatch.setenv(faults.FAULT_ENV, "publish:in_candidate=enospc")
+    with pytest.raises(PublishError) as failed:
+        pipeline.publish(home, "g1")
+    monkeypatch.delenv(faults.FAULT_ENV)
+    assert "the published version (none) is unchanged" in str(failed.value)
+    assert "nothing of v1 was kept" in str(failed.value)
+    assert not home.published_db.exists()
+    left = sorted(f.name for f in home.published_dir.iterdir() if f.name.startswith("."))
+    assert left == []  # neither the candidate nor its WAL
+    assert _kept(home) == []
+
+
+def test_publish_never_opens_the_published_file_for_writing(home: Paths) -> None:
+    """A BI tool holds the published file open read-only (another process); DuckDB would
+    refuse a read-write open of it, so a publish that tried would fail here."""
+    _publish(home, "g1", 10)
+    reader = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(
+                f"""
+                import duckdb, sys
+                con = duckdb.connect({str(home.published_db)!r}, read_only=True)
+                print(con.execute("select version from publish_info").fetchone()[0], flush=True)
+                sys.stdin.readline()
+                """
+            ),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert reader.stdout.readline().strip() == "1"
+        assert _publish(home, "g2", 20).version == 2
+        assert recover(home) == []
+        assert rollback(home, 1).version == 1
+    finally:
+        reader.communicate("done\n", timeout=60)
+    assert reader.returncode == 0
