@@ -1,0 +1,199 @@
+"""Edges of reading, header recognition and dates that mutation testing found unwatched
+(issue 24): each test states what a clerk's file may look like and what the intake does.
+"""
+
+from __future__ import annotations
+
+import codecs
+from datetime import date, timedelta
+
+import duckdb
+import pytest
+
+from ingestion import normalise as n
+from ingestion.headers import (
+    expected_header_text,
+    find_header,
+    header_with_merges,
+    match_header,
+    split_unit,
+)
+from ingestion.reading import SNIFF_BYTES, RejectedFile, detect_encoding, read_submission
+from scenetrack.pipeline import ingest_paths
+from tests.conftest import EVENT_COLUMNS
+from tests.ingestion.corpus import write_text
+
+
+def _eval(builder, text: str | None):
+    con = duckdb.connect()
+    try:
+        return con.execute(
+            f"select {builder('x')} from (select ?::varchar as x)", [text]
+        ).fetchone()[0]
+    finally:
+        con.close()
+
+
+# --------------------------------------------------------------------------- dates
+
+
+@pytest.mark.parametrize(
+    ("text", "expected", "precision"),
+    [
+        ("2025-05-13T09:30:00", date(2025, 5, 13), "day"),  # ISO with a T
+        ("2025/5", date(2025, 5, 1), "month"),
+        ("２０２５／５／１３", date(2025, 5, 13), "day"),  # full-width slash
+        ("２０２５－０５－１３", date(2025, 5, 13), "day"),  # full-width hyphen
+        ("\t2025-05-13\r\n", date(2025, 5, 13), "day"),  # a tab before, CR LF after
+        ("2025年5月13日\n", date(2025, 5, 13), "day"),
+    ],
+)
+def test_more_date_forms(text: str, expected: date, precision: str) -> None:
+    assert _eval(n.date_value, text) == expected
+    assert _eval(n.date_precision, text) == precision
+
+
+@pytest.mark.parametrize(
+    ("text", "clean"),
+    [
+        ("\t合肥\t", "合肥"),
+        ("\r\n合肥\r\n", "合肥"),
+        ("\u3000合肥 ", "合肥"),
+        ("合 肥", "合 肥"),  # inside a value nothing is trimmed
+        ("\t\n\u3000 ", None),  # blanks only: empty
+    ],
+)
+def test_tabs_line_breaks_and_ideographic_spaces_are_trimmed(text: str, clean) -> None:
+    assert _eval(n.clean_text, text) == clean
+
+
+def test_today_is_in_range_and_tomorrow_is_not() -> None:
+    con = duckdb.connect()
+    try:
+        today = con.execute("select current_date").fetchone()[0]
+    finally:
+        con.close()
+    assert _eval(n.date_in_range, today.isoformat()) is True
+    assert _eval(n.date_in_range, (today + timedelta(days=1)).isoformat()) is False
+
+
+# --------------------------------------------------------------------------- headers
+
+
+def test_a_blank_cell_before_the_required_columns() -> None:
+    m = match_header(["", None, "城市", "项目编号", "阶段", "事件", "日期"])
+    assert m is not None and m.layout.name == "events"
+    assert (m.positions["city"], m.positions["event_date"]) == (2, 6)
+
+
+@pytest.mark.parametrize("blank", [None, ""])  # XLSX gives None, CSV gives ""
+def test_a_two_row_merged_header_at_the_very_top(blank) -> None:
+    rows = [
+        ["城市", "项目编号", "阶段日期", blank, blank],
+        [blank, blank, "发布日期", "验证日期", "应用日期"],
+        ["合肥", "L1", "2025-01-01", "2025-02-01", ""],
+    ]
+    found = find_header(rows)
+    assert found is not None
+    i, m = found
+    assert (i, m.layout.name) == (1, "ledger")
+    assert m.positions == {
+        "city": 0,
+        "project_id": 1,
+        "opportunity_date": 2,
+        "validation_date": 3,
+        "application_date": 4,
+    }
+
+
+def test_an_upper_header_row_shorter_than_the_lower_one() -> None:
+    rows = [["城市"], ["", "项目编号", "", "发布日期"]]  # a blank cell past the upper row's end
+    assert header_with_merges(rows, 1) == ["城市", "项目编号", "", "发布日期"]
+    found = find_header(rows)
+    assert found is not None and found[1].positions == {
+        "city": 0,
+        "project_id": 1,
+        "opportunity_date": 3,
+    }
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("金额(单位亿元)", ("金额", "亿元")),  # no colon after 单位
+        ("金额（单位：亿元）", ("金额", "亿元")),
+        ("合作金额(万)", ("合作金额", "万")),
+        ("合作金额（元）", ("合作金额", "元")),
+        ("合作金额", ("合作金额", None)),
+        ("金额(美元)", ("金额(美元)", None)),  # not a unit of ours: part of the name
+    ],
+)
+def test_a_unit_in_an_amount_header(header: str, expected) -> None:
+    assert split_unit(header) == expected
+
+
+def test_the_unknown_layout_message_names_what_each_layout_needs() -> None:
+    assert expected_header_text() == (
+        "events needs city (城市), project_id (项目编号), stage (阶段), event_type (事件), "
+        "event_date (日期); ledger needs city (城市), project_id (项目编号), "
+        "opportunity_date (发布日期) or validation_date (验证日期) or application_date "
+        "(应用日期) or scale_up_date (推广日期); capabilities needs city (城市), "
+        "capability_id (能力编号), published_date (发布日期)"
+    )
+
+
+# --------------------------------------------------------------------------- reading
+
+HEADER = ",".join(EVENT_COLUMNS) + "\n"
+ROW = "合肥,P{i},智能巡检,industry,ai,市数据局,,opportunity,enter,2025-03-01,,\n"
+
+
+def test_a_utf16_file_with_its_bom_is_read(home, tmp_path) -> None:
+    text = HEADER + ROW.format(i=1) + ROW.format(i=2)
+    f = tmp_path / "unicode.csv"
+    f.write_bytes(codecs.BOM_UTF16_LE + text.encode("utf-16-le"))
+    [r] = ingest_paths(home, [f])
+    assert (r.status, r.encoding, r.rows_loaded) == ("loaded", "utf-16", 2)
+
+
+def test_bytes_neither_utf8_nor_gb18030_are_a_bad_encoding(home, tmp_path) -> None:
+    with pytest.raises(RejectedFile) as bad:
+        detect_encoding(b"city,project_id\n\x80\x80\x80\n")
+    assert bad.value.reason == "bad_encoding"
+    f = tmp_path / "garbled.csv"
+    f.write_bytes(HEADER.encode() + b"\x80\x80\x80,x\n")
+    [r] = ingest_paths(home, [f])
+    assert (r.status, r.reason_code) == ("rejected", "bad_encoding")
+
+
+def test_a_character_cut_at_the_sniffing_boundary_is_still_utf8(home, tmp_path) -> None:
+    rows = [HEADER]
+    while len("".join(rows).encode()) < SNIFF_BYTES - 200:
+        rows.append(ROW.format(i=len(rows)))
+    prefix = ("".join(rows) + "合肥,P0,").encode()
+    # ASCII padding so that the first 场 (3 bytes in UTF-8) starts one byte before the end of
+    # the sniffed prefix: the prefix ends inside a character
+    padding = "a" * (SNIFF_BYTES - 1 - len(prefix))
+    body = prefix.decode() + padding + "场场场,industry,ai,x,,opportunity,enter,2025-03-01,,\n"
+    assert body.encode()[SNIFF_BYTES - 1 : SNIFF_BYTES + 2] == "场".encode()
+    f = write_text(tmp_path / "long.csv", body)
+    assert read_submission(f, "sha", f.stat().st_size).encoding == "utf-8"
+    [r] = ingest_paths(home, [f])
+    assert (r.encoding, r.rows_loaded, r.rows_quarantined) == ("utf-8", len(rows), 0)
+
+
+def test_json_lines_starting_with_blank_lines(home, tmp_path) -> None:
+    line = (
+        '{"city": "合肥", "project_id": "J1", "stage": "opportunity", "event_type": "enter", '
+        '"event_date": "2025-03-01"}'
+    )
+    f = write_text(tmp_path / "events.jsonl", "\n\n" + line + "\n")
+    [r] = ingest_paths(home, [f])
+    assert (r.format, r.rows_read, r.rows_loaded) == ("jsonl", 1, 1)
+    con = duckdb.connect(str(home.work_db), read_only=True)
+    try:
+        assert con.execute("select source_line, project_id from raw.events").fetchall() == [
+            (3, "J1")
+        ]
+    finally:
+        con.close()
