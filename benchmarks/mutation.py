@@ -1,0 +1,359 @@
+"""Mutation testing of the modules where a silent change costs the most (``make mutation``).
+
+For every target of ``benchmarks/mutation.toml``:
+
+1. **mutmut 3** mutates the module's functions (operators, constants, calls) in a scratch copy
+   of the checkout and runs the target's fast tests against each mutant (mutmut runs only the
+   tests that reach the mutated function).
+2. With ``sql = true``, a **substitution pass** mutates what mutmut cannot reach: the text of
+   the module's string literals, where the SQL and the regular expressions live (comparisons,
+   ``and``/``or``, ``is null``, numbers, regex anchors and quantifiers, quoted SQL values),
+   one substitution per mutant, each checked by running the target's tests.
+
+A mutant the tests pass on *survived*; the score of a module is killed / (all - equivalent),
+where ``[equivalent]`` in the TOML names the mutants that change nothing observable, with why.
+The full pass writes ``benchmarks/MUTATION.md`` and ``benchmarks/results/mutation.json``;
+``--sample N`` checks a fixed random subset of N mutants per module (what CI runs, a few
+minutes) and ``--check`` exits 1 when a module (or the sample) scores below the target.
+
+    python -m benchmarks.mutation [--sample N] [--only MODULE] [--check] [--keep]
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import fnmatch
+import io
+import json
+import os
+import random
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import tokenize
+import tomllib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIG = Path(__file__).with_name("mutation.toml")
+REPORT = Path(__file__).with_name("MUTATION.md")
+RESULTS = Path(__file__).parent / "results" / "mutation.json"
+PACKAGES = ("ingestion", "scenetrack")
+ALSO_COPY = ("dbt_project", "expectations", "dags", "docs")
+MUTANT_TIMEOUT_S = 300
+
+
+@dataclass
+class Outcome:
+    """What happened to the mutants of one target (one tool: mutmut or the SQL pass)."""
+
+    module: str
+    tool: str
+    total: int = 0
+    killed: int = 0
+    equivalent: list[str] = field(default_factory=list)
+    survived: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def score(self) -> float:
+        counted = self.total - len(self.equivalent)
+        return self.killed / counted if counted else 1.0
+
+
+def load_config(path: Path = CONFIG) -> dict:
+    return tomllib.loads(path.read_text(encoding="utf-8"))
+
+
+def scratch_copy(dest: Path) -> Path:
+    """The checkout's files (tracked and new, not ignored) copied to ``dest``."""
+    files = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+    ).stdout.split(b"\0")
+    for raw in files:
+        if not raw:
+            continue
+        rel = Path(raw.decode())
+        src = ROOT / rel
+        if src.is_file():
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / rel)
+    return dest
+
+
+def _dotted(module: str) -> str:
+    return module.removesuffix(".py").replace("/", ".")
+
+
+def mutant_globs(module: str, functions: list[str] | None) -> list[str]:
+    """mutmut's names for the mutants of ``functions`` (``Class.method`` or ``Class.*``)."""
+    dotted = _dotted(module)
+    if not functions:
+        return [f"{dotted}.*"]
+    globs = []
+    for f in functions:
+        if "." in f:
+            cls, meth = f.split(".", 1)
+            globs.append(f"{dotted}.xǁ{cls}ǁ{meth}__mutmut_*")
+        else:
+            globs.append(f"{dotted}.x_{f}__mutmut_*")
+    return globs
+
+
+def _setup_cfg(target: dict) -> str:
+    lines = ["[mutmut]", "source_paths="]
+    lines += [f"    {p}" for p in PACKAGES]
+    lines += ["only_mutate=", f"    {target['module']}"]
+    lines += ["pytest_add_cli_args_test_selection="] + [f"    {t}" for t in target["tests"]]
+    lines += ["pytest_add_cli_args=", "    -p", "    no:cacheprovider", "    -q"]
+    lines += ["also_copy="] + [f"    {p}" for p in ALSO_COPY]
+    return "\n".join(lines) + "\n"
+
+
+def _mutmut(work: Path, *args: str) -> subprocess.CompletedProcess:
+    exe = Path(sys.executable).with_name("mutmut")
+    return subprocess.run([str(exe), *args], cwd=work, capture_output=True, text=True)
+
+
+def _statuses(work: Path) -> dict[str, str]:
+    out = _mutmut(work, "results", "--all", "true").stdout
+    return dict(
+        (m.group(1), m.group(2))
+        for m in re.finditer(r"^\s*(\S+__mutmut_\d+): (.+)$", out, flags=re.M)
+    )
+
+
+def run_mutmut(target: dict, equivalent: dict, sample: int | None, seed: int, work: Path):
+    """mutmut over one target in the scratch copy ``work``; returns its :class:`Outcome`."""
+    start = time.monotonic()
+    (work / "setup.cfg").write_text(_setup_cfg(target), encoding="utf-8")
+    shutil.rmtree(work / "mutants", ignore_errors=True)
+    globs = mutant_globs(target["module"], target.get("functions"))
+    names = list(globs)
+    if sample is not None:
+        _mutmut(work, "run", "__generate_only__")  # generates the mutants, runs none
+        meta = json.loads((work / "mutants" / f"{target['module']}.meta").read_text())
+        every = sorted(
+            k for k in meta["exit_code_by_key"] if any(fnmatch.fnmatch(k, g) for g in globs)
+        )
+        names = sorted(random.Random(seed).sample(every, min(sample, len(every))))
+    proc = _mutmut(work, "run", *names)
+    if proc.returncode != 0 and "Filtered for specific mutants" not in proc.stdout + proc.stderr:
+        raise RuntimeError(f"mutmut failed on {target['module']}:\n{proc.stdout[-3000:]}")
+    wanted = [
+        (name, status)
+        for name, status in _statuses(work).items()
+        if any(fnmatch.fnmatch(name, g) for g in names)
+    ]
+    out = Outcome(target["module"], "mutmut", seconds=time.monotonic() - start)
+    for name, status in sorted(wanted):
+        if status == "not checked":
+            continue
+        out.total += 1
+        if status in ("killed", "timeout"):
+            out.killed += 1
+        elif name in equivalent:
+            out.equivalent.append(name)
+        else:
+            out.survived.append(f"{name}: {status}")
+    return out
+
+
+# --------------------------------------------------------------------------- SQL text pass
+
+# (name, pattern, replacement) applied inside string literals, one occurrence per mutant.
+SQL_OPERATORS: tuple[tuple[str, str, str], ...] = (
+    ("<= to <", r"<=", "<"),
+    (">= to >", r">=", ">"),
+    ("<> to =", r"<>", "="),
+    ("< to <=", r"(?<![<>=!])<(?![=>])", "<="),
+    ("> to >=", r"(?<![<>=-])>(?!=)", ">="),
+    ("= to <>", r"(?<![<>=!])=(?!=)", "<>"),
+    ("and to or", r"\band\b", "or"),
+    ("or to and", r"\bor\b", "and"),
+    ("is null to is not null", r"\bis null\b", "is not null"),
+    ("is not null to is null", r"\bis not null\b", "is null"),
+    ("number + 1", r"(?<![\w.])\d+(?![\w.])", None),
+    ("drop ^ anchor", r"(?<=['\"])\^", ""),
+    ("drop $ anchor", r"\$(?=[)'\"])", ""),
+    ("+ to * quantifier", r"(?<=[\])])\+", "*"),
+    ("drop ? quantifier", r"(?<=[\])])\?", ""),
+    ("alter a quoted value", r"'([^'{}\s]{1,12})'", None),
+)
+
+
+def _docstring_lines(source: str) -> set[int]:
+    """First lines of the module's, classes' and functions' docstrings (not SQL)."""
+    lines = set()
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+            body = node.body
+            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+                lines.add(body[0].lineno)
+    return lines
+
+
+def sql_mutants(source: str) -> list[tuple[str, str]]:
+    """(description, mutated source) for every substitution site in the string literals."""
+    docstrings = _docstring_lines(source)
+    line_starts = [0]
+    for line in source.splitlines(keepends=True):
+        line_starts.append(line_starts[-1] + len(line))
+    mutants = []
+    for tok in tokenize.generate_tokens(io.StringIO(source).readline):
+        if tok.type != tokenize.STRING or tok.start[0] in docstrings:
+            continue
+        begin = line_starts[tok.start[0] - 1] + tok.start[1]
+        text = tok.string
+        for name, pattern, replacement in SQL_OPERATORS:
+            for m in re.finditer(pattern, text):
+                if replacement is None and name == "number + 1":
+                    new = str(int(m.group(0)) + 1)
+                elif replacement is None:
+                    new = f"'{m.group(1)}_'"
+                else:
+                    new = replacement
+                mutated = text[: m.start()] + new + text[m.end() :]
+                where = f"line {tok.start[0]}: {name}: {m.group(0)!r}"
+                mutants.append((where, source[:begin] + mutated + source[begin + len(text) :]))
+    return mutants
+
+
+def run_sql_pass(target: dict, equivalent: dict, sample: int | None, seed: int, work: Path):
+    """The substitution pass over ``target``'s string literals in the scratch copy ``work``."""
+    start = time.monotonic()
+    path = work / target["module"]
+    original = path.read_text(encoding="utf-8")
+    mutants = sql_mutants(original)
+    if sample is not None:
+        mutants = random.Random(seed).sample(mutants, min(sample, len(mutants)))
+    out = Outcome(target["module"], "sql", total=len(mutants))
+    try:
+        for where, mutated in mutants:
+            path.write_text(mutated, encoding="utf-8")
+            try:
+                proc = subprocess.run(
+                    [
+                        sys.executable,
+                        "-m",
+                        "pytest",
+                        "-x",
+                        "-q",
+                        "-p",
+                        "no:cacheprovider",
+                        *target["tests"],
+                    ],
+                    cwd=work,
+                    capture_output=True,
+                    text=True,
+                    timeout=MUTANT_TIMEOUT_S,
+                    env={**_clean_env(), "PYTHONPATH": str(work)},
+                )
+                killed = proc.returncode != 0
+            except subprocess.TimeoutExpired:
+                killed = True
+            key = f"{target['module']} {where}"
+            if killed:
+                out.killed += 1
+            elif key in equivalent:
+                out.equivalent.append(key)
+            else:
+                out.survived.append(key)
+    finally:
+        path.write_text(original, encoding="utf-8")
+    out.seconds = time.monotonic() - start
+    return out
+
+
+def _clean_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("MUTANT")}
+
+
+# --------------------------------------------------------------------------- report
+
+
+def render(outcomes: list[Outcome], target_score: float, sample: int | None) -> str:
+    kind = f"a sample of {sample} mutants per module and tool" if sample else "every mutant"
+    lines = [
+        "# Mutation testing",
+        "",
+        f"`python -m benchmarks.mutation` ({kind}); targets, tests and equivalent mutants: "
+        "[mutation.toml](mutation.toml). Target: "
+        f"{target_score:.0%} of the non-equivalent mutants killed, per module.",
+        "",
+        "| module | tool | mutants | killed | equivalent | score | seconds |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for o in outcomes:
+        lines.append(
+            f"| `{o.module}` | {o.tool} | {o.total} | {o.killed} | {len(o.equivalent)} | "
+            f"{o.score:.0%} | {o.seconds:.0f} |"
+        )
+    lines.append("")
+    for o in outcomes:
+        if o.survived:
+            lines += [f"## Survivors: `{o.module}` ({o.tool})", ""]
+            lines += [f"- `{s}`" for s in o.survived]
+            lines.append("")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sample", type=int, help="mutants per module and tool (CI)")
+    parser.add_argument("--only", action="append", help="module(s) to run (default: all)")
+    parser.add_argument("--check", action="store_true", help="exit 1 below the target score")
+    parser.add_argument("--keep", action="store_true", help="keep the scratch copies")
+    args = parser.parse_args(argv)
+    config = load_config()
+    equivalent = config.get("equivalent", {})
+    seed = int(config.get("sample_seed", 0))
+    outcomes: list[Outcome] = []
+    base = Path(tempfile.mkdtemp(prefix="scenetrack-mutation-"))
+    try:
+        for target in config["target"]:
+            if args.only and target["module"] not in args.only:
+                continue
+            work = scratch_copy(base / target["module"].replace("/", "_"))
+            outcomes.append(run_mutmut(target, equivalent, args.sample, seed, work))
+            print(_line(outcomes[-1]), flush=True)
+            if target.get("sql"):
+                outcomes.append(run_sql_pass(target, equivalent, args.sample, seed, work))
+                print(_line(outcomes[-1]), flush=True)
+    finally:
+        if not args.keep:
+            shutil.rmtree(base, ignore_errors=True)
+    target_score = float(config.get("target_score", 0.9))
+    if args.sample is None and not args.only:
+        REPORT.write_text(render(outcomes, target_score, None), encoding="utf-8")
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        RESULTS.write_text(
+            json.dumps([asdict(o) | {"score": o.score} for o in outcomes], indent=2) + "\n",
+            encoding="utf-8",
+        )
+    else:
+        print(render(outcomes, target_score, args.sample))
+    low = [o for o in outcomes if o.score < target_score]
+    for o in low:
+        print(f"below {target_score:.0%}: {o.module} ({o.tool}) {o.score:.0%}", file=sys.stderr)
+    return 1 if args.check and low else 0
+
+
+def _line(o: Outcome) -> str:
+    return (
+        f"{o.module} ({o.tool}): {o.killed}/{o.total} killed, {len(o.equivalent)} equivalent, "
+        f"score {o.score:.0%}, {len(o.survived)} survived, {o.seconds:.0f} s"
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
