@@ -146,10 +146,10 @@ with DAG(
         @task(outlets=[LIFECYCLE], pool=WRITER_POOL)
         def dbt_build(**context) -> dict:
             """dbt build (seeds, staging, lifecycle, marts and their tests) into the work DB."""
-            from scenetrack.config import paths
+            from scenetrack.airflow_warehouse import task_paths
             from scenetrack.pipeline import build
 
-            nodes = build(paths())
+            nodes = build(task_paths())
             extra = {"dbt_nodes": nodes, "marts_rows": _marts_rows()}
             context["outlet_events"][LIFECYCLE].extra = extra
             return extra
@@ -159,10 +159,10 @@ with DAG(
     @task(outlets=[GATE_RESULTS], pool=WRITER_POOL, retries=0)
     def quality_gate(**context) -> str:
         """Run the GX suites; a failing `error` expectation fails this task (no retry: data)."""
-        from scenetrack.config import paths
+        from scenetrack.airflow_warehouse import task_paths
         from scenetrack.pipeline import gate
 
-        result = gate(paths())
+        result = gate(task_paths())
         print(result.summary())
         context["outlet_events"][GATE_RESULTS].extra = {
             "gate_run_id": result.run_id,
@@ -174,10 +174,10 @@ with DAG(
     @task(outlets=[PUBLISHED_MARTS], pool=WRITER_POOL)
     def publish_marts(gate_run_id: str, **context) -> dict:
         """Swap the audited marts in as the next published version (same gate run: same bytes)."""
-        from scenetrack.config import paths
+        from scenetrack.airflow_warehouse import task_paths
         from scenetrack.pipeline import publish
 
-        rec = publish(paths(), gate_run_id)
+        rec = publish(task_paths(), gate_run_id)
         extra = {"version": rec.version, "gate_run_id": gate_run_id, "tables": rec.tables}
         context["outlet_events"][PUBLISHED_MARTS].extra = extra
         return extra

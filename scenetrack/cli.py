@@ -144,11 +144,17 @@ def cmd_status(args: argparse.Namespace, p: Paths) -> int:
 
 
 def cmd_rollback(args: argparse.Namespace, p: Paths) -> int:
+    from scenetrack.config import warehouse_target
     from scenetrack.publish import rollback
     from scenetrack.warehouse import writer_lock
 
     with writer_lock(p):
-        rec = rollback(p, args.version)
+        if (pg := warehouse_target()) is not None:  # swap published_old back in
+            from scenetrack.postgres.rollback import rollback as rollback_pg
+
+            rec = rollback_pg(p, pg, args.version)
+        else:
+            rec = rollback(p, args.version)
     _emit(args, asdict(rec), f"published warehouse rolled back to v{rec.version}")
     return 0
 

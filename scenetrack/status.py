@@ -28,6 +28,12 @@ def ledger_totals(p: Paths) -> dict | None:
 
 def status(p: Paths) -> dict:
     """Ledger totals, last gate outcome and the published version, as one dict."""
+    from scenetrack.config import warehouse_target
+
+    if (pg := warehouse_target()) is not None:  # the PostgreSQL target keeps all three
+        from scenetrack.postgres.rollback import status as pg_status
+
+        return {"home": str(p.home), **pg_status(pg)}
     out: dict = {"home": str(p.home)}
     try:
         out["ledger"] = ledger_totals(p)
