@@ -181,7 +181,7 @@ def cmd_report(args: argparse.Namespace, p: Paths) -> int:
 def cmd_export(args: argparse.Namespace, p: Paths) -> int:
     from scenetrack.export import export
 
-    res = export(p, args.format, args.mart, Path(args.out) if args.out else None)
+    res = export(p, args.format, args.mart, Path(args.out) if args.out else None, args.city)
     _emit(
         args,
         {"version": res.version, "format": res.format, "files": [str(f) for f in res.files]},
@@ -304,6 +304,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="table to export (repeatable; default: every published mart)",
     )
     ex.add_argument("--out", help="folder (default: <home>/published/exports/<format>)")
+    ex.add_argument(
+        "--city",
+        help="only what this city may see (its own rows, national aggregates; docs/bi_access.md)",
+    )
     ex.set_defaults(func=cmd_export)
     af = sub.add_parser(
         "airflow",
