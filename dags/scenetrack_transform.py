@@ -36,6 +36,7 @@ from scenetrack.assets import (
     RAW_SUBMISSIONS,
     WRITER_POOL,
 )
+from scenetrack.notify import ScenetrackNotifier
 
 DBT_MODE_ENV = "SCENETRACK_AIRFLOW_DBT"
 DBT_MODE = os.environ.get(DBT_MODE_ENV, "build").strip().lower()
@@ -156,7 +157,12 @@ with DAG(
 
         built = dbt_build()
 
-    @task(outlets=[GATE_RESULTS], pool=WRITER_POOL, retries=0)
+    @task(
+        outlets=[GATE_RESULTS],
+        pool=WRITER_POOL,
+        retries=0,
+        on_failure_callback=ScenetrackNotifier("gate_blocked"),  # names checks, city, what to do
+    )
     def quality_gate(**context) -> str:
         """Run the GX suites; a failing `error` expectation fails this task (no retry: data)."""
         from scenetrack.airflow_warehouse import task_paths
