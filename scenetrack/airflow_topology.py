@@ -143,6 +143,12 @@ def topology_env(p: Paths, cfg: TopologyConfig) -> dict[str, str]:
     )
     if cfg.metadata_conn:
         env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = cfg.metadata_conn
+        if cfg.metadata_conn.startswith("postgresql+psycopg://"):
+            # Airflow would derive asyncpg (not installed) for its async engine: psycopg 3
+            # is async itself
+            env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC"] = cfg.metadata_conn.replace(
+                "postgresql+psycopg://", "postgresql+psycopg_async://", 1
+            )
     if cfg.executor == "celery":
         if not cfg.broker_url:
             raise ValueError("the Celery topology needs a broker URL")
@@ -426,7 +432,12 @@ def start(
     env = topology_env(p, cfg)
     topo = Topology(p, cfg, env, _components(p, cfg), list(stops or []))
     try:
-        prepare(p, env, connections)
+        if cfg.executor == "local" and not cfg.metadata_conn:
+            from scenetrack.airflow_runner import ensure_airflow
+
+            ensure_airflow(p, manifest=True)  # SQLite: migrated once per Airflow version
+        else:
+            prepare(p, env, connections)
         require_free_port(cfg.host, cfg.api_port, "Airflow API server")
         for c in topo.components.values():
             c.start(env)
@@ -520,8 +531,9 @@ def start_production(
 def stop_recorded(p: Paths, timeout: float = 30.0) -> list[str]:
     """Stop the topology recorded in ``<home>/airflow/topology.json`` (``--stop``).
 
-    Only process groups whose leader is still an ``airflow`` process are signalled (a pid
-    reused by something else is left alone). Returns what was stopped.
+    Only process groups whose leader is still an ``airflow`` (or Celery's retitled
+    ``celeryd``) process are signalled (a pid reused by something else is left alone).
+    Returns what was stopped.
     """
     from scenetrack import broker
     from scenetrack.postgres import server as pg_server
@@ -536,7 +548,7 @@ def stop_recorded(p: Paths, timeout: float = 30.0) -> list[str]:
             cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
         except OSError:
             continue
-        if b"airflow" in cmd:
+        if b"airflow" in cmd or b"celeryd" in cmd:  # Celery retitles its main process
             stop_group(pid, timeout)
             done.append(name)
     if state.get("redis_dir"):

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import re
 import urllib.request
 from dataclasses import dataclass, field
@@ -182,13 +183,21 @@ def quiet_cities(p: Any, run_date: date | None = None) -> dict[str, str]:
 
     spec = json.loads((EXPECTATIONS_DIR / "source_freshness.json").read_text(encoding="utf-8"))
     query = spec["meta"]["batch_query"]
-    since = (run_date or date.today()) - timedelta(days=FRESHNESS_DAYS)
+    # the evaluation date of the marts when pinned (SCENETRACK_REFERENCE_DATE), else today
+    pinned = os.environ.get("SCENETRACK_REFERENCE_DATE")
+    today = run_date or (date.fromisoformat(pinned) if pinned else date.today())
+    since = today - timedelta(days=FRESHNESS_DAYS)
     pg = warehouse_target()
     if pg is not None:
+        import psycopg
+
         from scenetrack.postgres import connect
 
         with connect(pg, autocommit=True) as con:
-            rows = con.execute(query).fetchall()
+            try:
+                rows = con.execute(query).fetchall()
+            except psycopg.errors.UndefinedTable:  # nothing built yet: nobody to miss
+                return {}
     else:
         import duckdb
 
@@ -200,6 +209,8 @@ def quiet_cities(p: Any, run_date: date | None = None) -> dict[str, str]:
             con = duckdb.connect(str(p.work_db), read_only=True)
             try:
                 rows = con.execute(query).fetchall()
+            except duckdb.CatalogException:  # nothing built yet
+                return {}
             finally:
                 con.close()
     return {

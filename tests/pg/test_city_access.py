@@ -207,3 +207,25 @@ def test_publishing_the_same_gate_run_again_is_a_no_op(warehouse) -> None:
     assert rec.version == 2 and rec.gate_run_id == run_id
     with psycopg.connect(target.dsn) as pg:
         assert pg.execute("select count(*) from audit.publish_log").fetchone()[0] == before
+
+
+def test_the_evaluator_report_renders_from_the_postgres_published_schema(warehouse, capsys) -> None:
+    from scenetrack.report.data import read_report_data
+
+    target, home = warehouse["target"], warehouse["home"]
+    with warehouse_env(target, BI_PASSWORD):
+        assert cli.main(["report", "--home", str(home.home), "--lang", "en", "--json"]) == 0
+        index = json.loads(capsys.readouterr().out)["report"]
+        data = read_report_data(home)
+    with psycopg.connect(target.dsn) as pg:
+        version = pg.execute("select version from published.publish_info").fetchone()[0]
+        projects = pg.execute("select count(*) from published.fct_project_lifecycle").fetchone()
+        gate = pg.execute(
+            "select run_id from audit.gate_results order by run_at desc limit 1"
+        ).fetchone()[0]
+    assert data.overview.version == version
+    assert data.overview.projects_total == projects[0]
+    assert data.quality.available and data.quality.gate["run_id"] == gate
+    html = open(index, encoding="utf-8").read()
+    assert f"{projects[0]:,}" in html
+    assert target.password not in html and BI_PASSWORD not in html
