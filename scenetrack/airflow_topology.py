@@ -30,6 +30,7 @@ runs, so ``scenetrack airflow --stop`` can stop a detached topology from another
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -192,13 +193,52 @@ class Component:
         return self.proc is not None and self.proc.poll() is None
 
     def signal_group(self, sig: int) -> None:
-        """Send ``sig`` to the component and everything it started (its process group)."""
+        """Send ``sig`` to the component's process group."""
         if self.proc is not None:
             _signal_group(self.proc.pid, sig)
 
-    def stop(self, timeout: float = 30.0) -> None:
+    def kill_all(self) -> None:
+        """SIGKILL the component and every process it started, as a machine going down would
+        (Airflow's task supervisor puts each task process in a process group of its own, so
+        the component's group alone is not everything)."""
         if self.proc is not None:
+            for pid in [self.proc.pid, *descendants(self.proc.pid)]:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            self.proc.wait()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """SIGTERM the group and wait; SIGKILL the group and then any task process left."""
+        if self.proc is not None:
+            tree = descendants(self.proc.pid)
             stop_group(self.proc.pid, timeout, reap=self.proc)
+            for pid in tree:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+
+
+def _parents() -> dict[int, int]:
+    """pid -> parent pid of every process (from /proc)."""
+    out = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                stat = Path(f"/proc/{d}/stat").read_text()
+            except OSError:
+                continue
+            out[int(d)] = int(stat.rsplit(")", 1)[1].split()[1])
+    return out
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` in the process tree (children first)."""
+    parents = _parents()
+    found, frontier = [], [pid]
+    while frontier:
+        kids = [c for c, parent in parents.items() if parent in frontier]
+        found += kids
+        frontier = kids
+    return found
 
 
 def _signal_group(pgid: int, sig: int) -> bool:
@@ -313,6 +353,25 @@ class Topology:
         raise AirflowRunError(
             f"Airflow was not healthy after {timeout:.0f} s at {self.url}{HEALTH_PATH}: {doc}"
         )
+
+    def restart(self, name: str, timeout: float = 30.0) -> None:
+        """Stop (if still running) and start one component again, as a supervisor would."""
+        c = self.components[name]
+        c.stop(timeout)
+        c.start(self.env)
+        self.record()
+
+    def owner_of(self, pid: int) -> str | None:
+        """The component that started ``pid`` (walking up its parents; None: none of ours)."""
+        leaders = {c.pid: n for n, c in self.components.items()}
+        parents = _parents()
+        while pid and pid not in leaders:
+            pid = parents.get(pid, 0)
+        return leaders.get(pid)
+
+    def pids(self) -> list[int]:
+        """Every live process of every component, task processes included."""
+        return [p for c in self.components.values() if c.pid for p in [c.pid, *descendants(c.pid)]]
 
     def stop(self, timeout: float = 30.0) -> None:
         """Stop every component (workers and scheduler first), then the servers started."""
@@ -481,10 +540,9 @@ def start_production(
     services.mkdir(parents=True, exist_ok=True)
     stops: list = []
     try:
-        pg_dir = services / "postgres"
-        if pg_dir.exists():  # a leftover of a killed run: stop it, start afresh
-            pg_server.stop(pg_dir)
-        pg = pg_server.start(pg_dir)
+        # a directory of its own under the temp dir: PostgreSQL runs as the 'postgres' user
+        # when we are root, and must reach it (a home under a 0700 folder would not do)
+        pg = pg_server.start()
         stops.append(lambda: pg_server.stop(pg))
         redis_dir = services / "redis"
         if redis_dir.exists():

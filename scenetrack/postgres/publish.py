@@ -42,6 +42,7 @@ import psycopg
 from psycopg import errors, sql
 
 from scenetrack.config import Paths, PgTarget
+from scenetrack.faults import checkpoint
 from scenetrack.postgres import connect
 from scenetrack.postgres.rls import CITY_GROUP, secure_tables
 from scenetrack.postgres.roles import BI_ROLE, grant_published
@@ -212,6 +213,7 @@ def _publish_once(target: PgTarget, gate_run_id: str) -> PublishRecord:
                 # who sees which rows (bi_reader all, city_<code> its own): scenetrack.postgres.rls
                 secure_tables(cur, NEXT, BI_ROLE)
 
+            checkpoint("pg_publish:before_swap")
             # 2.-4. the swap itself: one short transaction
             with con.transaction():
                 cur.execute(
@@ -250,6 +252,7 @@ def _publish_once(target: PgTarget, gate_run_id: str) -> PublishRecord:
                     "insert into audit.publish_log values (%s, 'publish', %s, %s, %s, %s)",
                     [version, published_at, by, gate_run_id, json.dumps(counts)],
                 )
+            checkpoint("pg_publish:after_swap")
         finally:
             with contextlib.suppress(psycopg.Error):
                 cur.execute("select pg_advisory_unlock(%s)", [PUBLISH_LOCK_KEY])
