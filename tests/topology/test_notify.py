@@ -159,3 +159,29 @@ def test_a_channel_down_does_not_stop_the_other(channels, monkeypatch) -> None:
     )  # fmt: skip
     ScenetrackNotifier("gate_blocked")(_context(_blocked()))
     assert inbox == [] and len(posted) == 1
+
+
+def test_quiet_cities_follow_the_gates_freshness_rule(home, monkeypatch) -> None:
+    import duckdb
+
+    from scenetrack.notify import quiet_cities
+
+    monkeypatch.delenv("SCENETRACK_WAREHOUSE", raising=False)
+    monkeypatch.delenv("SCENETRACK_REFERENCE_DATE", raising=False)
+    assert quiet_cities(home, date(2025, 12, 31)) == {}  # nothing ingested yet
+    con = duckdb.connect(str(home.work_db))
+    con.execute("create schema staging")
+    con.execute("create table staging.stg_raw__events (city_code varchar, reported_at date)")
+    con.execute(
+        "insert into staging.stg_raw__events values "
+        "('340100', '2025-01-05'), ('340100', '2025-09-30'), "  # newest 92 days before
+        "('320200', '2025-10-02'), ('440300', '2024-12-31')"  # 90 days: fresh; a year: quiet
+    )
+    con.close()
+    # 90 days (SCENETRACK_FRESHNESS_DAYS' default) before 2025-12-31 is 2025-10-02
+    assert quiet_cities(home, date(2025, 12, 31)) == {
+        "340100": "2025-09-30",
+        "440300": "2024-12-31",
+    }
+    monkeypatch.setenv("SCENETRACK_REFERENCE_DATE", "2025-10-10")  # the pinned evaluation date
+    assert quiet_cities(home) == {"440300": "2024-12-31"}
