@@ -8,8 +8,9 @@ Two topologies, started and stopped the same way:
 - ``celery`` (``scenetrack airflow --celery``, ``make airflow-prod``): the production shape.
   PostgreSQL holds Airflow's metadata (and the warehouse, given to the tasks as the Airflow
   connection ``scenetrack_warehouse``), Redis is the Celery broker (both throwaway servers
-  from ``scripts/pg_start.sh`` and ``scripts/redis_start.sh`` unless the operator gives their
-  URLs), and two Celery workers run the tasks.
+  from ``scripts/pg_start.sh`` and ``scripts/redis_start.sh`` in :func:`start_production`;
+  :func:`start` with a :class:`TopologyConfig` naming existing ones runs the same services
+  against them), and two Celery workers run the tasks.
 
 Loopback means loopback: the API server binds ``host`` (127.0.0.1 by default) and a port that
 is checked free first (a taken port is refused with a message naming it); readiness is the

@@ -26,7 +26,6 @@ from __future__ import annotations
 import csv
 import json
 import os
-import subprocess
 import time
 from html import unescape
 from pathlib import Path
@@ -41,6 +40,7 @@ from scenetrack.airflow_topology import group_alive, start_production
 from scenetrack.config import PROJECT_DIR, Paths
 from tests.conftest import event, write_csv
 from tests.topology.sinks import body_text, http_sink, smtp_sink
+from tests.topology.sockets import addresses_on_port, sockets_of
 
 pytestmark = pytest.mark.e2e
 
@@ -182,31 +182,15 @@ def stack(tmp_path_factory):
             s.topo.stop()
 
 
-def _listening(pids: set[int]) -> list[tuple[int, str]]:
-    """(pid, local address:port) of every LISTEN socket the given processes own."""
-    out = subprocess.run(["ss", "-ltnpH"], capture_output=True, text=True, check=True).stdout
-    found = []
-    for line in out.splitlines():
-        local = line.split()[3]
-        for pid in pids:
-            if f"pid={pid}," in line:
-                found.append((pid, local))
-    return found
-
-
 def test_every_server_listens_on_loopback_only(stack: Stack) -> None:
     from urllib.parse import urlsplit
 
-    sockets = _listening(set(stack.topo.pids()))
+    sockets = sockets_of(set(stack.topo.pids()))
     assert sockets, "the API server listens"
-    assert all(addr.startswith("127.0.0.1:") for _, addr in sockets), sockets
-    api = [a for _, a in sockets if a.endswith(f":{stack.topo.cfg.api_port}")]
-    assert api == [f"127.0.0.1:{stack.topo.cfg.api_port}"]
-    out = subprocess.run(["ss", "-ltnH"], capture_output=True, text=True, check=True).stdout
+    assert {(a, p) for _, a, p in sockets} == {("127.0.0.1", stack.topo.cfg.api_port)}
     for url in (stack.info["warehouse_dsn"], stack.info["broker_url"]):
         port = urlsplit(url).port
-        addrs = {ln.split()[3] for ln in out.splitlines() if ln.split()[3].endswith(f":{port}")}
-        assert addrs == {f"127.0.0.1:{port}"}, (url.split("@")[-1], addrs)
+        assert addresses_on_port(port) == {"127.0.0.1"}, url.split("@")[-1]
 
 
 def _dbt_build_process(stack: Stack) -> int | None:

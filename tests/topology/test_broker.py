@@ -8,6 +8,7 @@ import pytest
 import redis
 
 from scenetrack import broker
+from tests.topology.sockets import addresses_on_port
 
 
 @pytest.fixture
@@ -19,27 +20,8 @@ def server(tmp_path):
         broker.stop(srv)
 
 
-def _listening_addresses(port: int) -> set[str]:
-    """Local addresses with a TCP socket listening on ``port`` (from /proc/net/tcp{,6})."""
-    found = set()
-    for name, width in (("/proc/net/tcp", 8), ("/proc/net/tcp6", 32)):
-        try:
-            lines = open(name).read().splitlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
-            local, state = line.split()[1], line.split()[3]
-            addr, hexport = local.split(":")
-            if state == "0A" and int(hexport, 16) == port:  # 0A: LISTEN
-                if width == 8:
-                    found.add(socket.inet_ntoa(bytes.fromhex(addr)[::-1]))
-                else:
-                    found.add(addr)
-    return found
-
-
 def test_listens_on_loopback_only_and_asks_for_the_password(server) -> None:
-    assert _listening_addresses(server.port) == {"127.0.0.1"}
+    assert addresses_on_port(server.port) == {"127.0.0.1"}
     with pytest.raises(redis.AuthenticationError):
         redis.Redis(host="127.0.0.1", port=server.port).ping()
     assert redis.Redis.from_url(server.url).ping()
