@@ -9,7 +9,7 @@ export GX_ANALYTICS_ENABLED := false
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 export DO_NOT_TRACK := 1
 
-.PHONY: install demo demo-postgres test test-fast test-pg lint format airflow bench clean status doctor sqllint
+.PHONY: install demo demo-postgres test test-fast test-pg lint format airflow airflow-prod airflow-prod-stop bench clean status doctor sqllint mutation mutation-sample
 
 # The pinned environment: requirements.lock is the constraint (Airflow's own constraint files
 # are not reachable here). Reinstalled only when the lock or pyproject changes.
@@ -58,6 +58,12 @@ status: $(STAMP) ## ledger, quarantine, last gate and its checks, published vers
 AIRFLOW_PORT ?= 8080
 airflow: $(STAMP) ## Airflow standalone + the project's DAGs on 127.0.0.1 (dbt parse first); Ctrl-C stops it
 	$(BIN)/scenetrack airflow --home $(SCENETRACK_HOME) --port $(AIRFLOW_PORT)
+
+airflow-prod: $(STAMP) ## PostgreSQL + Redis + Celery (2 workers) + scheduler/triggerer/dag-processor/API on 127.0.0.1; Ctrl-C stops all
+	$(BIN)/scenetrack airflow --celery --home $(SCENETRACK_HOME)-prod --port $(AIRFLOW_PORT)
+
+airflow-prod-stop: $(STAMP) ## stop a topology started with `scenetrack airflow --celery --detach`
+	$(BIN)/scenetrack airflow --stop --home $(SCENETRACK_HOME)-prod
 
 bench: $(STAMP) ## benchmarks (ratios against reference runs in the same process)
 	$(BIN)/python -m benchmarks.run

@@ -3,8 +3,8 @@
 ``python -m benchmarks.event_driven --home HOME --delta DELTA.csv [--files 3]``
 
 ``HOME`` is a built and published warehouse (the pipeline round's home at 1M events); it is
-copied, never changed. ``airflow standalone`` (scheduler, triggerer, dag-processor, API
-server; LocalExecutor, SQLite metadata DB) runs on 127.0.0.1 for the copy; 1k-row slices of
+copied, never changed. ``scenetrack airflow``'s services (scheduler, triggerer, dag-processor, API
+server; LocalExecutor, SQLite metadata DB) run on 127.0.0.1 for the copy; 1k-row slices of
 the 1 % submission are landed one at a time (``.part`` then rename, as uploaders must) and
 the clock runs from the rename until ``published/publish_log.jsonl`` records a new version.
 
@@ -28,14 +28,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from scenetrack.airflow_runner import (
-    ensure_airflow,
-    land,
-    landing_watcher_running,
-    metadata_rows,
-    start_standalone,
-    stop_standalone,
-)
+from scenetrack.airflow_runner import land, landing_watcher_running, metadata_rows
+from scenetrack.airflow_topology import start_local
 from scenetrack.config import Paths
 from scenetrack.publish import publish_log
 
@@ -153,8 +147,8 @@ def _segments(breakdown: dict, total: float) -> dict[str, float]:
 def _wait(what: str, cond, proc, timeout: float = WAIT_S, every: float = 0.25):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"airflow standalone exited ({proc.returncode}) waiting for {what}")
+        if dead := proc.dead():
+            raise RuntimeError(f"Airflow component(s) {dead} exited waiting for {what}")
         value = cond()
         if value:
             return value
@@ -192,11 +186,10 @@ def measure(built_home: Path, delta: Path, work: Path, n_files: int = 3) -> dict
     before = len(publish_log(p))
     if before == 0:
         raise ValueError(f"{built_home} has no published version: run the pipeline first")
-    ensure_airflow(p)
-    proc = start_standalone(p, _free_port(), p.logs_dir / "airflow-standalone.log")
+    t_start = time.monotonic()
+    proc = start_local(p, _free_port())  # scenetrack airflow's services, healthy
     rounds = []
     try:
-        t_start = time.monotonic()
         _wait(
             "the landing watcher to run in the triggerer", lambda: landing_watcher_running(p), proc
         )
@@ -220,11 +213,11 @@ def measure(built_home: Path, delta: Path, work: Path, n_files: int = 3) -> dict
                 }
             )
     finally:
-        stop_standalone(proc)
+        proc.stop()
     lat = [r["seconds"] for r in rounds]
     return {
         "what": "1k-row file renamed into landing/ -> new version in published/publish_log.jsonl "
-        "(airflow standalone, LocalExecutor, SQLite metadata DB; dbt build + GX gate + publish)",
+        "(scenetrack airflow: LocalExecutor, SQLite metadata DB; dbt build + GX gate + publish)",
         "warehouse_home": str(built_home),
         "n": len(lat),
         "median": round(statistics.median(lat), 2),
@@ -246,7 +239,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--work", default=None, help="scratch folder (default: <home>.latency)")
     ap.add_argument("--out", default=None, help="write the JSON result here too")
     args = ap.parse_args(argv)
-    # SIGTERM ends the run through `finally`, so the standalone's process group is stopped
+    # SIGTERM ends the run through `finally`, so every Airflow service is stopped
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     work = Path(args.work or f"{args.home.rstrip('/')}.latency")
     res = measure(Path(args.home), Path(args.delta), work, args.files)

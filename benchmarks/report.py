@@ -324,7 +324,7 @@ def _e2e_lines(e2e: dict) -> list[str]:
     rows = sorted({r["rows"] for r in d["rounds"] if "rows" in r})
     L = [
         f"{d['what']}. Warehouse: {d.get('size', '?')} events; files of {rows} rows landed one "
-        f"after another; `airflow standalone` took {d.get('standalone_startup_s')} s to start "
+        f"after another; Airflow's services took {d.get('standalone_startup_s')} s to start "
         f"the watcher (not counted). Raw figures: `results/{e2e['source']}`.",
         "",
         f"File-to-published: median {d['median']:.1f} s [{d['min']:.1f} s–{d['max']:.1f} s], "

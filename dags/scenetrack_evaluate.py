@@ -41,20 +41,20 @@ def scenetrack_evaluate():
     @task(pool=WRITER_POOL)
     def generate_dbt_docs() -> dict:
         """Publish dbt docs and read the data-quality panel from the work database."""
-        from scenetrack.config import paths
+        from scenetrack.airflow_warehouse import task_paths
         from scenetrack.report import read_work_database
 
-        return read_work_database(paths()).to_json()
+        return read_work_database(task_paths()).to_json()
 
     # Outside the pool: reads only the published file, so it never holds the writer's.
     @task(outlets=[EVALUATOR_OUTPUTS])
     def build_evaluator_report(work: dict, **context) -> dict:
         """Render the zh/en evaluator report from the published marts."""
-        from scenetrack.config import paths
+        from scenetrack.airflow_warehouse import task_paths
         from scenetrack.report import WorkDatabaseReadings, render_evaluator_report
 
         readings = WorkDatabaseReadings.from_json(work)
-        reports = render_evaluator_report(paths(), readings.quality)
+        reports = render_evaluator_report(task_paths(), readings.quality)
         extra = {
             "reports": {lang: str(path) for lang, path in reports.items()},
             "dbt_docs": str(readings.dbt_docs) if readings.dbt_docs else None,

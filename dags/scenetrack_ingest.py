@@ -60,11 +60,11 @@ def scenetrack_ingest():
         """Ingest every complete file in the landing folder; skip when none landed."""
         from airflow.sdk.exceptions import AirflowSkipException
 
-        from scenetrack.config import paths
+        from scenetrack.airflow_warehouse import task_paths
         from scenetrack.pipeline import ingest_landing
 
         announced = _announced(context)  # before ingesting: nothing may fail after the move
-        receipts = ingest_landing(paths())
+        receipts = ingest_landing(task_paths())
         if not receipts:
             raise AirflowSkipException(
                 "no complete files in the landing folder (an earlier run took them)"

@@ -38,6 +38,7 @@ from scenetrack.assets import (
     RAW_SUBMISSIONS,
     WRITER_POOL,
 )
+from scenetrack.notify import ScenetrackNotifier
 
 DBT_MODE_ENV = "SCENETRACK_AIRFLOW_DBT"
 DBT_MODE = os.environ.get(DBT_MODE_ENV, "build").strip().lower()
@@ -148,30 +149,37 @@ with DAG(
         @task(outlets=[LIFECYCLE], pool=WRITER_POOL)
         def dbt_build(**context) -> dict:
             """dbt build (seeds, staging, lifecycle, marts and their tests) into the work DB."""
-            from scenetrack.config import paths
+            from scenetrack.airflow_warehouse import task_paths
             from scenetrack.pipeline import build
 
-            nodes = build(paths())
+            nodes = build(task_paths())
             extra = {"dbt_nodes": nodes, "marts_rows": _marts_rows()}
             context["outlet_events"][LIFECYCLE].extra = extra
             return extra
 
         built = dbt_build()
 
-    @task(outlets=[GATE_RESULTS], pool=WRITER_POOL, retries=0)
+    @task(
+        outlets=[GATE_RESULTS],
+        pool=WRITER_POOL,
+        retries=0,
+        on_failure_callback=ScenetrackNotifier("gate_blocked"),  # names checks, city, what to do
+    )
     def quality_gate(**context) -> str:
         """Run the GX suites; a failing `error` expectation fails this task (no retry: data),
         unless it belongs to some cities only: their newest submissions are then held back,
         the marts rebuilt without them and gated again (scenetrack.holdback)."""
-        from scenetrack.config import paths
+        from scenetrack.airflow_warehouse import task_paths
         from scenetrack.pipeline import gate, held_note, held_now
 
-        home = paths()
+        home = task_paths()
         result = gate(home)
         print(result.summary())
         held = held_now(home)
         if held:
             print(held_note(held))
+        if result.held_back:  # this run held a city back: tell someone, once
+            ScenetrackNotifier("held_back").notify({**context, "held_back": result.held_back})
         context["outlet_events"][GATE_RESULTS].extra = {
             "gate_run_id": result.run_id,
             "outcome": "passed",
@@ -183,10 +191,10 @@ with DAG(
     @task(outlets=[PUBLISHED_MARTS], pool=WRITER_POOL)
     def publish_marts(gate_run_id: str, **context) -> dict:
         """Swap the audited marts in as the next published version (same gate run: same bytes)."""
-        from scenetrack.config import paths
+        from scenetrack.airflow_warehouse import task_paths
         from scenetrack.pipeline import publish
 
-        rec = publish(paths(), gate_run_id)
+        rec = publish(task_paths(), gate_run_id)
         extra = {"version": rec.version, "gate_run_id": gate_run_id, "tables": rec.tables}
         context["outlet_events"][PUBLISHED_MARTS].extra = extra
         return extra

@@ -181,75 +181,8 @@ def dags_test(p: Paths, dag_id: str) -> str:
     return _airflow(p, "dags", "test", dag_id, log_name=f"dag-{dag_id}")
 
 
-def standalone_env(p: Paths, port: int) -> dict[str, str]:
-    """``airflow_env`` plus what a long-running local Airflow needs: the API port on loopback."""
-    env = airflow_env(p)
-    # standalone starts its components as `airflow ...` found on PATH: this venv's first
-    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
-    env["AIRFLOW__API__PORT"] = str(port)
-    env["AIRFLOW__API__BASE_URL"] = f"http://127.0.0.1:{port}"
-    return env
-
-
-def start_standalone(p: Paths, port: int = 8080, log: Path | None = None) -> subprocess.Popen:
-    """Start ``airflow standalone`` (API server, scheduler, dag-processor, triggerer) for this home.
-
-    It runs in its own process group, so :func:`stop_standalone` ends every process it started.
-    Output goes to ``log`` (default ``<home>/logs/airflow-standalone.log``).
-    """
-    log = log or p.logs_dir / "airflow-standalone.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
-    exe = Path(sys.executable).with_name("airflow")
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [str(exe), "standalone"],
-            env=standalone_env(p, port),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # pragma: no cover - the id was reused by someone else's group
-        return False
-    return True
-
-
-def stop_standalone(proc: subprocess.Popen, timeout: float = 30.0) -> int:
-    """End every process of the standalone's process group; return the leader's exit code.
-
-    SIGTERM to the whole group (scheduler, triggerer, dag-processor, API server and the task
-    processes they started), wait up to ``timeout`` seconds for all of them to exit, then
-    SIGKILL whatever is left and wait again.
-    """
-    import signal
-    import time
-
-    pgid = proc.pid  # start_new_session: the leader's pid is the group id
-    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 10.0)):
-        if not _group_alive(pgid):
-            break
-        try:
-            os.killpg(pgid, sig)
-        except ProcessLookupError:
-            break
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            proc.poll()  # reap the leader as soon as it exits
-            if not _group_alive(pgid):
-                break
-            time.sleep(0.2)
-    return proc.wait()
-
-
 def admin_login(p: Paths, timeout: float = 120.0) -> tuple[str, str] | None:
-    """The (user, password) ``airflow standalone`` generated, read from its passwords file."""
+    """The (user, password) the API server's simple auth manager generated, from its file."""
     import json
     import time
 

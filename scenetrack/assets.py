@@ -20,6 +20,7 @@ from datetime import timedelta
 from airflow.sdk import Asset, AssetWatcher
 
 from scenetrack.config import home_from
+from scenetrack.notify import ScenetrackNotifier
 from scenetrack.triggers import LandingFolderTrigger
 
 # Seconds between two looks at the landing folder (one os.scandir in the triggerer).
@@ -55,6 +56,8 @@ WRITER_POOL = "scenetrack_warehouse_writer"
 
 DEFAULT_ARGS = {
     "owner": "scenetrack",
+    # after the last retry only (scenetrack.notify): e-mail / webhook, zh + en
+    "on_failure_callback": ScenetrackNotifier("task_failed"),
     "retries": 2,
     "retry_delay": timedelta(seconds=10),
     "retry_exponential_backoff": True,

@@ -239,11 +239,17 @@ def cmd_doctor(args: argparse.Namespace, p: Paths) -> int:
 
 
 def cmd_rollback(args: argparse.Namespace, p: Paths) -> int:
+    from scenetrack.config import warehouse_target
     from scenetrack.publish import rollback
     from scenetrack.warehouse import writer_lock
 
     with writer_lock(p):
-        rec = rollback(p, args.version)
+        if (pg := warehouse_target()) is not None:  # swap published_old back in
+            from scenetrack.postgres.rollback import rollback as rollback_pg
+
+            rec = rollback_pg(p, pg, args.version)
+        else:
+            rec = rollback(p, args.version)
     _emit(args, asdict(rec), f"published warehouse rolled back to v{rec.version}")
     return 0
 
@@ -275,7 +281,7 @@ def cmd_report(args: argparse.Namespace, p: Paths) -> int:
 def cmd_export(args: argparse.Namespace, p: Paths) -> int:
     from scenetrack.export import export
 
-    res = export(p, args.format, args.mart, Path(args.out) if args.out else None)
+    res = export(p, args.format, args.mart, Path(args.out) if args.out else None, args.city)
     _emit(
         args,
         {"version": res.version, "format": res.format, "files": [str(f) for f in res.files]},
@@ -286,20 +292,43 @@ def cmd_export(args: argparse.Namespace, p: Paths) -> int:
 
 
 def cmd_airflow(args: argparse.Namespace, p: Paths) -> int:
-    """Airflow standalone with the project's DAGs on 127.0.0.1 until Ctrl-C."""
+    """Airflow's services with the project's DAGs on loopback until Ctrl-C (or --detach);
+    ``--celery``: the production topology (scenetrack.airflow_topology)."""
     import signal
     import time
 
-    from scenetrack.airflow_runner import (
-        admin_login,
-        ensure_airflow,
-        start_standalone,
-        stop_standalone,
-    )
+    from scenetrack import airflow_topology as topology
+    from scenetrack.airflow_runner import admin_login
 
-    ensure_airflow(p, manifest=True)
-    (p.home / "landing").mkdir(parents=True, exist_ok=True)
-    proc = start_standalone(p, args.port)
+    if args.stop:
+        done = topology.stop_recorded(p)
+        print("stopped: " + (", ".join(done) if done else f"nothing recorded in {p.home}"))
+        return 0
+    topology.require_free_port(args.host, args.port, "Airflow API server")
+    what = "Celery topology (PostgreSQL, Redis, 2 workers)" if args.celery else "Airflow"
+    print(f"starting {what} on {args.host}…", file=sys.stderr, flush=True)
+    if args.celery:
+        topo, info = topology.start_production(p, args.port, args.host)
+    else:
+        topo = topology.start_local(p, args.port, args.host)
+        info = {}
+    login = admin_login(p, timeout=30)
+    print(
+        f"Airflow is ready: {topo.url} (health: {topo.url}{topology.HEALTH_PATH})\n"
+        + (f"login: {login[0]} / {login[1]}\n" if login else "")
+        + (
+            f"warehouse: {info['warehouse_dsn'].split('@')[-1]} (Airflow connection "
+            f"{topology.WAREHOUSE_CONN_ID})\n"
+            if info
+            else ""
+        )  # fmt: skip
+        + f"drop submissions into {p.home / 'landing'} (write *.part, then rename)\n"
+        + f"logs: {p.logs_dir / 'airflow-services'}",
+        flush=True,
+    )
+    if args.detach:
+        print(f"stop it with: scenetrack airflow --stop --home {p.home}", flush=True)
+        return 0
     stopping: list[int] = []
 
     def _stop(signum, _frame) -> None:
@@ -307,32 +336,17 @@ def cmd_airflow(args: argparse.Namespace, p: Paths) -> int:
 
     old = {s: signal.signal(s, _stop) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        login = admin_login(p, timeout=180)
-        log = p.logs_dir / "airflow-standalone.log"
-        print(
-            f"Airflow is starting at http://127.0.0.1:{args.port}\n"
-            + (f"login: {login[0]} / {login[1]}\n" if login else f"login: see {log}\n")
-            + f"drop submissions into {p.home / 'landing'} (write *.part, then rename)\n"
-            + f"log: {log}\nCtrl-C stops it.",
-            flush=True,
-        )
-        ready = False
-        while not stopping and proc.poll() is None:
-            if not ready:
-                import socket
-
-                with socket.socket() as sock:
-                    sock.settimeout(0.5)
-                    ready = sock.connect_ex(("127.0.0.1", args.port)) == 0
-                if ready:
-                    print(f"Airflow is ready: http://127.0.0.1:{args.port}", flush=True)
+        print("Ctrl-C stops it.", flush=True)
+        while not stopping and not (dead := topo.dead()):
             time.sleep(0.5)
+        if not stopping:
+            print(f"error: Airflow component(s) exited: {', '.join(dead)}", file=sys.stderr)
     finally:
         print("stopping Airflow…", file=sys.stderr, flush=True)
-        code = stop_standalone(proc)
+        topo.stop()
         for s, h in old.items():
             signal.signal(s, h)
-    return 0 if stopping else (code or EXIT_FAILED)
+    return 0 if stopping else EXIT_FAILED
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -439,11 +453,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="table to export (repeatable; default: every published mart)",
     )
     ex.add_argument("--out", help="folder (default: <home>/published/exports/<format>)")
+    ex.add_argument(
+        "--city",
+        help="only what this city may see (its own rows, national aggregates; docs/bi_access.md)",
+    )
     ex.set_defaults(func=cmd_export)
     af = sub.add_parser(
         "airflow",
         parents=[common],
-        help="run Airflow standalone with the project's DAGs on 127.0.0.1 (Ctrl-C stops it)",
+        help="run Airflow's services with the project's DAGs on 127.0.0.1 (Ctrl-C stops them)",
     )
     af.add_argument(
         "--port",
@@ -451,6 +469,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_API_PORT,
         help=f"API server / UI port (default {DEFAULT_API_PORT})",
     )
+    af.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    af.add_argument(
+        "--celery",
+        action="store_true",
+        help="production topology: PostgreSQL metadata and warehouse, Redis, Celery workers",
+    )
+    af.add_argument("--detach", action="store_true", help="start, print, return (stop: --stop)")
+    af.add_argument("--stop", action="store_true", help="stop what --detach started in this home")
     af.set_defaults(func=cmd_airflow)
     return parser
 

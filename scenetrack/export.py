@@ -233,22 +233,66 @@ def default_out_dir(p: Paths, fmt: str) -> Path:
     return p.published_dir / "exports" / fmt
 
 
+def city_view(p: Paths, city: str) -> duckdb.DuckDBPyConnection:
+    """An in-memory database holding what one city may see of the published file
+    (:mod:`scenetrack.city_access`): its own rows of every table with per-city figures, the
+    national aggregates and the reference lists, with the column comments. A published table
+    the rule does not name is left out (fail closed)."""
+    from scenetrack.city_access import check_city_code, city_filter
+
+    code = check_city_code(city)
+    con = duckdb.connect()
+    try:
+        con.execute(f"attach '{p.published_db}' as pub (read_only)")
+        names = [
+            r[0]
+            for r in con.execute(
+                "select table_name from duckdb_tables() where database_name = 'pub' "
+                "and schema_name = 'main' order by table_name"
+            ).fetchall()
+        ]
+        kept = set()
+        for t in names:
+            rule = city_filter(t, f"'{code}'")
+            if rule is not None:
+                con.execute(f'create table main."{t}" as select * from pub.main."{t}" where {rule}')
+                kept.add(t)
+        for t, c, text in con.execute(
+            "select table_name, column_name, comment from duckdb_columns() "
+            "where database_name = 'pub' and comment is not null"
+        ).fetchall():
+            if t in kept:
+                quoted = "'" + text.replace("'", "''") + "'"
+                con.execute(f'comment on column main."{t}"."{c}" is {quoted}')
+        con.execute("detach pub")
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
 def export(
     p: Paths,
     fmt: str,
     marts: list[str] | None = None,
     out_dir: Path | None = None,
+    city: str | None = None,
 ) -> ExportResult:
     """Write the published ``marts`` (default: every published table but ``publish_info``)
     in ``fmt`` into ``out_dir`` (default ``<home>/published/exports/<fmt>``), one file each,
-    named ``<mart>.<fmt>``."""
+    named ``<mart>.<fmt>``.
+
+    ``city``: only what that city may see (:func:`city_view`), for sharing a city's own
+    figures with it; default folder ``<home>/published/exports/<fmt>/city_<code>``."""
     if fmt not in FORMATS:
         raise ValueError(f"format must be one of {FORMATS}, got {fmt!r}")
     if not p.published_db.exists():
         raise RuntimeError(f"nothing is published yet ({p.published_db} does not exist)")
     out = Path(out_dir) if out_dir else default_out_dir(p, fmt)
+    if city and not out_dir:
+        out = out / f"city_{city}"
     out.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(p.published_db), read_only=True)
+    con = city_view(p, city) if city else duckdb.connect(str(p.published_db), read_only=True)
     try:
         available = published_tables(con)
         if marts:

@@ -10,8 +10,14 @@ point, so a test can run a real step in a child process and make it die exactly 
     SCENETRACK_FAULT=publish:build_candidate=enospc # raise OSError(ENOSPC) instead
 
 Several faults may be listed, separated by commas. Actions: ``kill`` (default: SIGKILL, no
-cleanup of any kind, as when the machine or the OOM killer stops the process) and ``enospc``
-(an ``OSError`` "No space left on device" raised at that point, as a full disk would).
+cleanup of any kind, as when the machine or the OOM killer stops the process), ``enospc``
+(an ``OSError`` "No space left on device" raised at that point, as a full disk would) and
+``stall`` (write ``<point> <pid>`` to ``$SCENETRACK_FAULT_FILE.reached`` and sleep, so a test
+can kill a whole Airflow worker exactly there).
+
+Processes a test cannot start itself (Celery workers' task processes) read the spec from the
+file named by ``SCENETRACK_FAULT_FILE`` when ``SCENETRACK_FAULT`` is unset: the test arms a
+fault by writing the file and disarms it by removing it.
 """
 
 from __future__ import annotations
@@ -22,6 +28,8 @@ import signal
 from collections import Counter
 
 FAULT_ENV = "SCENETRACK_FAULT"
+FAULT_FILE_ENV = "SCENETRACK_FAULT_FILE"
+STALL_SECONDS = 600
 
 _passes: Counter[str] = Counter()
 
@@ -29,6 +37,11 @@ _passes: Counter[str] = Counter()
 def _armed(name: str) -> str | None:
     """The action armed for this pass of checkpoint ``name``, or None."""
     spec = os.environ.get(FAULT_ENV, "")
+    if not spec and (armed := os.environ.get(FAULT_FILE_ENV)):
+        try:
+            spec = open(armed, encoding="utf-8").read().strip()
+        except OSError:  # not armed
+            spec = ""
     if not spec:
         return None
     _passes[name] += 1
@@ -52,6 +65,14 @@ def checkpoint(name: str) -> None:
         return
     if action == "kill":
         os.kill(os.getpid(), signal.SIGKILL)
+    elif action == "stall":
+        import time
+
+        marker = os.environ.get(FAULT_FILE_ENV)
+        if marker:
+            with open(marker + ".reached", "w", encoding="utf-8") as f:
+                f.write(f"{name} {os.getpid()}")
+        time.sleep(STALL_SECONDS)
     elif action == "enospc":
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC) + f" (injected at {name})")
     else:

@@ -147,6 +147,9 @@ class GateResult:
     run_date: date
     outcomes: list[ExpectationOutcome]
     data_docs_index: Path | None
+    # submissions this gate held back before it passed (per-city holdback, scenetrack.holdback;
+    # Hold.to_dict() each): someone must be told
+    held_back: tuple[dict, ...] = ()
 
     @property
     def passed(self) -> bool:

@@ -10,7 +10,7 @@ import contextlib
 import shutil
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -285,7 +285,7 @@ def gate(p: Paths, run_date: date | None = None):
             again = _gate_once(p, run_date)
             if again.passed:
                 print(held_note(held), flush=True)
-                return again
+                return replace(again, held_back=tuple(h.to_dict() for h in held))
             raise GateBlockedError(
                 f"{again.summary()}\n{held_note(held)}\nThe gate still fails without them."
             )

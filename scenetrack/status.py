@@ -19,7 +19,7 @@ from pathlib import Path
 import duckdb
 
 from ingestion.printable import printable
-from scenetrack.config import Paths
+from scenetrack.config import Paths, warehouse_target
 from scenetrack.publish import publish_log
 
 REFERENCE_DATE_ENV = "SCENETRACK_REFERENCE_DATE"
@@ -222,6 +222,19 @@ def status(p: Paths, now: datetime | None = None) -> dict:
     now = now or datetime.now(UTC)
     out: dict = {"home": str(p.home)}
     out |= _work_database(p)
+    if (pg := warehouse_target()) is not None:  # PostgreSQL keeps the gate and the published
+        from scenetrack.postgres.rollback import status as pg_status
+
+        remote = pg_status(pg)
+        pub = remote["published"]
+        out |= {
+            "warehouse": remote["warehouse"],
+            "ledger": remote["ledger"],
+            "last_gate": remote["last_gate"],
+            "published": pub | _age(pub["at"], now) if pub else None,
+            "report": _report(p, pub["version"] if pub else None),
+        }
+        return out
     log = publish_log(p)
     out["published"] = (
         {
@@ -269,9 +282,11 @@ def _lines_gate(s: dict) -> list[str]:
     if not isinstance(g, dict):
         return [f"last gate: {printable(g or 'not run yet')}"]
     verdict = "PASSED" if g["passed"] else "FAILED (publication blocked)"
+    at = f" at {g['run_at']} UTC" if g.get("run_at") else ""
+    checks = f"{g['checks']} checks; " if g.get("checks") is not None else ""
     lines = [
-        f"last gate: {printable(g['run_id'])} at {g['run_at']} UTC: {verdict} "
-        f"({g['checks']} checks; {g['failures']} error failure(s), {g['warnings']} warning(s))"
+        f"last gate: {printable(g['run_id'])}{at}: {verdict} "
+        f"({checks}{g['failures']} error failure(s), {g['warnings']} warning(s))"
     ]
     for c in g.get("not_passed", []):
         tag = "ERROR" if c["severity"] == "error" else "WARN "

@@ -42,9 +42,11 @@ import psycopg
 from psycopg import errors, sql
 
 from scenetrack.config import Paths, PgTarget
+from scenetrack.faults import checkpoint
 from scenetrack.postgres import connect
+from scenetrack.postgres.rls import CITY_GROUP, secure_tables
 from scenetrack.postgres.roles import BI_ROLE, grant_published
-from scenetrack.publish import PublishRecord, _append_log
+from scenetrack.publish import PublishRecord, _append_log, publish_log
 
 SOURCE, PUBLISHED, OLD, NEXT = "marts", "published", "published_old", "published_next"
 PUBLISH_LOCK_KEY = 0x5CE7_0002
@@ -142,11 +144,37 @@ def _lock_live(con: psycopg.Connection, cur: psycopg.Cursor, live: list[str]) ->
     cur.execute(stmt)
 
 
+def live_record_of_gate_run(cur: psycopg.Cursor, gate_run_id: str) -> PublishRecord | None:
+    """The record of the live ``published`` version when it came from ``gate_run_id``."""
+    if cur.execute("select to_regclass('published.publish_info')").fetchone()[0] is None:
+        return None
+    row = cur.execute(
+        "select l.version, l.action, l.published_at, l.published_by, l.gate_run_id, l.tables "
+        "from published.publish_info i join audit.publish_log l using (version) "
+        "where i.gate_run_id = %s order by l.published_at desc limit 1",
+        [gate_run_id],
+    ).fetchone()
+    if row is None:
+        return None
+    version, action, at, by, run_id, tables = row
+    return PublishRecord(
+        int(version),
+        action,
+        at.replace(tzinfo=UTC).isoformat(timespec="seconds"),
+        by,
+        run_id,
+        dict(tables),
+    )
+
+
 def _publish_once(target: PgTarget, gate_run_id: str) -> PublishRecord:
     with connect(target, autocommit=True) as con, con.cursor() as cur:
         # One publisher at a time, held across both transactions below.
         cur.execute("select pg_advisory_lock(%s)", [PUBLISH_LOCK_KEY])
         try:
+            # a retry of a publish that committed (e.g. its worker died after the swap): no-op
+            if (done := live_record_of_gate_run(cur, gate_run_id)) is not None:
+                return done
             # 1. the candidate, committed before the swap: readers whose snapshot is taken
             # while the swap runs see its rows (bi_reader cannot read published_next).
             with con.transaction():
@@ -192,7 +220,10 @@ def _publish_once(target: PgTarget, gate_run_id: str) -> PublishRecord:
                         sql.Literal("The published version: number, UTC time, quality gate run."),
                     )
                 )
+                # who sees which rows (bi_reader all, city_<code> its own): scenetrack.postgres.rls
+                secure_tables(cur, NEXT, BI_ROLE)
 
+            checkpoint("pg_publish:before_swap")
             # 2.-4. the swap itself: one short transaction
             with con.transaction():
                 cur.execute(
@@ -213,8 +244,8 @@ def _publish_once(target: PgTarget, gate_run_id: str) -> PublishRecord:
                         )
                     )
                     cur.execute(
-                        sql.SQL("revoke all on schema {} from public, {}").format(
-                            sql.Identifier(OLD), sql.Identifier(BI_ROLE)
+                        sql.SQL("revoke all on schema {} from public, {}, {}").format(
+                            sql.Identifier(OLD), sql.Identifier(BI_ROLE), sql.Identifier(CITY_GROUP)
                         )
                     )
                 cur.execute(
@@ -223,6 +254,7 @@ def _publish_once(target: PgTarget, gate_run_id: str) -> PublishRecord:
                     )
                 )
                 grant_published(cur, PUBLISHED)
+                grant_published(cur, PUBLISHED, CITY_GROUP)
 
                 # 4. the record, in the same transaction
                 by = getpass.getuser()
@@ -230,6 +262,7 @@ def _publish_once(target: PgTarget, gate_run_id: str) -> PublishRecord:
                     "insert into audit.publish_log values (%s, 'publish', %s, %s, %s, %s)",
                     [version, published_at, by, gate_run_id, json.dumps(counts)],
                 )
+            checkpoint("pg_publish:after_swap")
         finally:
             with contextlib.suppress(psycopg.Error):
                 cur.execute("select pg_advisory_unlock(%s)", [PUBLISH_LOCK_KEY])
@@ -253,5 +286,7 @@ def publish(p: Paths, target: PgTarget, gate_run_id: str, attempts: int = 5) -> 
             if attempt == attempts:
                 raise
             time.sleep(0.5 * attempt)
-    _append_log(p, rec)
+    log = publish_log(p)
+    if not log or (log[-1].version, log[-1].gate_run_id) != (rec.version, rec.gate_run_id):
+        _append_log(p, rec)  # not again for a retry that found its publish done
     return rec

@@ -19,6 +19,7 @@ from psycopg import sql
 
 from scenetrack.config import PgTarget
 from scenetrack.postgres import WRITER_SCHEMAS, connect
+from scenetrack.postgres.rls import CITY_GROUP, ensure_city_roles
 
 BI_ROLE = os.environ.get("SCENETRACK_BI_ROLE", "bi_reader")
 ROLES_LOCK_KEY = 0x5CE7_0003
@@ -70,14 +71,20 @@ def ensure_roles(target: PgTarget, bi_password: str | None = None) -> None:
         cur.execute(sql.SQL("revoke all on database {} from {}").format(db, r))
         cur.execute(sql.SQL("grant connect on database {} to {}").format(db, r))
         cur.execute("revoke create on schema public from public")
+        # the cities' roles (scenetrack.postgres.rls): same grants as bi_reader, rows by policy
+        ensure_city_roles(cur)
+        g = sql.Identifier(CITY_GROUP)
+        cur.execute(sql.SQL("revoke all on database {} from {}").format(db, g))
+        cur.execute(sql.SQL("grant connect on database {} to {}").format(db, g))
         for schema in WRITER_SCHEMAS:
             if schema != "published":
                 cur.execute(
-                    sql.SQL("revoke all on schema {} from public, {}").format(
-                        sql.Identifier(schema), r
+                    sql.SQL("revoke all on schema {} from public, {}, {}").format(
+                        sql.Identifier(schema), r, g
                     )
                 )
         grant_published(cur)
+        grant_published(cur, role=CITY_GROUP)
 
 
 def bi_dsn(target: PgTarget, password: str | None = None) -> str:

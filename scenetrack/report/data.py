@@ -206,14 +206,19 @@ def read_previous(p: Paths, current_version: int | None) -> Overview | None:
     return ov
 
 
-def read_quality(p: Paths) -> Quality:
+def read_quality(p: Paths, postgres: bool = True) -> Quality:
     """Gate outcome, its failed checks and quarantined rows per city, from the work DB.
 
     Opened read-only; if a writer holds the database (DuckDB allows one writer process and
     then refuses other openers) or it does not exist, the panel says so instead of waiting.
     """
+    from scenetrack.config import warehouse_target
     from scenetrack.gate import last_gate_outcome
 
+    if postgres and (pg := warehouse_target()) is not None:  # gate results live there
+        from scenetrack.postgres.report import read_quality_pg
+
+        return read_quality_pg(p, pg)
     if not p.work_db.exists():
         return Quality(available=False, reason=f"{p.work_db} does not exist")
     try:
@@ -300,7 +305,7 @@ def _quarantine_by_city(con: duckdb.DuckDBPyConnection, tables: set) -> tuple[li
 
 
 def read_report_data(
-    p: Paths, with_quality: bool = True, quality: Quality | None = None
+    p: Paths, with_quality: bool = True, quality: Quality | None = None, db: Path | None = None
 ) -> ReportData:
     """Everything the report shows, from the published file, in one read-only session.
 
@@ -308,9 +313,17 @@ def read_report_data(
     (the pooled Airflow task); given, the work database is not opened at all. Otherwise it is
     read here (read-only, "unavailable" if a writer holds it), unless ``with_quality`` is off.
     """
-    if not p.published_db.exists():
-        raise RuntimeError(f"nothing is published yet ({p.published_db} does not exist)")
-    con = duckdb.connect(str(p.published_db), read_only=True)
+    if db is None:
+        from scenetrack.config import warehouse_target
+
+        if (pg := warehouse_target()) is not None:  # one consistent copy of `published`
+            from scenetrack.postgres.report import snapshot_published
+
+            db = snapshot_published(p, pg)
+    db = db or p.published_db
+    if not db.exists():
+        raise RuntimeError(f"nothing is published yet ({db} does not exist)")
+    con = duckdb.connect(str(db), read_only=True)
     try:
         overview = _overview(con)
         cities = {r["city_code"]: r for r in _rows(con, "select * from main.dim_city")}

@@ -17,7 +17,7 @@ from scenetrack.config import DAGS_DIR, PROJECT_DIR
 
 HEAVY = ("great_expectations", "dbt", "pandas", "duckdb", "pyarrow")
 DAG_FILES = sorted(DAGS_DIR.glob("*.py"))
-DAG_IDS = ["scenetrack_ingest", "scenetrack_transform", "scenetrack_evaluate"]
+DAG_IDS = ["scenetrack_ingest", "scenetrack_transform", "scenetrack_evaluate", "scenetrack_watch"]
 WRITER_POOL = "scenetrack_warehouse_writer"
 # Tasks that read only the published file (never the work DB) and so stay out of the pool.
 READERS = {("scenetrack_evaluate", "build_evaluator_report")}
@@ -49,6 +49,9 @@ def _check_policy(dag) -> None:
     assert dag.description and dag.doc_md
     for t in dag.tasks:
         assert t.owner == "scenetrack", t.task_id
+        # someone is told when a task fails for good (scenetrack.notify), once
+        kinds = [getattr(cb, "kind", None) for cb in t.on_failure_callback or []]
+        assert kinds == ["gate_blocked" if t.task_id == "quality_gate" else "task_failed"], t
         if t.task_id == "quality_gate":
             assert t.retries == 0  # a failed gate is data, not a transient fault
         else:

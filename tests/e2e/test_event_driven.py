@@ -1,6 +1,6 @@
-"""Event-driven end to end: a real Airflow (``airflow standalone``: API server, scheduler,
-dag-processor, triggerer) on 127.0.0.1 in a temporary home; files dropped into the landing
-folder reach the published marts with no one triggering anything.
+"""Event-driven end to end: a real Airflow (``scenetrack airflow``'s services: API server,
+scheduler, dag-processor, triggerer, LocalExecutor, SQLite) on 127.0.0.1 in a temporary home;
+files dropped into the landing folder reach the published marts with no one triggering anything.
 
 Records the file-to-published latency in ``benchmarks/results/event_driven_latency.json``
 (a measurement for the benchmark report, not an assertion).
@@ -18,13 +18,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from scenetrack.airflow_runner import (
-    ensure_airflow,
-    land,
-    landing_watcher_running,
-    start_standalone,
-    stop_standalone,
-)
+from scenetrack.airflow_runner import land, landing_watcher_running
+from scenetrack.airflow_topology import Topology, group_alive, start_local
 from scenetrack.config import PROJECT_DIR, Paths
 from scenetrack.warehouse import writer_lock
 
@@ -39,11 +34,11 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _wait(what: str, cond, proc, log: Path, timeout: float = WAIT_S, every: float = 1.0):
+def _wait(what: str, cond, topo: Topology, log: Path, timeout: float = WAIT_S, every: float = 1.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"airflow standalone exited ({proc.returncode}) waiting for {what}; {log}")
+        if dead := topo.dead():
+            pytest.fail(f"Airflow component(s) {dead} exited waiting for {what}; logs in {log}")
         value = cond()
         if value:
             return value
@@ -89,9 +84,9 @@ def test_files_landing_reach_published_marts_exactly_once(tmp_path) -> None:
     assert len(events) >= 4, events
     first, together, later = events[0], events[1:3], events[3]
 
-    ensure_airflow(p)
-    log = p.logs_dir / "airflow-standalone.log"
-    proc = start_standalone(p, _free_port(), log)
+    log = p.logs_dir / "airflow-services"
+    proc = start_local(p, _free_port())  # returns once /api/v2/monitor/health says healthy
+    groups = [c.pid for c in proc.components.values()]
     latencies: dict[str, float] = {}
     try:
         _wait(
@@ -134,9 +129,8 @@ def test_files_landing_reach_published_marts_exactly_once(tmp_path) -> None:
             )
         latencies["two_files_then_one_during_the_run_s"] = round(time.monotonic() - t0, 1)
     finally:
-        stop_standalone(proc)
-    with pytest.raises(ProcessLookupError):
-        os.killpg(proc.pid, 0)  # nothing of the process group is left
+        proc.stop()
+    assert not any(group_alive(g) for g in groups)  # nothing of any component is left
 
     out = PROJECT_DIR / "benchmarks" / "results" / "event_driven_latency.json"
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -144,7 +138,7 @@ def test_files_landing_reach_published_marts_exactly_once(tmp_path) -> None:
         json.dumps(
             {
                 "what": "file renamed into landing/ -> visible in published/scenetrack.duckdb "
-                "(airflow standalone, LocalExecutor, SQLite metadata DB; watcher poll "
+                "(scenetrack airflow: LocalExecutor, SQLite metadata DB; watcher poll "
                 "2 s; dbt build + GX gate + publish per run)",
                 "cities": 4,
                 "cpu_count": os.cpu_count(),
