@@ -71,6 +71,12 @@ bench: $(STAMP) ## benchmarks (ratios against reference runs in the same process
 bench-full: $(STAMP) ## benchmarks including 10M events (long: writes benchmarks/RESULTS.md)
 	$(BIN)/python -m benchmarks.run --full --repeat-large 3 --repeat-xl 1
 
+mutation: $(STAMP) ## mutation testing of the modules in benchmarks/mutation.toml (long): writes benchmarks/MUTATION.md
+	$(BIN)/python -m benchmarks.mutation --check
+
+mutation-sample: $(STAMP) ## a fixed sample of mutants per module (what CI runs): every survivor must be named equivalent
+	$(BIN)/python -m benchmarks.mutation --sample 6 --check
+
 clean: ## remove the demo warehouse (keeps .venv)
 	rm -rf $(SCENETRACK_HOME)
 

@@ -131,6 +131,19 @@ def _statuses(work: Path) -> dict[str, str]:
     )
 
 
+def case_only(work: Path, name: str) -> bool:
+    """Whether mutant ``name`` only changes the letter case of text (``mutmut show``): in a
+    module whose strings are SQL and DuckDB parameter names, that changes nothing."""
+    diff = _mutmut(work, "show", name).stdout.splitlines()
+    old = [ln[1:] for ln in diff if ln.startswith("-") and not ln.startswith("---")]
+    new = [ln[1:] for ln in diff if ln.startswith("+") and not ln.startswith("+++")]
+    return (
+        bool(old)
+        and len(old) == len(new)
+        and all(a != b and a.lower() == b.lower() for a, b in zip(old, new, strict=True))
+    )
+
+
 def run_mutmut(target: dict, equivalent: dict, sample: int | None, seed: int, work: Path):
     """mutmut over one target in the scratch copy ``work``; returns its :class:`Outcome`."""
     start = time.monotonic()
@@ -162,6 +175,8 @@ def run_mutmut(target: dict, equivalent: dict, sample: int | None, seed: int, wo
             out.killed += 1
         elif name in equivalent:
             out.equivalent.append(name)
+        elif target.get("sql_case_insensitive") and status == "survived" and case_only(work, name):
+            out.equivalent.append(f"{name} (letter case of SQL text)")
         else:
             out.survived.append(f"{name}: {status}")
     return out

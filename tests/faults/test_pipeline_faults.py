@@ -203,14 +203,16 @@ def test_gate_results_killed_mid_transaction_are_not_half_stored(home: Paths) ->
         "from datetime import datetime\n"
         "from scenetrack.gate import ExpectationOutcome, _store\n"
         f"_store(home.work_db, 'r1', datetime.fromisoformat({now.isoformat()!r}), "
-        f"[ExpectationOutcome{tuple(vars(outcome).values())!r}] * 5)\n"
+        f"[ExpectationOutcome{tuple(vars(outcome).values())!r}] * 5, {{}})\n"
     )
     assert run_step(code, home, "gate:before_commit") == KILLED
     con = duckdb.connect(str(home.work_db))
     assert con.execute("select count(*) from audit.gate_results").fetchone()[0] == 0
+    assert con.execute("select count(*) from audit.gate_runs").fetchone()[0] == 0  # nor its verdict
     con.close()
-    _store(home.work_db, "r1", now, [outcome] * 5)
-    _store(home.work_db, "r1", now, [outcome] * 5)  # a retry of the same run replaces it
+    _store(home.work_db, "r1", now, [outcome] * 5, {})
+    _store(home.work_db, "r1", now, [outcome] * 5, {})  # a retry of the same run replaces it
     con = duckdb.connect(str(home.work_db), read_only=True)
     assert con.execute("select count(*) from audit.gate_results").fetchone()[0] == 5
+    assert con.execute("select count(*) from audit.gate_runs").fetchone()[0] == 1
     con.close()

@@ -83,7 +83,16 @@ def test_the_summary_names_each_problem_with_its_cities_and_runbook() -> None:
         "  Runbook: expectations/RUNBOOK.md#fct_project_lifecycle, "
         "expectations/RUNBOOK.md#stg_raw__events"
     )
-    assert result(outcome()).summary().splitlines()[0].endswith(": PASSED")
+    assert result(outcome()).summary().splitlines() == [
+        "Quality gate run-1 (run date 2025-12-31): PASSED",
+        "  1 checks in 1 suites; 0 error failure(s), 0 warning(s)",
+        "  Runbook: expectations/README.md",
+    ]
+    two = replace(error, cities=("320200", "340100"), unexpected_sample='[{"k": 1}]')
+    docs = replace(result(two), data_docs_index=Path("/tmp/docs/index.html")).summary()
+    assert "      cities:   320200, 340100" in docs.splitlines()
+    assert '      sample:   [{"k": 1}]' in docs.splitlines()
+    assert "  Data Docs: file:///tmp/docs/index.html" in docs.splitlines()
 
 
 def _spec(name: str, *expectations: dict) -> SuiteSpec:
@@ -110,6 +119,9 @@ def test_the_volume_guard_says_rows_floor_baseline_and_knob() -> None:
     assert out[2] == outcome("fct")
     first = explain_volume_guards([spec], [plain, guard], None, 0.5)
     assert first[1].observed_value == "41 rows; no published version yet, so no floor"
+    # an outcome of a suite not among the specs (a query that failed) passes through as is
+    other = outcome("elsewhere", "batch_query", None, success=False)
+    assert explain_volume_guards([spec], [other, guard], {"fct": 100}, 0.5)[0] == other
 
 
 def test_volume_floors_round_down_and_are_zero_without_a_baseline(tmp_path) -> None:
@@ -119,6 +131,12 @@ def test_volume_floors_round_down_and_are_zero_without_a_baseline(tmp_path) -> N
     assert floors["min_rows_fct_stage_transitions"] == 0  # not in the baseline
     assert set(volume_floors(None).values()) == {0}
     assert volume_floors({"fct_project_lifecycle": 10}, 0.25)["min_rows_fct_project_lifecycle"] == 7
+    # no drop allowed: a table the baseline lacks still has no floor
+    no_drop = volume_floors({"fct_project_lifecycle": 10}, 0.0)
+    assert (no_drop["min_rows_fct_project_lifecycle"], no_drop["min_rows_mart_city_scorecard"]) == (
+        10,
+        0,
+    )
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 from datetime import datetime
 
 import duckdb
@@ -72,6 +73,15 @@ def test_a_hold_is_per_file_and_city_and_a_release_ends_it(con) -> None:
         "gate r1",
         ["s: expect_x(c)"],
     )
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}", h.held_at)
+    assert h.to_dict() == {
+        "source_file_sha256": B,
+        "file_name": "b.csv",
+        "city_code": HEFEI,
+        "held_at": h.held_at,
+        "held_by": "gate r1",
+        "checks": ["s: expect_x(c)"],
+    }
     # held already: not the newest submission to hold again; 无锡's rows of B are not held
     assert holdback.newest_submissions(con, [HEFEI, WUXI], 1) == [(B, WUXI), (C, WUXI)]
     assert holdback.active(con, WUXI) == []
@@ -82,6 +92,21 @@ def test_a_hold_is_per_file_and_city_and_a_release_ends_it(con) -> None:
     assert holdback.active(con) == []
     assert holdback.release(con, HEFEI, None, "op") == 0  # released once
     assert holdback.newest_submissions(con, [HEFEI], 1) == [(B, HEFEI)]
+
+
+def test_the_checks_are_kept_readable_in_the_table(con) -> None:
+    holdback.hold(con, [(A, HEFEI)], "gate r1", ["金额超出范围: stg_raw__events"])
+    [(reason,)] = con.execute("select reason from raw.file_holds").fetchall()
+    assert reason == '["金额超出范围: stg_raw__events"]'  # what an operator's SQL shows
+
+
+def test_another_citys_hold_on_the_same_file_is_no_hold_of_this_city(con) -> None:
+    holdback.hold(con, [(A, WUXI)], "op", ["x"])
+    assert holdback.hold_files(con, HEFEI, A, "op", "mine too") == 1
+    assert {h.city_code for h in holdback.active(con) if h.source_file_sha256 == A} == {
+        HEFEI,
+        WUXI,
+    }
 
 
 def test_an_operators_hold_takes_every_file_of_the_city_or_one(con) -> None:
@@ -121,6 +146,19 @@ def _marts(con, rows: int, run: int | None) -> None:
         con.execute("insert into audit.dbt_runs values (?, ?)", [run, f"inv{run}"])
 
 
+def test_a_fingerprint_of_an_empty_warehouse() -> None:
+    empty = duckdb.connect()
+    try:
+        empty.execute(RAW_DDL)  # a ledger with no file in it
+        assert audited.fingerprint(empty) == {
+            "dbt_run_seq": None,
+            "marts": {},
+            "loaded_through": None,
+        }
+    finally:
+        empty.close()
+
+
 def test_a_fingerprint_is_the_last_run_and_the_row_count_of_every_mart(con) -> None:
     assert audited.fingerprint(con) == {"dbt_run_seq": None, "marts": {}, "loaded_through": 3}
     _marts(con, 5, 1)
@@ -136,16 +174,24 @@ def test_publish_refuses_what_the_gate_did_not_validate(con) -> None:
     def connection():
         return contextlib.nullcontext(con)
 
-    with pytest.raises(audited.PublishRefusedError, match="not recorded"):
+    with pytest.raises(audited.PublishRefusedError) as unknown:
         audited.verify(connection, "r0")  # no gate run table yet
+    assert str(unknown.value) == (
+        "refusing to publish: gate run 'r0' is not recorded in audit.gate_runs (was the gate "
+        "run on this warehouse?). Run `scenetrack run`: build, gate, publish."
+    )
     con.execute(audited.GATE_RUNS_DDL)
     _marts(con, 5, 1)
     at = datetime(2025, 12, 31)
     audited.record(con, "r1", at, True, audited.fingerprint(con))
     audited.record(con, "r2", at, False, audited.fingerprint(con))
     audited.verify(connection, "r1")  # what it validated is there: accepted
-    with pytest.raises(audited.PublishRefusedError, match="r2 did not pass"):
+    with pytest.raises(audited.PublishRefusedError) as failed:
         audited.verify(connection, "r2")
+    assert str(failed.value) == (
+        "refusing to publish: gate run r2 did not pass. Fix the data (see `scenetrack status` "
+        "and expectations/README.md), then `scenetrack run`."
+    )
     with pytest.raises(audited.PublishRefusedError, match="not recorded"):
         audited.verify(connection, "r3")
     _marts(con, 6, 1)  # a row more, same run: a hand edit
@@ -155,7 +201,23 @@ def test_publish_refuses_what_the_gate_did_not_validate(con) -> None:
     _marts(con, 5, 2)  # the same rows from a later run
     with pytest.raises(audited.PublishRefusedError) as run:
         audited.verify(connection, "r1")
-    assert "dbt run 1 was validated, the marts are now from dbt run 2" in str(run.value)
+    assert str(run.value) == (
+        "refusing to publish: the marts changed after gate run r1 validated them (dbt run 1 "
+        "was validated, the marts are now from dbt run 2); nothing was published. Run the gate "
+        "on what is there now: `scenetrack run` (or let the next scenetrack_transform run do it)."
+    )
+    con.execute("drop table marts.dim")  # a mart gone: every difference is named
+    with pytest.raises(audited.PublishRefusedError) as gone:
+        audited.verify(connection, "r1")
+    assert (
+        "(dbt run 1 was validated, the marts are now from dbt run 2; dim: 1 rows validated, "
+        "None now)" in str(gone.value)
+    )
+    con.execute("create table marts.dim as select 1 as i")
+    audited.record(con, "r9", at, True, {})  # a gate run that fingerprinted nothing
+    with pytest.raises(audited.PublishRefusedError) as nothing:
+        audited.verify(connection, "r9")
+    assert "dim: None rows validated, 1 now; fct: None rows validated, 5 now" in str(nothing.value)
     audited.record(con, "r1", at, True, audited.fingerprint(con))  # a retry replaces its row
     audited.verify(connection, "r1")
     assert con.execute("select count(*) from audit.gate_runs where run_id = 'r1'").fetchone() == (
@@ -176,3 +238,5 @@ def test_loaded_through_is_what_a_gate_run_had_in_its_ledger(con) -> None:
     audited.record(con, "r1", datetime(2025, 1, 1), True, audited.fingerprint(con))
     assert audited.loaded_through(connection, "r1") == 3
     assert audited.loaded_through(connection, "unknown") == 0
+    audited.record(con, "r2", datetime(2025, 1, 1), True, {"loaded_through": None})
+    assert audited.loaded_through(connection, "r2") == 0  # nothing was loaded then

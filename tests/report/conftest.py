@@ -236,7 +236,7 @@ def make_work_db(p: Paths, gate_run_id: str) -> None:
         con.execute(RAW_DDL)
         con.execute(GATE_RESULTS_DDL)
         con.executemany(
-            "insert into audit.gate_results values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "insert into audit.gate_results values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, null)",
             [
                 [
                     gate_run_id,
