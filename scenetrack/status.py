@@ -135,12 +135,22 @@ def _silent_cities(con: duckdb.DuckDBPyConnection) -> dict:
     return out | {"known": True, "reporting": len(rows), "cities": silent}
 
 
+def _held(con: duckdb.DuckDBPyConnection) -> list[dict]:
+    """The submissions held back now (per-city holdback; none in a warehouse made before)."""
+    from scenetrack import holdback
+
+    try:
+        return [h.to_dict() for h in holdback.active(con)]
+    except duckdb.CatalogException:  # no raw.file_holds yet
+        return []
+
+
 def _work_database(p: Paths) -> dict:
     """Everything read from the work database, read-only under the writer lock (not waited for)."""
     from scenetrack.gate import last_gate_outcome
     from scenetrack.warehouse import WriterBusyError, writer_lock
 
-    keys = ("ledger", "quarantine", "last_gate", "silent_cities")
+    keys = ("ledger", "quarantine", "held", "last_gate", "silent_cities")
     if not p.work_db.exists():
         return dict.fromkeys(keys) | {"work_database": "nothing ingested yet"}
     try:
@@ -154,6 +164,7 @@ def _work_database(p: Paths) -> dict:
                     "work_database": "read",
                     "ledger": _ledger(con),
                     "quarantine": _quarantine(con),
+                    "held": _held(con),
                     "last_gate": gate,
                     "silent_cities": _silent_cities(con),
                 }
@@ -277,6 +288,25 @@ def _lines_quarantine(s: dict) -> list[str]:
     return lines
 
 
+def _lines_held(s: dict) -> list[str]:
+    held = s.get("held")
+    if not isinstance(held, list):
+        return [f"held back: {printable(held)}"] if held else []
+    if not held:
+        return ["held back: nothing (every loaded submission is in the marts)"]
+    lines = [
+        f"held back: {len(held)} submission(s) kept out of the marts (per-city holdback; "
+        "scenetrack release --city <code> once corrected):"
+    ]
+    for h in held:
+        lines.append(
+            f"  {printable(h['city_code'])} {printable(h['file_name'] or h['source_file_sha256'])}"
+            f" since {h['held_at']} by {printable(h['held_by'])}: "
+            f"{printable('; '.join(h['checks']))}"
+        )
+    return lines
+
+
 def _lines_gate(s: dict) -> list[str]:
     g = s["last_gate"]
     if not isinstance(g, dict):
@@ -353,6 +383,7 @@ def _lines_silent(s: dict) -> list[str]:
 def summary(s: dict) -> str:
     """The text of ``scenetrack status``: one block per question, file-derived text escaped."""
     lines = [f"home: {printable(s['home'])}"]
-    for part in (_lines_ledger, _lines_quarantine, _lines_gate, _lines_published, _lines_silent):
+    parts = (_lines_ledger, _lines_quarantine, _lines_held, _lines_gate, _lines_published)
+    for part in (*parts, _lines_silent):
         lines += part(s)
     return "\n".join(lines)

@@ -254,3 +254,35 @@ def test_silent_cities_are_not_known_before_the_first_build(tmp_path, monkeypatc
     s = status(p)
     assert s["silent_cities"]["known"] is False
     assert "not known before the first dbt build" in summary(s)
+
+
+def test_status_names_the_submissions_held_back(made, capsys) -> None:
+    from scenetrack import holdback
+
+    con = connect_work(made)
+    try:
+        sha = con.execute(
+            "select file_sha256 from raw.file_ledger where file_name = 'a.csv'"
+        ).fetchone()[0]
+        holdback.hold(con, [(sha, "340100")], "gate r-new", ["stg: expect_x(amount_yuan)"])
+    finally:
+        con.close()
+    [held] = status(made)["held"]
+    assert (held["city_code"], held["file_name"], held["checks"]) == (
+        "340100",
+        "a.csv",
+        ["stg: expect_x(amount_yuan)"],
+    )
+    assert main(["status", "--home", str(made.home)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[lines.index(next(ln for ln in lines if ln.startswith("held back: 1 "))) + 1] == (
+        f"  340100 a.csv since {held['held_at']} by gate r-new: stg: expect_x(amount_yuan)"
+    )
+
+
+def test_status_says_when_nothing_is_held(made, capsys) -> None:
+    assert status(made)["held"] == []
+    assert main(["status", "--home", str(made.home)]) == 0
+    assert "held back: nothing (every loaded submission is in the marts)" in (
+        capsys.readouterr().out.splitlines()
+    )
