@@ -106,7 +106,7 @@ def _decimals_of(multiplier: int) -> int:
     return places
 
 
-def amount_from_parts(parts: str, bare_unit_multiplier: int = 1) -> str:
+def amount_from_parts(parts: str, bare_unit_multiplier: int) -> str:
     """Exact yuan from :func:`amount_parts_of` (a bare number takes the header's unit); NULL
     when the text is no amount or names fractions of a fen (more than
     :data:`YUAN_DECIMALS` decimals once the unit is applied)."""
@@ -125,7 +125,7 @@ def amount_from_parts(parts: str, bare_unit_multiplier: int = 1) -> str:
     return f"(case when {fen_exact} then {value} end)"
 
 
-def amount_of(hw: str, bare_unit_multiplier: int = 1) -> str:
+def amount_of(hw: str, bare_unit_multiplier: int) -> str:
     """Exact yuan from half-width amount text (see :func:`amount_yuan`)."""
     return _let(amount_parts_of(hw), lambda p: amount_from_parts(p, bare_unit_multiplier))
 

@@ -67,6 +67,55 @@ def test_tabs_line_breaks_and_ideographic_spaces_are_trimmed(text: str, clean) -
     assert _eval(n.clean_text, text) == clean
 
 
+@pytest.mark.parametrize(
+    ("text", "ok"),
+    [("4000万元", True), ("", True), (None, True), ("  ", True), ("abc", False), ("1,5万", False)],
+)
+def test_an_amount_is_ok_when_absent_or_readable(text, ok: bool) -> None:
+    assert _eval(n.amount_ok, text) is ok
+
+
+@pytest.mark.parametrize(
+    ("text", "day"),
+    [
+        ("45790", date(2025, 5, 13)),
+        ("４５７９０", date(2025, 5, 13)),
+        (" 45790 ", date(2025, 5, 13)),
+    ],
+)
+def test_an_excel_serial_day_on_its_own(text: str, day: date) -> None:
+    assert _eval(n.excel_serial_date, text) == day
+    assert _eval(n.excel_serial_date, "2025-05-13") is None
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [(" Scale Up ", "scaleup"), ("\t规模化 应用\n", "规模化应用"), ("", None), (None, None)],
+)
+def test_an_alias_lookup_key(text, key) -> None:
+    assert _eval(n.lookup_key, text) == key
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ("Xi'an", "xian"),
+        ("Xiamen City", "xiamen"),
+        ("合肥市", "合肥"),
+        ("Suzhou (Anhui)", "suzhouanhui"),
+    ],
+)
+def test_a_city_key_drops_punctuation_and_the_word_city(text: str, key: str) -> None:
+    assert _eval(n.city_key, text) == key
+
+
+@pytest.mark.parametrize("multiplier", [0, 3, 300, 12_000])
+def test_a_header_unit_must_be_a_power_of_ten(multiplier: int) -> None:
+    with pytest.raises(ValueError) as bad:
+        n.amount_yuan("x", multiplier)
+    assert str(bad.value) == f"a unit multiplier is a power of ten, not {multiplier}"
+
+
 def test_today_is_in_range_and_tomorrow_is_not() -> None:
     con = duckdb.connect()
     try:
