@@ -217,6 +217,14 @@ def _docstring_lines(source: str) -> set[int]:
     return lines
 
 
+def _position(text: str, offset: int, start: tuple[int, int]) -> tuple[int, int]:
+    """(line, column) in the module of ``offset`` into a string token starting at ``start``."""
+    before = text[:offset]
+    line = start[0] + before.count("\n")
+    col = (start[1] + offset) if "\n" not in before else len(before) - before.rindex("\n") - 1
+    return line, col
+
+
 def sql_mutants(source: str) -> list[tuple[str, str]]:
     """(description, mutated source) for every substitution site in the string literals."""
     docstrings = _docstring_lines(source)
@@ -238,7 +246,8 @@ def sql_mutants(source: str) -> list[tuple[str, str]]:
                 else:
                     new = replacement
                 mutated = text[: m.start()] + new + text[m.end() :]
-                where = f"line {tok.start[0]}: {name}: {m.group(0)!r}"
+                line, col = _position(text, m.start(), tok.start)
+                where = f"line {line} col {col}: {name}: {m.group(0)!r}"
                 mutants.append((where, source[:begin] + mutated + source[begin + len(text) :]))
     return mutants
 

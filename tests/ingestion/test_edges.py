@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import codecs
 from datetime import date, timedelta
+from decimal import Decimal
 
 import duckdb
 import pytest
@@ -68,6 +69,21 @@ def test_tabs_line_breaks_and_ideographic_spaces_are_trimmed(text: str, clean) -
 
 
 @pytest.mark.parametrize(
+    ("text", "yuan"),
+    [
+        ("1234,567元", None),  # at most three digits before the first separator
+        ("12,3456元", None),  # groups of exactly three after it
+        (".5元", None),  # a number needs whole digits
+        ("1.元", None),  # and a point needs decimals after it
+        ("100000000亿元", None),  # 1e16 yuan: beyond DECIMAL(18, 2)
+        ("99999999亿元", Decimal("9999999900000000.00")),
+    ],
+)
+def test_amount_shapes_that_are_no_amount(text: str, yuan) -> None:
+    assert _eval(n.amount_yuan, text) == yuan
+
+
+@pytest.mark.parametrize(
     ("text", "ok"),
     [("4000万元", True), ("", True), (None, True), ("  ", True), ("abc", False), ("1,5万", False)],
 )
@@ -81,11 +97,13 @@ def test_an_amount_is_ok_when_absent_or_readable(text, ok: bool) -> None:
         ("45790", date(2025, 5, 13)),
         ("４５７９０", date(2025, 5, 13)),
         (" 45790 ", date(2025, 5, 13)),
+        ("45790.0", date(2025, 5, 13)),  # a time fraction with a zero
+        ("45790.", None),  # a point needs digits after it
+        ("2025-05-13", None),
     ],
 )
-def test_an_excel_serial_day_on_its_own(text: str, day: date) -> None:
+def test_an_excel_serial_day_on_its_own(text: str, day) -> None:
     assert _eval(n.excel_serial_date, text) == day
-    assert _eval(n.excel_serial_date, "2025-05-13") is None
 
 
 @pytest.mark.parametrize(
@@ -103,6 +121,7 @@ def test_an_alias_lookup_key(text, key) -> None:
         ("Xiamen City", "xiamen"),
         ("合肥市", "合肥"),
         ("Suzhou (Anhui)", "suzhouanhui"),
+        ("市中区", "市中区"),  # 市 only goes at the end
     ],
 )
 def test_a_city_key_drops_punctuation_and_the_word_city(text: str, key: str) -> None:
