@@ -15,6 +15,7 @@ from ingestion import normalise as n
 from ingestion.headers import (
     expected_header_text,
     find_header,
+    header_key,
     header_with_merges,
     match_header,
     split_unit,
@@ -174,7 +175,50 @@ def test_a_two_row_merged_header_at_the_very_top(blank) -> None:
     }
 
 
+def test_a_header_key_ignores_case_width_blanks_and_markers() -> None:
+    assert header_key(None) == ""
+    assert header_key(" *项目\n编号※ ") == "项目编号"
+    assert header_key("ＣＩＴＹ") == "city"  # full-width letters (NFKC)
+
+
+def test_the_header_as_written_is_kept_for_the_receipt() -> None:
+    m = match_header(["城市", "项目\n编号", "阶段", "事件", "日期", "备  注"])
+    assert m is not None
+    assert m.written["project_id"] == "项目 编号"  # line breaks and runs of blanks: one space
+    assert m.ignored == ("备 注",)
+
+
+def test_a_header_matching_as_it_is_is_not_merged_with_the_row_above() -> None:
+    rows = [["项目编号"], ["", "城市", "阶段", "事件", "日期", "项目编号"]]
+    found = find_header(rows)
+    assert found is not None and found[1].positions["project_id"] == 5
+
+
+def test_a_full_header_text_that_is_an_alias_itself(monkeypatch) -> None:
+    """An alias may carry a bracket that looks like a unit: the whole text is looked up too."""
+    import ingestion.headers as h
+
+    every = (*h.aliases(), h.Alias("all", "project_name", "备忘(元)"))
+    monkeypatch.setattr(h, "aliases", lambda: every)
+    h.alias_map.cache_clear()
+    try:
+        m = match_header(["城市", "项目编号", "阶段", "事件", "日期", "备忘（元）"])
+        assert m is not None and m.positions["project_name"] == 5
+    finally:
+        h.alias_map.cache_clear()
+
+
+def test_the_unknown_layout_message_names_a_column_without_a_chinese_name(monkeypatch) -> None:
+    import ingestion.headers as h
+
+    kept = tuple(a for a in h.aliases() if a.column != "event_date" or a.alias.isascii())
+    monkeypatch.setattr(h, "aliases", lambda: kept)
+    assert "event_type (事件), event_date; ledger" in expected_header_text()
+
+
 def test_an_upper_header_row_shorter_than_the_lower_one() -> None:
+    assert header_with_merges([["城市", "x"], ["", "", "项目编号"]], 1) == ["城市", "x", "项目编号"]
+    assert header_with_merges([["城市"], ["", ""]], 1) == ["城市", ""]  # j == len(above)
     rows = [["城市"], ["", "项目编号", "", "发布日期"]]  # a blank cell past the upper row's end
     assert header_with_merges(rows, 1) == ["城市", "项目编号", "", "发布日期"]
     found = find_header(rows)
