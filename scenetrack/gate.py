@@ -280,12 +280,14 @@ def load_suite_specs(suites_dir: Path = EXPECTATIONS_DIR) -> list[SuiteSpec]:
 
 
 def volume_floors(
-    baseline_counts: dict[str, int] | None, max_drop: float = VOLUME_MAX_DROP
+    baseline_counts: dict[str, int] | None, max_drop: float | None = None
 ) -> dict[str, int]:
-    """``min_rows_<table>`` parameters: the fewest rows each mart may have after this run.
+    """``min_rows_<table>`` parameters: the fewest rows each mart may have after this run
+    (``max_drop``: default :data:`VOLUME_MAX_DROP`, read when called).
 
     With no published version yet (no baseline) every floor is 0: the first publish is free.
     """
+    max_drop = VOLUME_MAX_DROP if max_drop is None else max_drop
     floors: dict[str, int] = {}
     for f in EXPECTATIONS_DIR.glob("*.json"):
         for name in re.findall(r'"\$PARAMETER":\s*"(min_rows_\w+)"', f.read_text()):
@@ -307,10 +309,12 @@ def explain_volume_guards(
     specs: Sequence[SuiteSpec],
     outcomes: Sequence[ExpectationOutcome],
     baseline_counts: dict[str, int] | None,
-    max_drop: float = VOLUME_MAX_DROP,
+    max_drop: float | None = None,
 ) -> list[ExpectationOutcome]:
     """``outcomes`` with every volume guard's observed value saying what it compared: the
-    rows now, the floor, the published baseline it comes from and the knob that sets it."""
+    rows now, the floor, the published baseline it comes from and the knob that sets it
+    (``max_drop``: default :data:`VOLUME_MAX_DROP`, read when called)."""
+    max_drop = VOLUME_MAX_DROP if max_drop is None else max_drop
     guards = {
         (spec.name, i): table
         for spec in specs

@@ -312,33 +312,53 @@ def _published_state(target: PgTarget) -> tuple:
     return info, card, facts, oid
 
 
-def test_a_blocked_gate_keeps_the_published_schema_unchanged(lived, tmp_path, capsys) -> None:
+def test_a_citys_bad_row_is_held_back_and_a_failure_of_everyone_blocks(
+    lived, tmp_path, capsys, monkeypatch
+) -> None:
+    from scenetrack import gate
+
     target, home = lived["target"], lived["home"]
-    before = _published_state(target)
     bad = write_csv(
         tmp_path / "bad_amount.csv",
         [event("合肥", "X-1", "application", "enter", "2025-06-01", "99999亿元", "2025-06-02")],
     )
+    with psycopg.connect(target.dsn) as pg:
+        version = pg.execute("select max(version) from audit.publish_log").fetchone()[0]
     with warehouse_env(target, BI_PASSWORD):
         assert cli.main(["ingest", "--home", str(home.home), str(bad)]) == 0
-        code = cli.main(["run", "--home", str(home.home)])
-    assert code == cli.EXIT_GATE_BLOCKED
-    assert "BLOCKED" in capsys.readouterr().err
-    assert _published_state(target) == before
+        assert cli.main(["run", "--home", str(home.home)]) == 0  # 合肥's file held back
+    assert "held back: 340100 bad_amount.csv" in capsys.readouterr().out
     with psycopg.connect(target.dsn) as pg:
-        # the bad row did reach the warehouse's build (marts), just not `published`
+        assert pg.execute("select max(version) from audit.publish_log").fetchone()[0] == version + 1
+        for schema in ("marts", "published"):  # rebuilt without it, published without it
+            assert (
+                pg.execute(
+                    f"select count(*) from {schema}.fct_project_lifecycle where project_id = 'X-1'"
+                ).fetchone()[0]
+                == 0
+            )
         assert (
-            pg.execute(
-                "select count(*) from marts.fct_project_lifecycle where project_id = 'X-1'"
-            ).fetchone()[0]
+            pg.execute("select count(*) from raw.events where project_id = 'X-1'").fetchone()[0]
             == 1
-        )
-        failed = pg.execute(
-            "select count(*) from audit.gate_results where not success and severity = 'error' "
-            "and run_id = (select run_id from audit.gate_results order by run_at desc limit 1)"
-        ).fetchone()[0]
-        assert failed >= 1
-        assert pg.execute("select max(version) from audit.publish_log").fetchone()[0] == 2
+        )  # its row is kept in raw
+        assert pg.execute(
+            "select city_code from raw.file_holds where released_at is null"
+        ).fetchall() == [("340100",)]
+        runs = pg.execute("select passed from audit.gate_runs order by run_at desc limit 2")
+        assert [r[0] for r in runs.fetchall()] == [True, False]  # failed, held, passed
+
+    # a failure no city owns: with no drop allowed, holding 无锡 trips the volume guard
+    before = _published_state(target)
+    monkeypatch.setattr(gate, "VOLUME_MAX_DROP", 0.0)
+    with warehouse_env(target, BI_PASSWORD):
+        assert cli.main(["hold", "--city", "无锡", "--home", str(home.home)]) == 0
+        try:
+            assert cli.main(["run", "--home", str(home.home)]) == cli.EXIT_GATE_BLOCKED
+        finally:
+            assert cli.main(["release", "--city", "无锡", "--home", str(home.home)]) == 0
+    err = capsys.readouterr().err
+    assert "BLOCKED" in err and "SCENETRACK_VOLUME_MAX_DROP=0" in err
+    assert _published_state(target) == before
 
 
 def test_server_listens_on_loopback_only(lived) -> None:
@@ -354,6 +374,8 @@ def test_a_failure_inside_the_swap_keeps_the_last_good_published(lived, monkeypa
 
     target = lived["target"]
     before = _published_state(target)
+    with psycopg.connect(target.dsn) as pg:
+        version = pg.execute("select max(version) from audit.publish_log").fetchone()[0]
 
     def broken_grant(*_args, **_kwargs):
         raise RuntimeError("disk full while granting")
@@ -365,7 +387,7 @@ def test_a_failure_inside_the_swap_keeps_the_last_good_published(lived, monkeypa
     with psycopg.connect(target.dsn) as pg:
         schemas = {r[0] for r in pg.execute("select nspname from pg_namespace").fetchall()}
         assert "published_old" in schemas
-        assert pg.execute("select max(version) from audit.publish_log").fetchone()[0] == 2
+        assert pg.execute("select max(version) from audit.publish_log").fetchone()[0] == version
     if "published_next" in schemas:  # the committed candidate of the failed swap: not for BI
         with (
             psycopg.connect(lived["bi_dsn"], autocommit=True) as bi,
