@@ -16,7 +16,11 @@ The full pass writes ``benchmarks/MUTATION.md`` and ``benchmarks/results/mutatio
 ``--sample N`` checks a fixed random subset of N mutants per module (what CI runs, a few
 minutes) and ``--check`` exits 1 when a module (or the sample) scores below the target.
 
-    python -m benchmarks.mutation [--sample N] [--only MODULE] [--check] [--keep]
+3. **dbt unit tests** stand for the lifecycle rules of the models: each ``[[dbt_mutant]]``
+   changes one comparison of a rule (stage order, latest report wins, the stalled threshold, a
+   conversion's denominator) and must make a dbt unit test fail.
+
+    python -m benchmarks.mutation [--sample N] [--only MODULE] [--dbt] [--check] [--keep]
 """
 
 from __future__ import annotations
@@ -302,6 +306,77 @@ def _clean_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("MUTANT")}
 
 
+# --------------------------------------------------------------------------- dbt rules
+
+DBT_UNIT_TESTS = """
+import json, sys
+from pathlib import Path
+from scenetrack.config import Paths
+from scenetrack.transform import run_dbt
+result = run_dbt(Paths(Path(sys.argv[1])), ["test", "--select", "test_type:unit"])
+print(json.dumps({"success": result.success, "failed": result.failed}))
+"""
+
+DBT_HOME = """
+import sys
+from pathlib import Path
+from ingestion.generate import generate
+from scenetrack.config import Paths
+from scenetrack.pipeline import build, ingest_paths
+home = Paths(Path(sys.argv[1])).ensure()
+ingest_paths(home, generate(home.home / "samples", cities=3, seed=11))
+build(home)
+"""
+
+
+def _dbt_python(work: Path, code: str, home: Path) -> subprocess.CompletedProcess:
+    env = {**_clean_env(), "PYTHONPATH": str(work), "SCENETRACK_PROJECT_DIR": str(work)}
+    return subprocess.run(
+        [sys.executable, "-c", code, str(home)],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=MUTANT_TIMEOUT_S * 2,
+    )
+
+
+def run_dbt_mutants(mutants: list[dict], work: Path) -> Outcome:
+    """Each lifecycle-rule mutant of a dbt model must fail a dbt unit test (a small built
+    warehouse gives the unit tests their parents' types; unmutated, every unit test passes)."""
+    start = time.monotonic()
+    home = work / ".mutation-home"
+    built = _dbt_python(work, DBT_HOME, home)
+    if built.returncode != 0:
+        raise RuntimeError(f"could not build the warehouse for dbt unit tests:\n{built.stderr}")
+
+    def unit_tests() -> dict:
+        proc = _dbt_python(work, DBT_UNIT_TESTS, home)
+        return json.loads(proc.stdout.strip().splitlines()[-1])
+
+    clean = unit_tests()
+    if not clean["success"]:
+        raise RuntimeError(f"dbt unit tests fail without a mutant: {clean['failed']}")
+    out = Outcome("dbt_project (lifecycle rules)", "dbt", total=len(mutants))
+    for m in mutants:
+        path = work / m["model"]
+        original = path.read_text(encoding="utf-8")
+        if original.count(m["old"]) != 1:
+            raise RuntimeError(f"{m['model']}: the text of mutant {m['rule']!r} is not there once")
+        path.write_text(original.replace(m["old"], m["new"]), encoding="utf-8")
+        try:
+            result = unit_tests()
+        finally:
+            path.write_text(original, encoding="utf-8")
+        if result["success"]:
+            out.survived.append(m["rule"])
+        else:
+            out.killed += 1
+            print(f"  killed by {', '.join(result['failed'])}: {m['rule']}", flush=True)
+    out.seconds = time.monotonic() - start
+    return out
+
+
 # --------------------------------------------------------------------------- report
 
 
@@ -337,6 +412,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", action="append", help="module(s) to run (default: all)")
     parser.add_argument("--check", action="store_true", help="exit 1 below the target score")
     parser.add_argument("--keep", action="store_true", help="keep the scratch copies")
+    parser.add_argument(
+        "--dbt", action="store_true", help="only the dbt lifecycle-rule mutants (with --only: too)"
+    )
     args = parser.parse_args(argv)
     config = load_config()
     equivalent = config.get("equivalent", {})
@@ -345,7 +423,7 @@ def main(argv: list[str] | None = None) -> int:
     base = Path(tempfile.mkdtemp(prefix="scenetrack-mutation-"))
     try:
         for target in config["target"]:
-            if args.only and target["module"] not in args.only:
+            if (args.only and target["module"] not in args.only) or (args.dbt and not args.only):
                 continue
             work = scratch_copy(base / target["module"].replace("/", "_"))
             outcomes.append(run_mutmut(target, equivalent, args.sample, seed, work))
@@ -353,11 +431,15 @@ def main(argv: list[str] | None = None) -> int:
             if target.get("sql"):
                 outcomes.append(run_sql_pass(target, equivalent, args.sample, seed, work))
                 print(_line(outcomes[-1]), flush=True)
+        if args.sample is None and (args.dbt or not args.only):
+            work = scratch_copy(base / "dbt_project")
+            outcomes.append(run_dbt_mutants(config.get("dbt_mutant", []), work))
+            print(_line(outcomes[-1]), flush=True)
     finally:
         if not args.keep:
             shutil.rmtree(base, ignore_errors=True)
     target_score = float(config.get("target_score", 0.9))
-    if args.sample is None and not args.only:
+    if args.sample is None and not args.only and not args.dbt:
         REPORT.write_text(render(outcomes, target_score, None), encoding="utf-8")
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
         RESULTS.write_text(
