@@ -167,7 +167,9 @@ def follow_dbt_log(lines: Iterable[str], shown: progress.Task) -> str:
 def dbt_vars() -> dict[str, str] | None:
     """dbt vars from the environment: ``SCENETRACK_REFERENCE_DATE`` pins the evaluation date
     (default: the run date) so a past evaluation can be reproduced exactly."""
-    ref = os.environ.get("SCENETRACK_REFERENCE_DATE")
+    from scenetrack.config import REFERENCE_DATE_ENV
+
+    ref = os.environ.get(REFERENCE_DATE_ENV)
     return {"reference_date": ref} if ref else None
 
 
