@@ -250,3 +250,35 @@ def test_scorecard_quarter_and_month_periods(built) -> None:
         ("quarter", "2024-Q4", date(2024, 10, 1), 1),
         ("quarter", "2025-Q1", date(2025, 1, 1), 3),
     ]
+
+
+def test_stage_activity_counts_entries_in_the_period_they_happened(built) -> None:
+    """Worked out from the fixture above: entries, endings and amounts by period."""
+
+    def entered(period_type: str, label: str, stage: str, col: str = "projects_entered"):
+        return built.execute(
+            f"select sum({col}) from marts.mart_stage_activity where period_type = ? "
+            "and period_label = ? and stage_code = ?",
+            [period_type, label, stage],
+        ).fetchone()[0]
+
+    # 2025 validations: P1 02-09, P2 04-01, P4 03-05 (the corrected date), W2 05-20
+    assert entered("year", "2025", "validation") == 4
+    assert entered("quarter", "2025-Q1", "validation") == 2  # P1, P4 (corrected into March)
+    assert entered("month", "2025-03", "validation") == 1  # P4 on 03-05, not 03-15's report
+    # applications: P1 2025-04-10 and W1 2025-05-01, both 2025-Q2, whatever their cohort
+    assert entered("quarter", "2025-Q2", "application") == 2
+    # the money signed in 2025-Q2: P1's latest stated 1.2亿 plus W1's 4000万
+    amount = entered("quarter", "2025-Q2", "application", "cooperation_amount_yuan")
+    assert amount == Decimal("160000000.00")
+    # 容错: P2 failed in validation on 2025-06-01; P3 withdrawn at opportunity on 2024-12-20
+    assert entered("quarter", "2025-Q2", "validation", "projects_failed") == 1
+    assert entered("year", "2024", "opportunity", "projects_withdrawn") == 1
+    assert entered("year", "2024", "opportunity") == 1  # P3's publication, 2024-11-20
+    # every grain holds every entry once: the national funnel's reach per stage
+    by_grain = built.execute(
+        "select period_type, sum(projects_entered) from marts.mart_stage_activity "
+        "group by 1 order by 1"
+    ).fetchall()
+    # P1 4 + P2 2 + P3 1 + P4 2 + W1 1 + W2 2 = 12 entries
+    assert by_grain == [("month", 12), ("quarter", 12), ("year", 12)]

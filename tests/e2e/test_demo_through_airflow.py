@@ -22,6 +22,7 @@ from tests.conftest import event, write_csv
 from tests.reference import (
     city_scorecard_all,
     national_funnel,
+    stage_activity,
     stalled_projects,
     supply_demand,
 )
@@ -226,3 +227,22 @@ def test_stalled_watchlist_equals_independent_recomputation(demo) -> None:
     )
     assert set(got.project_key) == stalled_projects(_event_files(home), reference)
     assert len(got) > 0
+
+
+@pytest.mark.parametrize("period_type, grain", [("year", "Y"), ("quarter", "Q"), ("month", "M")])
+def test_stage_activity_equals_independent_recomputation(demo, period_type, grain) -> None:
+    """The activity view: projects entering (failing, withdrawn in) each stage per period."""
+    home, _ = demo
+    expected = stage_activity(_event_files(home), grain)
+    expected.index = expected.index.set_levels(
+        [str(q).replace("Q", "-Q") for q in expected.index.levels[0]], level=0
+    )
+    got = _published(
+        home,
+        "select period_label as period, city_code, domain_code, technology_code, stage_code, "
+        "projects_entered, projects_failed, projects_withdrawn from mart_stage_activity "
+        f"where period_type = '{period_type}'",
+    ).set_index(list(expected.index.names))
+    got = got.astype(int).sort_index()
+    assert len(got) > 100
+    pd.testing.assert_frame_equal(got, expected.sort_index(), check_like=True)

@@ -79,4 +79,4 @@ def test_published_file_carries_column_descriptions(real_home: Paths) -> None:
 
 def test_exports_cover_every_mart(real_home: Paths, tmp_path) -> None:
     res = export(real_home, "xlsx", out_dir=tmp_path)
-    assert len(res.files) == 9
+    assert len(res.files) == 10
