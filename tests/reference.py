@@ -184,7 +184,7 @@ def stage_activity(files: list[Path], grain: str = "Q") -> pd.DataFrame:
     p["domain"] = p.domain.replace("", "unknown").fillna("unknown")
     p["technology"] = p.technology.replace("", "unknown").fillna("unknown")
     rows = []
-    for key, r in p.iterrows():
+    for _, r in p.iterrows():
         dims = (r.city_code, r.domain, r.technology)
         for s in STAGE_ORDER:
             if pd.notna(r[s]):
