@@ -1127,6 +1127,9 @@ def _validate(
             gc.collect()  # GX's reference cycles hold the suite's filtered copies of the frame
             _release_arrow_memory()
     context.build_data_docs(site_names=[DATA_DOCS_SITE])
+    from scenetrack.data_docs import localise
+
+    localise(docs_dir)  # the CDN assets GX's pages load, served from local copies (offline)
     index = docs_dir / "index.html"
     return outcomes, index if index.exists() else None
 

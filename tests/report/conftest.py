@@ -19,7 +19,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from scenetrack.config import Paths
+from scenetrack.config import PROJECT_DIR, Paths
 
 DDL = """
 create table dim_city (city_code varchar, name_zh varchar, name_en varchar,
@@ -376,3 +376,30 @@ def start_writer(db: Path, then: str = "") -> subprocess.Popen:
     )
     assert holder.stdout.readline().strip() == "ready"
     return holder
+
+
+CHROMIUM = "/usr/bin/chromium"
+# This machine's closed network refuses Chromium's background connections; keep it quiet.
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    if shutil.which("chromium") is None or not Path(CHROMIUM).exists():
+        script = PROJECT_DIR / "scripts" / "install_chromium.sh"
+        proc = subprocess.run(["bash", str(script)], capture_output=True, text=True)
+        if proc.returncode != 0 or not Path(CHROMIUM).exists():
+            tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-5:])
+            pytest.skip(
+                f"chromium is not installed and {script.name} could not install it:\n{tail}"
+            )
+    return CHROMIUM

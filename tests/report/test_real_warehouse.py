@@ -80,3 +80,52 @@ def test_published_file_carries_column_descriptions(real_home: Paths) -> None:
 def test_exports_cover_every_mart(real_home: Paths, tmp_path) -> None:
     res = export(real_home, "xlsx", out_dir=tmp_path)
     assert len(res.files) == 10
+
+
+def test_data_docs_list_every_validation_with_its_status_offline(real_home: Paths, chromium):
+    """GX's Data Docs from a real gate run, opened from disk with every network request
+    refused: the index's validation table (drawn in the browser by bootstrap-table) lists one
+    row per suite of the run, each with its status icon drawn in Font Awesome."""
+    from playwright.sync_api import sync_playwright
+
+    from scenetrack.data_docs import remote_assets
+    from scenetrack.gate import load_suite_specs
+    from tests.report.conftest import ARGS
+
+    site = real_home.gate_dir / "data_docs"
+    suites = {s.name for s in load_suite_specs()}
+    off_disk: list[str] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium, args=ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+
+            def offline(route):
+                if route.request.url.startswith("file://"):
+                    route.continue_()
+                else:
+                    off_disk.append(route.request.url)
+                    route.abort()
+
+            page.route("**/*", offline)
+            page.goto((site / "index.html").as_uri(), wait_until="load")
+            page.click("#Validation-Results-tab")
+            rows = "#Validation-Results table tbody tr"
+            page.wait_for_function(
+                f"document.querySelectorAll('{rows}').length > 0", timeout=15_000
+            )
+            texts = page.eval_on_selector_all(rows, "rs => rs.map(r => r.innerText)")
+            icons = page.eval_on_selector_all(
+                f"{rows} i.fas",
+                "is => is.map(i => [getComputedStyle(i).fontFamily, "
+                "getComputedStyle(i, '::before').content, i.getBoundingClientRect().width])",
+            )
+            loaded = page.evaluate("document.fonts.check('900 16px \"Font Awesome 6 Free\"')")
+        finally:
+            browser.close()
+    assert len(texts) == len(suites)
+    assert {s for s in suites if any(s in t for t in texts)} == suites
+    assert len(icons) == len(suites)
+    assert all("Font Awesome" in f and c not in ("none", "") and w > 0 for f, c, w in icons)
+    assert loaded
+    assert off_disk == [] and remote_assets(site) == []
