@@ -75,6 +75,8 @@ class Quality:
     quarantine: list[Row] = field(default_factory=list)  # city_code, files, rows_quarantined
     quarantine_total: int = 0
     held: list[Row] = field(default_factory=list)  # submissions held back (scenetrack.holdback)
+    # per city, the date of its newest report (the gate's freshness query)
+    last_reports: list[Row] = field(default_factory=list)
 
     def to_json(self) -> dict:
         """Plain JSON (str, int, bool, None): how the pooled Airflow task hands it on (XCom)."""
@@ -101,6 +103,15 @@ class ReportData:
     supply_demand: list[Row]  # mart_supply_demand
     reference_date: Any
     quality: Quality
+    # mart_stage_activity at year and quarter grain, with the city's region and province
+    # (empty when the published version predates the mart)
+    activity: list[Row] = field(default_factory=list)
+    # days from publication to each later stage among projects that reached it: p90 (the
+    # cohort maturity rule) by stage
+    maturity_days: dict[str, float] = field(default_factory=dict)
+    top_suppliers: list[Row] = field(default_factory=list)  # suppliers by projects applied
+    # each city's projects (at most CITY_PROJECT_ROWS, latest move first), for the drill-down
+    projects: list[Row] = field(default_factory=list)
     _groups: dict[str, dict[str, list[Row]]] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
@@ -241,6 +252,7 @@ def read_quality(p: Paths) -> Quality:
             )
         if ("raw", "quarantine") in tables:
             q.quarantine, q.quarantine_total = _quarantine_by_city(con, tables)
+        q.last_reports = _last_reports(con)
         if ("raw", "file_holds") in tables:
             from scenetrack import holdback
 
@@ -250,6 +262,21 @@ def read_quality(p: Paths) -> Quality:
     finally:
         con.close()
     return q
+
+
+def _last_reports(con: duckdb.DuckDBPyConnection) -> list[Row]:
+    """Each city's newest report date, by the gate's own freshness query (one rule)."""
+    from scenetrack.gate import load_suite_specs
+
+    spec = next(s for s in load_suite_specs() if s.name == "source_freshness")
+    try:
+        return _rows(
+            con,
+            f"select city_code, last_reported_on from ({spec.batch_query}) "
+            "order by last_reported_on, city_code",
+        )
+    except duckdb.CatalogException:  # nothing staged yet
+        return []
 
 
 def _quarantine_by_city(con: duckdb.DuckDBPyConnection, tables: set) -> tuple[list[Row], int]:
@@ -297,6 +324,50 @@ def _quarantine_by_city(con: duckdb.DuckDBPyConnection, tables: set) -> tuple[li
         r["files"] = int(r["files"])
         r["rows_quarantined"] = int(r["rows_quarantined"])
     return rows, sum(r["rows_quarantined"] for r in rows)
+
+
+CITY_PROJECT_ROWS = 500
+"""Projects listed on a city page (latest move first); the rest are in fct_project_lifecycle."""
+
+TOP_SUPPLIERS = 20
+"""Suppliers listed on the national page (most projects reaching application first)."""
+
+
+def _has_table(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    return bool(
+        con.execute(
+            "select count(*) from duckdb_tables() where schema_name = 'main' and table_name = ?",
+            [table],
+        ).fetchone()[0]
+    )
+
+
+def _activity(con: duckdb.DuckDBPyConnection) -> list[Row]:
+    """``mart_stage_activity`` (year and quarter rows) with each city's region and province:
+    the dimensions the report's filters slice by. Every column of the mart is kept, so a
+    dimension the mart gains (the opportunity-list batch) reaches the filters unchanged."""
+    if not _has_table(con, "mart_stage_activity"):
+        return []
+    return _rows(
+        con,
+        "select a.*, c.region, c.province_zh, c.province_en "
+        "from main.mart_stage_activity as a left join main.dim_city as c using (city_code) "
+        "where a.period_type in ('year', 'quarter') "
+        "order by a.period_type, a.period_start, a.city_code, a.domain_code, "
+        "a.technology_code, a.stage_order",
+    )
+
+
+def _maturity_days(con: duckdb.DuckDBPyConnection) -> dict[str, float]:
+    """p90 of the days from publication to each later stage, among projects that reached it:
+    a cohort younger than that has not had the time most projects need (maturity rule)."""
+    stages = ("validation", "application", "scale_up")
+    cols = ", ".join(
+        f"quantile_cont(datediff('day', opportunity_entered_on, {s}_entered_on), 0.9)"
+        for s in stages
+    )
+    row = con.execute(f"select {cols} from main.fct_project_lifecycle").fetchone()
+    return {s: float(v) for s, v in zip(stages, row, strict=True) if v is not None}
 
 
 def read_report_data(
@@ -358,6 +429,29 @@ def read_report_data(
             "order by city_code, opportunities_published desc, technology_code",
         )
         ref = con.execute("select max(reference_date) from main.mart_stalled_projects").fetchone()
+        activity = _activity(con)
+        projects = _rows(
+            con,
+            "select * exclude (rn) from (select project_key, city_code, project_name, "
+            "domain_code, technology_code, supplier, current_stage, status, "
+            "opportunity_entered_on, validation_entered_on, application_entered_on, "
+            "scale_up_entered_on, current_stage_entered_on, cooperation_amount_yuan, "
+            "row_number() over (partition by city_code order by current_stage_entered_on "
+            "desc nulls last, project_key) as rn from main.fct_project_lifecycle) "
+            "where rn <= ? order by city_code, rn",
+            [CITY_PROJECT_ROWS],
+        )
+        maturity = _maturity_days(con)
+        suppliers = _rows(
+            con,
+            "select supplier, count(application_entered_on) as projects_reached_application, "
+            "count(*) as projects, count(distinct city_code) as cities, "
+            "coalesce(sum(cooperation_amount_yuan), 0) as cooperation_amount_yuan "
+            "from main.fct_project_lifecycle where supplier is not null "
+            "group by supplier order by projects_reached_application desc, "
+            "cooperation_amount_yuan desc, supplier limit ?",
+            [TOP_SUPPLIERS],
+        )
     finally:
         con.close()
     return ReportData(
@@ -374,6 +468,10 @@ def read_report_data(
         terminated=terminated,
         supply_demand=supply_demand,
         reference_date=ref[0] if ref else None,
+        activity=activity,
+        maturity_days=maturity,
+        top_suppliers=suppliers,
+        projects=projects,
         quality=quality
         if quality is not None
         else (read_quality(p) if with_quality else Quality(False, "not read")),

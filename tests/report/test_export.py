@@ -157,6 +157,7 @@ def test_export_all_marts_default_folder(published_home: Paths) -> None:
         "fct_project_lifecycle",
         "fct_stage_transitions",
         "mart_city_scorecard",
+        "mart_stage_activity",
         "mart_stage_funnel",
         "mart_stalled_projects",
         "mart_supply_demand",
