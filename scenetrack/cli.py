@@ -75,17 +75,23 @@ def cmd_ingest(args: argparse.Namespace, p: Paths) -> int:
 
 def cmd_run(args: argparse.Namespace, p: Paths) -> int:
     from scenetrack.pipeline import run
+    from scenetrack.report import build_evaluator_outputs
 
     out = run(p)
+    # every path that publishes rebuilds the report (Airflow: scenetrack_evaluate); dbt's docs
+    # describe the models, not the data: `scenetrack report --with-docs` refreshes them
+    outputs = build_evaluator_outputs(p, dbt_docs=False)
     held = "".join(
         f"\nheld back: {h['city_code']} {printable(h['file_name'])} ({'; '.join(h['checks'])})"
         for h in out.held
     )
+    reports = {k: str(v) for k, v in outputs.reports.items()}
     _emit(
         args,
-        asdict(out),
+        asdict(out) | {"reports": reports, "dbt_docs_error": outputs.dbt_docs_error},
         f"built {out.dbt_nodes} dbt nodes; gate {printable(out.gate_run_id)} passed "
-        f"({out.warnings} warnings); published version {out.published_version}{held}",
+        f"({out.warnings} warnings); published version {out.published_version}{held}\n"
+        f"report: {printable(reports['zh'])}",
     )
     return 0
 
@@ -242,8 +248,11 @@ def cmd_rollback(args: argparse.Namespace, p: Paths) -> int:
     from scenetrack.publish import rollback
     from scenetrack.warehouse import writer_lock
 
+    from scenetrack.report import build_evaluator_outputs
+
     with writer_lock(p):
         rec = rollback(p, args.version)
+    build_evaluator_outputs(p, dbt_docs=False)  # the report shows the version now published
     _emit(args, asdict(rec), f"published warehouse rolled back to v{rec.version}")
     return 0
 

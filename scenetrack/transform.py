@@ -157,6 +157,8 @@ def follow_dbt_log(lines: Iterable[str], shown: progress.Task) -> str:
         elif "index" in data and name != "LogStartLine":
             node = data.get("node_info") or {}
             key = node.get("unique_id") or f"#{data['index']}"
+            if name.startswith("LogHook") or key.startswith("operation."):
+                continue  # the on-run-start hook is no node (not in node_count)
             if key not in done:
                 done.add(key)
                 note = node.get("node_name") or data.get("node_name")
