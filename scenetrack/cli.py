@@ -246,9 +246,8 @@ def cmd_doctor(args: argparse.Namespace, p: Paths) -> int:
 
 def cmd_rollback(args: argparse.Namespace, p: Paths) -> int:
     from scenetrack.publish import rollback
-    from scenetrack.warehouse import writer_lock
-
     from scenetrack.report import build_evaluator_outputs
+    from scenetrack.warehouse import writer_lock
 
     with writer_lock(p):
         rec = rollback(p, args.version)
