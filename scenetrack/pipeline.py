@@ -198,10 +198,8 @@ def _published_gate_run(p: Paths, pg: PgTarget | None) -> str | None:
 
 def _gate_once(p: Paths, run_date: date | None):
     """One gate run on what the warehouse holds now (fingerprinted first, under the same hold
-    of the writer lock, and stored with its verdict: :func:`publish` publishes nothing else).
-    ``run_date`` defaults to the as-of date the marts are built for (one date everywhere)."""
+    of the writer lock, and stored with its verdict: :func:`publish` publishes nothing else)."""
     from scenetrack import audited
-    from scenetrack.config import as_of_date
     from scenetrack.gate import run_gate
     from scenetrack.publish import live_record
 
@@ -222,7 +220,7 @@ def _gate_once(p: Paths, run_date: date | None):
             p.work_db,
             p.gate_dir,
             run_id,
-            run_date or as_of_date()[0],
+            run_date,
             baseline_counts=baseline,
             pg=pg,
             fingerprint=validated,

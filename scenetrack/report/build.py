@@ -877,38 +877,30 @@ def _activity_table(data: ReportData, period_type: str, lang: str) -> Table:
 
 def activity_json(data: ReportData) -> str:
     """The activity rows the filters slice, as compact JSON for the page's script: column
-    names once, then one list per row (the filter dimensions the rows carry included)."""
+    names once, text columns as indexes into a list of their values (``dicts``), then one
+    list per row (the filter dimensions the rows carry included)."""
     dims = [
         d
         for d in slices.FILTER_DIMENSIONS
         if d != "year" and data.activity and d in data.activity[0]
     ]
-    cols = [
-        "period_type",
-        "period_label",
-        "period_start",
-        "stage_code",
-        "projects_entered",
-        "projects_failed",
-        "projects_withdrawn",
-        "cooperation_amount_yuan",
-        *dims,
-    ]
-    rows = [
-        [
-            r["period_type"],
-            r["period_label"],
-            r["period_start"].isoformat(),
-            r["stage_code"],
-            int(r["projects_entered"]),
-            int(r["projects_failed"]),
-            int(r["projects_withdrawn"]),
-            str(r["cooperation_amount_yuan"] or 0),
-            *(r[d] for d in dims),
-        ]
-        for r in data.activity
-    ]
-    return json.dumps({"columns": cols, "rows": rows}, ensure_ascii=False, separators=(",", ":"))
+    texts = ["period_type", "period_label", "stage_code", *dims]
+    numbers = ["projects_entered", "projects_failed", "projects_withdrawn"]
+    dicts: dict[str, dict[str, int]] = {c: {} for c in texts}
+    rows = []
+    for r in data.activity:
+        coded = [dicts[c].setdefault(str(r[c]), len(dicts[c])) for c in texts]
+        amount = r["cooperation_amount_yuan"] or 0
+        rows.append([*coded, *(int(r[c]) for c in numbers), float(amount)])
+    return json.dumps(
+        {
+            "columns": [*texts, *numbers, "cooperation_amount_yuan"],
+            "dicts": {c: list(v) for c, v in dicts.items()},
+            "rows": rows,
+        },
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
 
 
 def _filters(data: ReportData, lang: str) -> list[dict]:
@@ -1207,9 +1199,8 @@ def _city_project_table(data: ReportData, code: str, lang: str) -> Table:
             dims={
                 "domain_code": r["domain_code"],
                 "technology_code": r["technology_code"],
-                "year": _year(r["current_stage_entered_on"]),
+                "stage": " ".join(reached),
             },
-            attrs={"reached": " ".join(reached)},
         )
     total = sum(1 for _ in rows)
     if total >= CITY_PROJECT_ROWS:

@@ -343,17 +343,43 @@ def _has_table(con: duckdb.DuckDBPyConnection, table: str) -> bool:
 
 
 def _activity(con: duckdb.DuckDBPyConnection) -> list[Row]:
-    """``mart_stage_activity`` (year and quarter rows) with each city's region and province:
-    the dimensions the report's filters slice by. Every column of the mart is kept, so a
-    dimension the mart gains (the opportunity-list batch) reaches the filters unchanged."""
+    """``mart_stage_activity`` (year and quarter rows) summed per province (with its region),
+    domain, technology and stage: the dimensions the report's filters slice by, at the
+    coarsest grain they need (the page embeds these rows). A dimension the mart gains (the
+    opportunity-list batch) is kept as a key, so it reaches the filters unchanged."""
     if not _has_table(con, "mart_stage_activity"):
         return []
+    mart_cols = {
+        r[0]
+        for r in con.execute(
+            "select column_name from duckdb_columns() where schema_name = 'main' "
+            "and table_name = 'mart_stage_activity'"
+        ).fetchall()
+    }
+    extra = [d for d in ("batch_code",) if d in mart_cols]
+    keys = ", ".join(
+        [
+            "a.period_type",
+            "a.period_label",
+            "a.period_start",
+            "c.region",
+            "c.province_zh",
+            "a.domain_code",
+            "a.technology_code",
+            "a.stage_code",
+            "a.stage_order",
+        ]
+        + [f"a.{d}" for d in extra]
+    )
     return _rows(
         con,
-        "select a.*, c.region, c.province_zh, c.province_en "
+        f"select {keys}, sum(a.projects_entered) as projects_entered, "
+        "sum(a.projects_failed) as projects_failed, "
+        "sum(a.projects_withdrawn) as projects_withdrawn, "
+        "sum(a.cooperation_amount_yuan) as cooperation_amount_yuan "
         "from main.mart_stage_activity as a left join main.dim_city as c using (city_code) "
-        "where a.period_type in ('year', 'quarter') "
-        "order by a.period_type, a.period_start, a.city_code, a.domain_code, "
+        f"where a.period_type in ('year', 'quarter') group by {keys} "
+        "order by a.period_type, a.period_start, c.province_zh, a.domain_code, "
         "a.technology_code, a.stage_order",
     )
 

@@ -94,8 +94,12 @@
   }
   function recomputeActivity() {
     if (!activity) { return; }
-    var c = {};
+    var c = {}, dicts = activity.dicts || {};
     activity.columns.forEach(function (n, i) { c[n] = i; });
+    function val(r, col) {
+      var v = r[c[col]];
+      return dicts[col] ? dicts[col][v] : v;
+    }
     ["year", "quarter"].forEach(function (pt) {
       var table = document.querySelector('table[data-table="activity_' + pt + '"]');
       if (!table) { return; }
@@ -106,19 +110,20 @@
         agg[tr.getAttribute("data-key")] = a;
       });
       activity.rows.forEach(function (r) {
-        if (r[c.period_type] !== pt) { return; }
+        if (val(r, "period_type") !== pt) { return; }
         for (var d in state) {
           if (!state[d]) { continue; }
-          var v = d === "year" ? r[c.period_label].slice(0, 4)
-            : (d in c ? String(r[c[d]]) : null);
+          var v = d === "year" ? val(r, "period_label").slice(0, 4)
+            : (d in c ? String(val(r, d)) : null);
           if (v !== null && v !== state[d]) { return; }
         }
-        var a = agg[r[c.period_label]];
+        var a = agg[val(r, "period_label")];
         if (!a) { return; }
-        a[r[c.stage_code]] += r[c.projects_entered];
+        var stage = val(r, "stage_code");
+        a[stage] += r[c.projects_entered];
         a.failed += r[c.projects_failed];
         a.withdrawn += r[c.projects_withdrawn];
-        if (r[c.stage_code] === "application") { a.amount += parseFloat(r[c.cooperation_amount_yuan]); }
+        if (stage === "application") { a.amount += r[c.cooperation_amount_yuan]; }
       });
       table.querySelectorAll("tbody tr[data-key]").forEach(function (tr) {
         var label = tr.getAttribute("data-key"), a = agg[label];

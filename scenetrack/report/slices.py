@@ -107,11 +107,12 @@ def too_early(label: str, stage: str, maturity_days: dict[str, float], as_of: da
     return (as_of - cohort_quarter_end(label)).days < days
 
 
-def benchmarks(board: list[Row], code: str, min_projects: int = RANK_MIN_PROJECTS) -> list[Row]:
+def benchmarks(board: list[Row], code: str, min_projects: int | None = None) -> list[Row]:
     """For city ``code``: each headline rate and duration, the city's value, its rank among
     the cities with at least ``min_projects`` in the measure's denominator (higher rates and
     shorter durations first), how many were ranked, and the national and regional medians
     over those cities."""
+    min_projects = RANK_MIN_PROJECTS if min_projects is None else min_projects
     city = next(r for r in board if r["city_code"] == code)
     out = []
     for col, denominator, higher_better in BENCHMARKS:

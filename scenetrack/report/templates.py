@@ -59,6 +59,13 @@ th, td { border-bottom: 1px solid var(--line); padding: 5px 6px; text-align: lef
          vertical-align: top; }
 th { background: #eef2f7; position: sticky; top: 0; white-space: normal; }
 td.early { color: var(--muted); font-style: italic; }
+/* wide tables (the leaderboard has 18 columns) fit 1,400 px: headers wrap, even inside a
+   long word, and DataTables' sort arrows take less room */
+table.dataTable { font-size: .82rem; }
+table.dataTable > thead > tr > th { font-size: .78rem; overflow-wrap: anywhere;
+  padding: 4px 14px 4px 4px; }
+table.dataTable > tbody > tr > td { padding: 4px 5px; }
+table.dataTable span.dt-column-order { right: 1px !important; width: 10px !important; }
 .dt-buttons { margin: 4px 0; }
 .dt-buttons button { font-size: .8rem; }
 table.sortable th { cursor: pointer; user-select: none; }
@@ -92,7 +99,9 @@ footer { color: var(--muted); font-size: .85rem; padding: 0 28px 28px; max-width
   .tablewrap { max-height: none; overflow: visible; }
   table { font-size: 7pt; }
   th { position: static; }
-  th, td { padding: 2px 3px; white-space: normal; }
+  th, td { padding: 2px 3px !important; white-space: normal; }
+  th { overflow-wrap: anywhere; }
+  .dt-column-order { display: none !important; }
   td[data-col=project_name], td[data-col=notes], td[data-col=observed_value] { min-width: 0; }
   thead { display: table-header-group; }
   tr { break-inside: avoid; }

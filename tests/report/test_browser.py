@@ -118,13 +118,16 @@ def test_report_renders_in_chromium(chromium: str, published_home: Paths, tmp_pa
 
 
 def _check_sort(page) -> None:
-    """Clicking a leaderboard header sorts its rows by the cell values (the inline JS)."""
+    """Clicking a leaderboard header sorts its rows by the cell values (DataTables)."""
     col = "cooperation_amount_yi"
-    header = page.locator(f'table[data-table="leaderboard"] th[data-col="{col}"]')
+    sel = f'table[data-table="leaderboard"] th[data-col="{col}"]'
+    header = page.locator(sel)
     values = f'table[data-table="leaderboard"] tbody td[data-col="{col}"]'
     header.click()
+    page.wait_for_function(f"document.querySelector('{sel}').ariaSort === 'ascending'")
     asc = page.eval_on_selector_all(values, "els => els.map(e => parseFloat(e.dataset.value))")
     assert asc == sorted(asc) and asc[0] < asc[-1]
     header.click()
+    page.wait_for_function(f"document.querySelector('{sel}').ariaSort === 'descending'")
     desc = page.eval_on_selector_all(values, "els => els.map(e => parseFloat(e.dataset.value))")
     assert desc == sorted(desc, reverse=True)
