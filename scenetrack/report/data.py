@@ -270,13 +270,15 @@ def _last_reports(con: duckdb.DuckDBPyConnection) -> list[Row]:
 
     spec = next(s for s in load_suite_specs() if s.name == "source_freshness")
     try:
-        return _rows(
+        rows = _rows(
             con,
             f"select city_code, last_reported_on from ({spec.batch_query}) "
             "order by last_reported_on, city_code",
         )
     except duckdb.CatalogException:  # nothing staged yet
         return []
+    # plain JSON (the panel travels as an XCom): ISO dates
+    return [{**r, "last_reported_on": str(r["last_reported_on"])} for r in rows]
 
 
 def _quarantine_by_city(con: duckdb.DuckDBPyConnection, tables: set) -> tuple[list[Row], int]:

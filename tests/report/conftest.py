@@ -331,6 +331,13 @@ def make_work_db(p: Paths, gate_run_id: str) -> None:
                 ],
             ],
         )
+        # what the gate's freshness query reads: Hefei reported 11 days before the as-of
+        # date (2025-12-01), Wuxi 183 days before (stale)
+        con.execute(
+            "create schema staging; create table staging.stg_raw__events as "
+            "select * from (values ('340100', date '2025-11-20'), ('320200', date '2025-06-01')) "
+            "as t(city_code, reported_at)"
+        )
         now = "2025-12-02 07:00:00"
         con.executemany(
             "insert into raw.events (source_file_sha256, source_file_name, source_line, "
