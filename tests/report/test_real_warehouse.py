@@ -77,9 +77,44 @@ def test_published_file_carries_column_descriptions(real_home: Paths) -> None:
     assert described == total
 
 
+def test_published_file_carries_table_comments_and_label_tables(real_home: Paths) -> None:
+    """Every published table says what it is (dbt's model description), and BI tools find
+    the Chinese and English names of stages, statuses, regions, domains and technologies."""
+    con = duckdb.connect(str(real_home.published_db), read_only=True)
+    try:
+        tables = dict(
+            con.execute(
+                "select table_name, comment from duckdb_tables() where schema_name = 'main' "
+                "and table_name <> 'publish_info'"
+            ).fetchall()
+        )
+        labels = {
+            t: con.execute(f"select * from {t} order by 1").fetchall()
+            for t in ("dim_stage", "dim_status", "dim_region")
+        }
+        statuses = {
+            s
+            for (s,) in con.execute("select distinct status from fct_project_lifecycle").fetchall()
+        }
+        regions = {r for (r,) in con.execute("select distinct region from dim_city").fetchall()}
+    finally:
+        con.close()
+    assert all(tables.values()), [t for t, c in tables.items() if not c]
+    assert "活动口径" in tables["mart_stage_activity"]
+    assert [r[:2] for r in labels["dim_stage"]] == [
+        ("application", 3),
+        ("opportunity", 1),
+        ("scale_up", 4),
+        ("validation", 2),
+    ]
+    assert statuses <= {r[0] for r in labels["dim_status"]}
+    assert regions <= {r[0] for r in labels["dim_region"]}
+    assert ("terminated_failed", "验证失败", "Failed") in labels["dim_status"]
+
+
 def test_exports_cover_every_mart(real_home: Paths, tmp_path) -> None:
     res = export(real_home, "xlsx", out_dir=tmp_path)
-    assert len(res.files) == 10
+    assert len(res.files) == 13
 
 
 def test_data_docs_list_every_validation_with_its_status_offline(real_home: Paths, chromium):
