@@ -283,7 +283,7 @@ def cmd_report(args: argparse.Namespace, p: Paths) -> int:
 def cmd_export(args: argparse.Namespace, p: Paths) -> int:
     from scenetrack.export import export
 
-    res = export(p, args.format, args.mart, Path(args.out) if args.out else None)
+    res = export(p, args.format, args.mart, Path(args.out) if args.out else None, args.labels)
     _emit(
         args,
         {"version": res.version, "format": res.format, "files": [str(f) for f in res.files]},
@@ -447,6 +447,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="table to export (repeatable; default: every published mart)",
     )
     ex.add_argument("--out", help="folder (default: <home>/published/exports/<format>)")
+    ex.add_argument(
+        "--labels",
+        choices=["zh", "en"],
+        help="CSV/XLSX for people: headers in Chinese or English, stage/status/region/domain/"
+        "technology codes as names (default: the marts' column names and codes)",
+    )
     ex.set_defaults(func=cmd_export)
     af = sub.add_parser(
         "airflow",

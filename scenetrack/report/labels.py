@@ -376,6 +376,62 @@ _TEXT: dict[str, tuple[str, str]] = {
 }
 
 
+# Column headers of exports for people (scenetrack export --labels): the marts' columns the
+# report's own words above do not name.
+_COLUMNS: dict[str, tuple[str, str]] = {
+    "city_code": ("城市代码", "City code"),
+    "city_name_zh": ("城市", "City (Chinese)"),
+    "city_name_en": ("城市（英文）", "City"),
+    "name_zh": ("中文名称", "Name (Chinese)"),
+    "name_en": ("英文名称", "Name (English)"),
+    "province_zh": ("省份", "Province (Chinese)"),
+    "province_en": ("省份（英文）", "Province"),
+    "project_id": ("城市项目编号", "City's project number"),
+    "project_name": ("项目名称", "Project name"),
+    "domain_code": ("应用领域", "Domain"),
+    "technology_code": ("技术领域", "Technology"),
+    "stage_code": ("阶段", "Stage"),
+    "stage_order": ("阶段序号", "Stage order"),
+    "opportunity_entered_on": ("机会发布日期", "Opportunity published on"),
+    "validation_entered_on": ("进入验证日期", "Validation started on"),
+    "application_entered_on": ("进入应用日期", "Application started on"),
+    "scale_up_entered_on": ("进入推广日期", "Scale-up started on"),
+    "cooperation_amount_yuan": ("合作金额（元）", "Cooperation amount (yuan)"),
+    "cohort_year": ("队列年份", "Cohort year"),
+    "cohort_date": ("队列日期", "Cohort date"),
+    "days_opportunity_to_validation": ("机会→验证（天）", "Opportunity → validation (days)"),
+    "days_validation_to_application": ("验证→应用（天）", "Validation → application (days)"),
+    "days_application_to_scale_up": ("应用→推广（天）", "Application → scale-up (days)"),
+    "is_stalled": ("是否停滞", "Stalled"),
+    "has_skipped_stage": ("跨越阶段", "Skipped a stage"),
+    "has_moved_backwards": ("阶段回退", "Moved backwards"),
+    "has_stage_date_regression": ("阶段日期倒置", "Stage dates out of order"),
+    "has_corrected_report": ("有更正报送", "Corrected report"),
+    "missing_opportunity": ("无机会发布", "No published opportunity"),
+    "reference_date": ("参考日期", "As of"),
+    "period_type": ("期间类型", "Period type"),
+    "period_start": ("期间起始", "Period start"),
+    "breakdown": ("分组维度", "Breakdown"),
+    "breakdown_value": ("分组取值", "Breakdown value"),
+    "projects_entered": ("进入项目数", "Projects entered"),
+    "from_stage": ("起始阶段", "From stage"),
+    "to_stage": ("到达阶段", "To stage"),
+    "from_entered_on": ("进入起始阶段日期", "Entered the from stage on"),
+    "to_entered_on": ("进入到达阶段日期", "Entered the to stage on"),
+    "transition_key": ("转换编号", "Transition key"),
+    "region_code": ("区域代码", "Region code"),
+    "status_code": ("状态代码", "Status code"),
+}
+
+
+def column_words(lang: str) -> dict[str, str]:
+    """Header words of the marts' columns the report's labels do not name."""
+    if lang not in LANGS:
+        raise ValueError(f"language must be one of {LANGS}, got {lang!r}")
+    i = LANGS.index(lang)
+    return {k: v[i] for k, v in _COLUMNS.items()}
+
+
 def labels(lang: str) -> dict[str, str]:
     """All labels of one language as a dict (what the templates read as ``L``)."""
     if lang not in LANGS:
