@@ -74,24 +74,28 @@ def cmd_ingest(args: argparse.Namespace, p: Paths) -> int:
 
 
 def cmd_run(args: argparse.Namespace, p: Paths) -> int:
+    from scenetrack.config import warehouse_target
     from scenetrack.pipeline import run
     from scenetrack.report import build_evaluator_outputs
 
     out = run(p)
     # every path that publishes rebuilds the report (Airflow: scenetrack_evaluate); dbt's docs
-    # describe the models, not the data: `scenetrack report --with-docs` refreshes them
-    outputs = build_evaluator_outputs(p, dbt_docs=False)
+    # describe the models, not the data: `scenetrack report --with-docs` refreshes them. The
+    # report reads the published DuckDB file: on the PostgreSQL target there is none.
+    reports: dict[str, str] = {}
+    if warehouse_target() is None:
+        outputs = build_evaluator_outputs(p, dbt_docs=False)
+        reports = {k: str(v) for k, v in outputs.reports.items()}
     held = "".join(
         f"\nheld back: {h['city_code']} {printable(h['file_name'])} ({'; '.join(h['checks'])})"
         for h in out.held
     )
-    reports = {k: str(v) for k, v in outputs.reports.items()}
     _emit(
         args,
-        asdict(out) | {"reports": reports, "dbt_docs_error": outputs.dbt_docs_error},
+        asdict(out) | {"reports": reports},
         f"built {out.dbt_nodes} dbt nodes; gate {printable(out.gate_run_id)} passed "
-        f"({out.warnings} warnings); published version {out.published_version}{held}\n"
-        f"report: {printable(reports['zh'])}",
+        f"({out.warnings} warnings); published version {out.published_version}{held}"
+        + (f"\nreport: {printable(reports['zh'])}" if reports else ""),
     )
     return 0
 

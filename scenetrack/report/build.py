@@ -492,6 +492,7 @@ def _terminated_table(data: ReportData, rows: list[Row], lang: str, with_city: b
         Col("current_stage", L["current_stage"], "text"),
         Col("status", L["status"], "text"),
         Col("terminated_on", L["terminated_on"], "date"),
+        Col("reason_text", L["reason_text"], "text"),
     ]
     t = Table("terminated", cols)
     for r in rows:
@@ -509,8 +510,29 @@ def _terminated_table(data: ReportData, rows: list[Row], lang: str, with_city: b
                 "domain_code": _name_of(data.domains, r["domain_code"], lang),
                 "current_stage": stage_label(r["current_stage"], lang),
                 "status": L.get(f"status_{r['status']}", r["status"]),
+                "reason_text": r.get("reason_text")
+                or L.get(f"reason_group_{r.get('reason_group')}", "-"),
             },
         )
+    return t
+
+
+def _reason_table(data: ReportData, lang: str) -> Table:
+    """Failures and withdrawals per reason group (mart_terminations); the words are in the
+    list of ended projects and the mart."""
+    L = labels(lang)
+    t = Table(
+        "reasons",
+        [
+            Col("reason_group", L["reason_group"], "text"),
+            Col("projects_failed", L["projects_failed_here"]),
+            Col("projects_withdrawn", L["projects_withdrawn_here"]),
+            Col("projects", L["projects"]),
+        ],
+    )
+    for r in data.reason_groups:
+        g = r["reason_group"]
+        t.add(r, key=g, display={"reason_group": L.get(f"reason_group_{g}", g)})
     return t
 
 
@@ -756,6 +778,7 @@ def _render_index(env, p: Paths, data: ReportData, lang: str) -> str:
         "money_technology": _money_table(data, "technology_code", lang),
         "supplier_table": _supplier_table(data, lang),
         "stalled_rule_table": _stalled_rule_table(data, lang),
+        "reason_table": _reason_table(data, lang),
     }
     return env.get_template("index.html").render(ctx)
 

@@ -110,6 +110,8 @@ class ReportData:
     # cohort maturity rule) by stage
     maturity_days: dict[str, float] = field(default_factory=dict)
     top_suppliers: list[Row] = field(default_factory=list)  # suppliers by projects applied
+    # mart_terminations per reason group: failed, withdrawn, all
+    reason_groups: list[Row] = field(default_factory=list)
     # each city's projects (at most CITY_PROJECT_ROWS, latest move first), for the drill-down
     projects: list[Row] = field(default_factory=list)
     _groups: dict[str, dict[str, list[Row]]] = field(
@@ -446,12 +448,31 @@ def read_report_data(
             "from main.mart_stalled_projects "
             "order by days_overdue desc, days_in_current_stage desc, project_key",
         )
+        reasons = _has_table(con, "mart_terminations")
         terminated = _rows(
             con,
-            "select project_key, city_code, project_name, domain_code, technology_code, "
-            "demand_owner, supplier, current_stage, status, terminated_on "
-            "from main.fct_project_lifecycle where status <> 'active' "
-            "order by terminated_on desc nulls last, project_key",
+            "select f.project_key, f.city_code, f.project_name, f.domain_code, "
+            "f.technology_code, f.demand_owner, f.supplier, f.current_stage, f.status, "
+            "f.terminated_on, "
+            + (
+                "t.reason_text, t.reason_group from main.fct_project_lifecycle as f "
+                "left join main.mart_terminations as t using (project_key) "
+                if reasons
+                else "null as reason_text, null as reason_group "
+                "from main.fct_project_lifecycle as f "
+            )
+            + "where f.status <> 'active' order by f.terminated_on desc nulls last, f.project_key",
+        )
+        reason_groups = (
+            _rows(
+                con,
+                "select reason_group, count(*) filter (where status = 'terminated_failed') "
+                "as projects_failed, count(*) filter (where status = 'terminated_withdrawn') "
+                "as projects_withdrawn, count(*) as projects "
+                "from main.mart_terminations group by 1 order by projects desc, 1",
+            )
+            if reasons
+            else []
         )
         supply_demand = _rows(
             con,
@@ -502,6 +523,7 @@ def read_report_data(
         maturity_days=maturity,
         top_suppliers=suppliers,
         projects=projects,
+        reason_groups=reason_groups,
         quality=quality
         if quality is not None
         else (read_quality(p) if with_quality else Quality(False, "not read")),

@@ -355,6 +355,21 @@ _TEXT: dict[str, tuple[str, str]] = {
         "Click a stage of the funnel: the leaderboard orders cities by the projects that "
         "reached it; a city leads to its projects.",
     ),
+    "reasons_title": ("终止原因", "Why projects ended"),
+    "reasons_note": (
+        "按城市填报的终止原因（台账“终止原因”）归类；原文见下表与 mart_terminations。",
+        "Grouped from the reason each city wrote (the ledger's 终止原因); the words are in the "
+        "list below and in mart_terminations.",
+    ),
+    "reason_text": ("终止原因", "Reason"),
+    "reason_group": ("原因类别", "Reason group"),
+    "reason_group_funding": ("资金问题", "Funding"),
+    "reason_group_policy": ("政策与审批", "Policy or approval"),
+    "reason_group_demand": ("需求变化", "Demand changed"),
+    "reason_group_supplier": ("企业退出", "Supplier withdrew"),
+    "reason_group_technical": ("技术或验证未达标", "Technology or pilot fell short"),
+    "reason_group_other": ("其他", "Other"),
+    "reason_group_unstated": ("未填写原因", "No reason given"),
     "download_csv": ("下载 CSV", "Download CSV"),
     "download_xlsx": ("下载 Excel", "Download Excel"),
     "print": ("打印", "Print"),

@@ -277,6 +277,9 @@ INDEX = r"""{% extends "base.html" %}
 <h2>{{ L.failures }}</h2>
 <p class="note">{{ L.failures_note }}</p>
 {{ chart(charts.failures_by_stage) }}
+<h3>{{ L.reasons_title }}</h3>
+<p class="note">{{ L.reasons_note }}</p>
+{{ table(reason_table) }}
 <h3>{{ L.terminated_projects }}</h3>
 {{ table(terminated_table) }}
 </section>

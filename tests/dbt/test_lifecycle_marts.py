@@ -282,3 +282,49 @@ def test_stage_activity_counts_entries_in_the_period_they_happened(built) -> Non
     ).fetchall()
     # P1 4 + P2 2 + P3 1 + P4 2 + W1 1 + W2 2 = 12 entries
     assert by_grain == [("month", 12), ("quarter", 12), ("year", 12)]
+
+
+def test_termination_reasons_as_written_and_grouped(tmp_path) -> None:
+    """A 台账 with 终止原因: the words reach mart_terminations as written, grouped by the first
+    matching keyword by priority (funding before supplier before technical)."""
+    from scenetrack.config import Paths
+
+    home = Paths(tmp_path / "home").ensure()
+    ledger = tmp_path / "ledger.csv"
+    ledger.write_text(
+        "城市,项目编号,发布日期,验证日期,终止日期,终止原因\n"
+        "合肥,R1,2025-01-01,2025-02-01,2025-03-01,资金不到位，企业退出\n"
+        "合肥,R2,2025-01-01,2025-02-01,2025-04-01,验证失败：识别精度未达标\n"
+        "合肥,R3,2025-01-01,,2025-03-01,项目未失败，企业主动撤回\n"
+        "合肥,R4,2025-01-01,,2025-03-01,\n"
+        "合肥,R5,2025-01-01,,2025-03-01,场地另作他用\n"
+        "合肥,R6,2025-01-01,2025-02-01,,\n",
+        encoding="utf-8",
+    )
+    ingest_paths(home, [ledger])
+    os.environ["SCENETRACK_REFERENCE_DATE"] = "2025-12-31"
+    try:
+        build(home)
+    finally:
+        del os.environ["SCENETRACK_REFERENCE_DATE"]
+    con = duckdb.connect(str(home.work_db), read_only=True)
+    try:
+        rows = con.execute(
+            "select project_key, stage_code, status, reason_text, reason_group "
+            "from marts.mart_terminations order by 1"
+        ).fetchall()
+    finally:
+        con.close()
+    assert rows == [
+        ("340100:R1", "validation", "terminated_withdrawn", "资金不到位，企业退出", "funding"),
+        ("340100:R2", "validation", "terminated_failed", "验证失败：识别精度未达标", "technical"),
+        (
+            "340100:R3",
+            "opportunity",
+            "terminated_withdrawn",
+            "项目未失败，企业主动撤回",
+            "supplier",
+        ),
+        ("340100:R4", "opportunity", "terminated_withdrawn", None, "unstated"),
+        ("340100:R5", "opportunity", "terminated_withdrawn", "场地另作他用", "other"),
+    ]  # R6 is active: not a termination

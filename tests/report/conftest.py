@@ -71,6 +71,10 @@ create table mart_stage_activity (
     domain_code varchar, technology_code varchar, stage_code varchar, stage_order integer,
     projects_entered bigint, projects_failed bigint, projects_withdrawn bigint,
     cooperation_amount_yuan decimal(20, 2));
+create table mart_terminations (
+    project_key varchar, city_code varchar, domain_code varchar, technology_code varchar,
+    supplier varchar, stage_code varchar, status varchar, terminated_on date,
+    reason_text varchar, reason_group varchar);
 comment on column fct_project_lifecycle.project_key is 'city:project; identifies the project.';
 comment on column mart_city_scorecard.cooperation_amount_yi is 'Cooperation amount in 亿元.';
 """
@@ -184,6 +188,13 @@ SUPPLY = [
 # fmt: on
 
 
+# the reason each ended project's city wrote, and its group
+TERMINATION_REASONS = {
+    "340100:P2": ("验证失败：巡检识别率未达标", "technical"),
+    "320200:P2": (None, "unstated"),
+}
+
+
 def activity_rows(projects: list[tuple]) -> list[tuple]:
     """mart_stage_activity of ``projects`` (year and quarter grain): each stage entry counted
     in the period of its date, each ending at the current stage in the period it ended."""
@@ -260,6 +271,15 @@ def make_published(path: Path, version: int, gate_run_id: str, previous: bool = 
             ]
         _insert(con, "mart_stage_funnel", funnel)
         _insert(con, "mart_stalled_projects", STALLED)
+        _insert(
+            con,
+            "mart_terminations",
+            [
+                (r[0], r[1], r[4], r[5], r[7], r[13], r[15], r[12], *TERMINATION_REASONS[r[0]])
+                for r in PROJECTS
+                if r[15] != "active" and keep_city(r[1])
+            ],
+        )
         _insert(
             con,
             "mart_stage_activity",

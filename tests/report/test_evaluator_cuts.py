@@ -138,3 +138,26 @@ def test_local_time_and_the_version_shown(built_report, lang) -> None:
     value, text = page.figures["shows_version"]
     assert value == "2" and "v2" in text and "2025-12-01" in text
     assert "UTC)" not in page.text.replace("(UTC+08:00)", "")
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_reasons_grouped_and_as_written(built_report, lang) -> None:
+    p, pages = built_report
+    page = read_page(pages[lang])
+    groups = {
+        r["_key"]: (r["projects_failed"][0], r["projects_withdrawn"][0])
+        for r in page.tables["reasons"]
+    }
+    expected = {
+        g: (str(f), str(w))
+        for g, f, w in _one(
+            p,
+            "select reason_group, count(*) filter (where status = 'terminated_failed'), "
+            "count(*) filter (where status = 'terminated_withdrawn') from mart_terminations "
+            "group by 1",
+        )
+    }
+    assert groups == expected == {"technical": ("1", "0"), "unstated": ("0", "1")}
+    ended = {r["_key"]: r["reason_text"] for r in page.tables["terminated"]}
+    assert ended["340100:P2"] == ("验证失败：巡检识别率未达标", "验证失败：巡检识别率未达标")
+    assert ended["320200:P2"][1] == {"zh": "未填写原因", "en": "No reason given"}[lang]

@@ -200,6 +200,7 @@ def test_export_all_marts_default_folder(published_home: Paths) -> None:
         "mart_stage_funnel",
         "mart_stalled_projects",
         "mart_supply_demand",
+        "mart_terminations",
     ]
     assert not list(res.files[0].parent.glob(".*"))  # no temporary files left behind
 

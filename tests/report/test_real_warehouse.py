@@ -114,7 +114,7 @@ def test_published_file_carries_table_comments_and_label_tables(real_home: Paths
 
 def test_exports_cover_every_mart(real_home: Paths, tmp_path) -> None:
     res = export(real_home, "xlsx", out_dir=tmp_path)
-    assert len(res.files) == 13
+    assert len(res.files) == 14
 
 
 def test_data_docs_list_every_validation_with_its_status_offline(real_home: Paths, chromium):
