@@ -81,7 +81,9 @@ class Column:
     comment: str | None
 
 
-def _export_columns(con: duckdb.DuckDBPyConnection, table: str, labels: str | None) -> list[Column]:
+def _export_columns(
+    con: duckdb.DuckDBPyConnection, table: str, labels: str | None, csv: bool
+) -> list[Column]:
     """The columns of ``table`` as exported: with ``labels`` (zh or en), headers are the
     report's words for the column (its name where the report has none) and code columns show
     the names from the published label tables (the code where a value has no label)."""
@@ -94,9 +96,7 @@ def _export_columns(con: duckdb.DuckDBPyConnection, table: str, labels: str | No
     present = set(published_tables(con))
     out = []
     for name, dtype, comment in _columns(con, table):
-        sql = _safe_text_sql(name) if dtype == "VARCHAR" else f't."{name}"'
-        if dtype == "VARCHAR":
-            sql = sql.rsplit(" as ", 1)[0].replace(f'"{name}"', f't."{name}"')
+        sql = f't."{name}"'
         label_table = CODE_LABELS.get(name)
         if labels and label_table and label_table[0] in present and table != label_table[0]:
             lt, key = label_table
@@ -104,6 +104,8 @@ def _export_columns(con: duckdb.DuckDBPyConnection, table: str, labels: str | No
                 f'coalesce((select l.name_{labels} from main."{lt}" as l '
                 f'where l."{key}" = t."{name}"), {sql})'
             )
+        if csv and dtype == "VARCHAR":  # the XLSX writer makes text inert cell by cell
+            sql = _safe_text_expr(sql)
         header = words.get(name, name) if labels else name
         out.append(Column(name, header, sql, dtype, comment))
     return out
@@ -174,15 +176,21 @@ def _columns(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple[str, str,
     ).fetchall()
 
 
-def _safe_text_sql(column: str) -> str:
-    """SQL of a text column as a spreadsheet may show it: control characters removed, a
-    formula prefix neutralised with a leading ``'``."""
-    clean = f"regexp_replace(\"{column}\", '{CONTROL_CHARACTERS_PATTERN}', '', 'g')"
+def _safe_text_expr(expr: str) -> str:
+    """SQL of a text value as a spreadsheet may show it: control characters removed, a
+    formula prefix neutralised with a leading ``'`` (what a CSV needs; the XLSX writer keeps
+    the value and sets Excel's quote-prefix flag instead)."""
+    clean = f"regexp_replace({expr}, '{CONTROL_CHARACTERS_PATTERN}', '', 'g')"
     quote = "''''"  # the SQL literal of one apostrophe
     return (
         f"case when regexp_matches({clean}, '{FORMULA_PREFIX}') then {quote} || {clean} "
-        f'else {clean} end as "{column}"'
+        f"else {clean} end"
     )
+
+
+def _safe_text_sql(column: str) -> str:
+    """:func:`_safe_text_expr` of a column, named after it."""
+    return _safe_text_expr(f'"{column}"') + f' as "{column}"'
 
 
 def write_csv(
@@ -192,7 +200,7 @@ def write_csv(
     text values made safe (:func:`_safe_text_sql`); ``labels``: readable headers and names."""
     raw = _tmp(dest)
     tmp = _tmp(dest)
-    cols = _export_columns(con, table, labels)
+    cols = _export_columns(con, table, labels, csv=True)
     select = ", ".join(f'{c.sql} as "{c.header}"' for c in cols)
     try:
         con.execute(
@@ -261,7 +269,7 @@ def write_xlsx(
     from openpyxl.styles import Alignment, Font, PatternFill
     from openpyxl.utils import get_column_letter
 
-    cols = _export_columns(con, table, labels)
+    cols = _export_columns(con, table, labels, csv=False)
     n = con.execute(f'select count(*) from main."{table}"').fetchone()[0]
     if n > XLSX_MAX_ROWS:
         raise RuntimeError(f"{table} has {n:,} rows, more than an Excel sheet holds; use parquet")
