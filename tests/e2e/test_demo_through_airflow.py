@@ -246,3 +246,19 @@ def test_stage_activity_equals_independent_recomputation(demo, period_type, grai
     got = got.astype(int).sort_index()
     assert len(got) > 100
     pd.testing.assert_frame_equal(got, expected.sort_index(), check_like=True)
+
+
+def test_demo_gate_measures_freshness_as_of_the_datas_date(demo) -> None:
+    """The demo's data is as of 2025-12-31 (SCENETRACK_REFERENCE_DATE): its cities reported
+    within the freshness window of that date, so the gate warns about none of them."""
+    home, _ = demo
+    con = duckdb.connect(str(home.work_db), read_only=True)
+    try:
+        failing = con.execute(
+            "select suite, expectation, observed_value from audit.gate_results "
+            "where run_id = (select run_id from audit.gate_results order by run_at desc limit 1) "
+            "and not success"
+        ).fetchall()
+    finally:
+        con.close()
+    assert [f for f in failing if f[0] == "source_freshness"] == []
