@@ -776,7 +776,8 @@ def _render_index(env, p: Paths, data: ReportData, lang: str) -> str:
         "freshness_note": _freshness_note(data, lang),
         "money_domain": _money_table(data, "domain_code", lang),
         "money_technology": _money_table(data, "technology_code", lang),
-        "supplier_table": _supplier_table(data, lang),
+        "supplier_table": _top_table("suppliers", data.top_suppliers, "supplier", lang),
+        "owner_table": _top_table("demand_owners", data.top_demand_owners, "demand_owner", lang),
         "stalled_rule_table": _stalled_rule_table(data, lang),
         "reason_table": _reason_table(data, lang),
     }
@@ -1126,22 +1127,24 @@ def _money_table(data: ReportData, dimension: str, lang: str) -> Table:
     return t
 
 
-def _supplier_table(data: ReportData, lang: str) -> Table:
+def _top_table(name: str, rows: list[Row], who: str, lang: str) -> Table:
+    """Suppliers or demand owners by projects reaching application (``who``: the column's
+    label key)."""
     L = labels(lang)
     t = Table(
-        "suppliers",
+        name,
         [
-            Col("supplier", L["supplier"], "text"),
+            Col("name", L[who], "text"),
             Col("projects_reached_application", L["projects_reached_application"]),
             Col("projects", L["projects"]),
             Col("cities", L["cities_count"]),
             Col("cooperation_amount_yi", L["cooperation_amount_yi"], "yi"),
         ],
     )
-    for r in data.top_suppliers:
+    for r in rows:
         t.add(
             {**r, "cooperation_amount_yi": float(r["cooperation_amount_yuan"]) / 1e8},
-            key=r["supplier"],
+            key=r["name"],
         )
     return t
 

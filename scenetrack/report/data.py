@@ -110,6 +110,7 @@ class ReportData:
     # cohort maturity rule) by stage
     maturity_days: dict[str, float] = field(default_factory=dict)
     top_suppliers: list[Row] = field(default_factory=list)  # suppliers by projects applied
+    top_demand_owners: list[Row] = field(default_factory=list)  # demand owners, likewise
     # mart_terminations per reason group: failed, withdrawn, all
     reason_groups: list[Row] = field(default_factory=list)
     # each city's projects (at most CITY_PROJECT_ROWS, latest move first), for the drill-down
@@ -339,6 +340,21 @@ TOP_SUPPLIERS = 20
 """Suppliers listed on the national page (most projects reaching application first)."""
 
 
+def _top_by(con: duckdb.DuckDBPyConnection, column: str) -> list[Row]:
+    """The :data:`TOP_SUPPLIERS` values of ``column`` (supplier, demand_owner) with the most
+    projects reaching application (then the most money): projects, cities, amount."""
+    return _rows(
+        con,
+        f"select {column} as name, count(application_entered_on) as projects_reached_application, "
+        "count(*) as projects, count(distinct city_code) as cities, "
+        "coalesce(sum(cooperation_amount_yuan), 0) as cooperation_amount_yuan "
+        f"from main.fct_project_lifecycle where {column} is not null "
+        "group by 1 order by projects_reached_application desc, "
+        "cooperation_amount_yuan desc, name limit ?",
+        [TOP_SUPPLIERS],
+    )
+
+
 def _has_table(con: duckdb.DuckDBPyConnection, table: str) -> bool:
     return bool(
         con.execute(
@@ -493,16 +509,8 @@ def read_report_data(
             [CITY_PROJECT_ROWS],
         )
         maturity = _maturity_days(con)
-        suppliers = _rows(
-            con,
-            "select supplier, count(application_entered_on) as projects_reached_application, "
-            "count(*) as projects, count(distinct city_code) as cities, "
-            "coalesce(sum(cooperation_amount_yuan), 0) as cooperation_amount_yuan "
-            "from main.fct_project_lifecycle where supplier is not null "
-            "group by supplier order by projects_reached_application desc, "
-            "cooperation_amount_yuan desc, supplier limit ?",
-            [TOP_SUPPLIERS],
-        )
+        suppliers = _top_by(con, "supplier")
+        owners = _top_by(con, "demand_owner")
     finally:
         con.close()
     return ReportData(
@@ -522,6 +530,7 @@ def read_report_data(
         activity=activity,
         maturity_days=maturity,
         top_suppliers=suppliers,
+        top_demand_owners=owners,
         projects=projects,
         reason_groups=reason_groups,
         quality=quality

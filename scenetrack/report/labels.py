@@ -330,6 +330,10 @@ _TEXT: dict[str, tuple[str, str]] = {
     "projects_signed": ("签约项目", "Projects signed"),
     "suppliers": ("承接企业（按进入应用的项目数）", "Suppliers (by projects reaching application)"),
     "projects": ("项目", "Projects"),
+    "demand_owners": (
+        "需求方（按进入应用的项目数）",
+        "Demand owners (by projects reaching application)",
+    ),
     "cities_count": ("城市数", "Cities"),
     # stalled rule
     "stalled_rule": ("停滞规则（按阶段）", "The stalled rule, per stage"),

@@ -82,6 +82,7 @@ footer { color: var(--muted); font-size: .85rem; padding: 0 28px 28px; max-width
          margin: 0 auto; }
 @media (max-width: 600px) {
   header, nav { padding: 8px 10px; }
+  nav { position: static; }
   header h1 { font-size: 1.2rem; }
   main { padding: 4px 6px 24px; }
   section { padding: 10px 8px; }
@@ -254,6 +255,8 @@ INDEX = r"""{% extends "base.html" %}
 <div><h3>{{ L.money_by_technology }}</h3>{{ table(money_technology) }}</div></div>
 <h3>{{ L.suppliers }}</h3>
 {{ table(supplier_table) }}
+<h3>{{ L.demand_owners }}</h3>
+{{ table(owner_table) }}
 </section>
 
 <section id="durations">

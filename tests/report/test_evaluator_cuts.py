@@ -127,6 +127,15 @@ def test_attention_money_suppliers_freshness(built_report, lang) -> None:
         )
     )
     assert suppliers == expected == {"科大讯飞": "1", "顺丰": "1"}
+    owners = {r["_key"]: r["projects_reached_application"][0] for r in page.tables["demand_owners"]}
+    assert owners == dict(
+        _one(
+            p,
+            "select demand_owner, cast(count(application_entered_on) as varchar) "
+            "from fct_project_lifecycle where demand_owner is not null group by 1",
+        )
+    )
+    assert owners["合肥市经信局"] == "1" and owners["合肥供电"] == "0"
 
 
 @pytest.mark.parametrize("lang", ["zh", "en"])
