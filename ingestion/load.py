@@ -328,7 +328,7 @@ def _insert_ledger_events(
             source_file_sha256, source_file_name, source_line, city_code, city_raw, project_id,
             project_name, domain_code, technology_code, demand_owner, supplier, stage_code,
             event_type, event_date, event_date_precision, amount_yuan, amount_raw, reported_at,
-            loaded_at, load_id)
+            end_reason, loaded_at, load_id)
         with entered as (
             select norm.*, s.stage_code, s.stage_order,
                    case s.stage_code {date_of} end as stage_date,
@@ -348,12 +348,12 @@ def _insert_ledger_events(
                         then amount_yuan end as amount_yuan,
                    case when stage_code = 'application' or (not has_app and stage_order = top_order)
                         then raw__amount end as amount_raw,
-                   reported_at
+                   reported_at, null as end_reason
             from filled
             union all
             select {common},
                    coalesce(end_type, {n.termination_type_of_reason("raw__end_reason")}),
-                   end_date, end_date_precision, null, null, reported_at
+                   end_date, end_date_precision, null, null, reported_at, end_reason
             from filled where stage_order = top_order and end_date is not null
         )
         select *, {UTC_NOW}, ? from events

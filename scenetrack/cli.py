@@ -74,18 +74,28 @@ def cmd_ingest(args: argparse.Namespace, p: Paths) -> int:
 
 
 def cmd_run(args: argparse.Namespace, p: Paths) -> int:
+    from scenetrack.config import warehouse_target
     from scenetrack.pipeline import run
+    from scenetrack.report import build_evaluator_outputs
 
     out = run(p)
+    # every path that publishes rebuilds the report (Airflow: scenetrack_evaluate); dbt's docs
+    # describe the models, not the data: `scenetrack report --with-docs` refreshes them. The
+    # report reads the published DuckDB file: on the PostgreSQL target there is none.
+    reports: dict[str, str] = {}
+    if warehouse_target() is None:
+        outputs = build_evaluator_outputs(p, dbt_docs=False)
+        reports = {k: str(v) for k, v in outputs.reports.items()}
     held = "".join(
         f"\nheld back: {h['city_code']} {printable(h['file_name'])} ({'; '.join(h['checks'])})"
         for h in out.held
     )
     _emit(
         args,
-        asdict(out),
+        asdict(out) | {"reports": reports},
         f"built {out.dbt_nodes} dbt nodes; gate {printable(out.gate_run_id)} passed "
-        f"({out.warnings} warnings); published version {out.published_version}{held}",
+        f"({out.warnings} warnings); published version {out.published_version}{held}"
+        + (f"\nreport: {printable(reports['zh'])}" if reports else ""),
     )
     return 0
 
@@ -241,6 +251,7 @@ def cmd_doctor(args: argparse.Namespace, p: Paths) -> int:
 def cmd_rollback(args: argparse.Namespace, p: Paths) -> int:
     from scenetrack.config import warehouse_target
     from scenetrack.publish import rollback
+    from scenetrack.report import build_evaluator_outputs
     from scenetrack.warehouse import writer_lock
 
     with writer_lock(p):
@@ -250,6 +261,7 @@ def cmd_rollback(args: argparse.Namespace, p: Paths) -> int:
             rec = rollback_pg(p, pg, args.version)
         else:
             rec = rollback(p, args.version)
+    build_evaluator_outputs(p, dbt_docs=False)  # the report shows the version now published
     _emit(args, asdict(rec), f"published warehouse rolled back to v{rec.version}")
     return 0
 
@@ -281,7 +293,9 @@ def cmd_report(args: argparse.Namespace, p: Paths) -> int:
 def cmd_export(args: argparse.Namespace, p: Paths) -> int:
     from scenetrack.export import export
 
-    res = export(p, args.format, args.mart, Path(args.out) if args.out else None, args.city)
+    res = export(
+        p, args.format, args.mart, Path(args.out) if args.out else None, args.city, args.labels
+    )
     _emit(
         args,
         {"version": res.version, "format": res.format, "files": [str(f) for f in res.files]},
@@ -456,6 +470,12 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument(
         "--city",
         help="only what this city may see (its own rows, national aggregates; docs/bi_access.md)",
+    )
+    ex.add_argument(
+        "--labels",
+        choices=["zh", "en"],
+        help="CSV/XLSX for people: headers in Chinese or English, stage/status/region/domain/"
+        "technology codes as names (default: the marts' column names and codes)",
     )
     ex.set_defaults(func=cmd_export)
     af = sub.add_parser(

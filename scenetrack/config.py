@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 PROJECT_DIR = Path(os.environ.get("SCENETRACK_PROJECT_DIR", Path(__file__).resolve().parent.parent))
@@ -90,6 +91,23 @@ def home_from(value: str | os.PathLike[str] | None = None) -> Path:
 def paths(value: str | os.PathLike[str] | None = None) -> Paths:
     """The :class:`Paths` of the resolved home, directories created."""
     return Paths(home_from(value)).ensure()
+
+
+REFERENCE_DATE_ENV = "SCENETRACK_REFERENCE_DATE"
+
+
+def as_of_date() -> tuple[date, str]:
+    """The one as-of date of an evaluation, and where it came from.
+
+    ``SCENETRACK_REFERENCE_DATE`` when set (dbt's var ``reference_date``, the gate's run date,
+    the freshness of ``scenetrack status`` and the report all read it here), else today.
+    Marts, gate and report then measure against the same day: a gate that measured freshness
+    against the run date while the marts used the data's as-of date warned about every city.
+    """
+    raw = os.environ.get(REFERENCE_DATE_ENV, "").strip()
+    if raw:
+        return date.fromisoformat(raw), REFERENCE_DATE_ENV
+    return date.today(), "today"
 
 
 DEFAULT_API_PORT = 8080

@@ -54,6 +54,95 @@ META_TABLES = ("publish_info",)
 
 XLSX_MAX_ROWS = 1_048_575  # Excel's row limit minus the header
 
+LABELS = ("zh", "en")
+# Code columns and the published label table that names their values (zh and en).
+CODE_LABELS: dict[str, tuple[str, str]] = {
+    "stage_code": ("dim_stage", "stage_code"),
+    "current_stage": ("dim_stage", "stage_code"),
+    "from_stage": ("dim_stage", "stage_code"),
+    "to_stage": ("dim_stage", "stage_code"),
+    "status": ("dim_status", "status_code"),
+    "region": ("dim_region", "region_code"),
+    "domain_code": ("dim_domain", "domain_code"),
+    "technology_code": ("dim_technology", "technology_code"),
+}
+PERIOD_SHEETS = ("all", "year", "quarter", "month")
+"""A table with a ``period_type`` column goes to XLSX as one sheet per grain, in this order."""
+
+
+@dataclass(frozen=True)
+class Column:
+    """One exported column: its name in the mart, its header, its SQL, type and description."""
+
+    name: str
+    header: str
+    sql: str
+    dtype: str
+    comment: str | None
+
+
+def _export_columns(
+    con: duckdb.DuckDBPyConnection, table: str, labels: str | None, csv: bool
+) -> list[Column]:
+    """The columns of ``table`` as exported: with ``labels`` (zh or en), headers are the
+    report's words for the column (its name where the report has none) and code columns show
+    the names from the published label tables (the code where a value has no label)."""
+    words: dict[str, str] = {}
+    if labels:
+        from scenetrack.report.labels import column_words
+        from scenetrack.report.labels import labels as report_labels
+
+        words = report_labels(labels) | column_words(labels)
+    present = set(published_tables(con))
+    out = []
+    for name, dtype, comment in _columns(con, table):
+        sql = f't."{name}"'
+        label_table = CODE_LABELS.get(name)
+        if labels and label_table and label_table[0] in present and table != label_table[0]:
+            lt, key = label_table
+            sql = (
+                f'coalesce((select l.name_{labels} from main."{lt}" as l '
+                f'where l."{key}" = t."{name}"), {sql})'
+            )
+        if csv and dtype == "VARCHAR":  # the XLSX writer makes text inert cell by cell
+            sql = _safe_text_expr(sql)
+        header = words.get(name, name) if labels else name
+        out.append(Column(name, header, sql, dtype, comment))
+    return out
+
+
+def _sheets(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple[str, str, list]]:
+    """(sheet name, where clause, parameters) per sheet: one per period grain when the table
+    has ``period_type``, else one sheet named after the table."""
+    names = [c for c, _, _ in _columns(con, table)]
+    if "period_type" not in names:
+        return [(table[:31], "true", [])]
+    have = {
+        v for (v,) in con.execute(f'select distinct period_type from main."{table}"').fetchall()
+    }
+    return [(g, "t.period_type = ?", [g]) for g in PERIOD_SHEETS if g in have]
+
+
+def _order_by(con: duckdb.DuckDBPyConnection, table: str) -> str:
+    """A stable, readable row order: city, then period (all-time first), then the breakdown,
+    stage and row key the table has."""
+    names = [c for c, _, _ in _columns(con, table)]
+    keys = [
+        c
+        for c in (
+            "city_code",
+            "period_start",
+            "period_label",
+            "breakdown",
+            "breakdown_value",
+            "stage_order",
+            "project_key",
+            "transition_key",
+        )
+        if c in names
+    ]
+    return " order by " + ", ".join(f't."{c}" nulls first' for c in keys) if keys else ""
+
 
 @dataclass(frozen=True)
 class ExportResult:
@@ -87,29 +176,35 @@ def _columns(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple[str, str,
     ).fetchall()
 
 
-def _safe_text_sql(column: str) -> str:
-    """SQL of a text column as a spreadsheet may show it: control characters removed, a
-    formula prefix neutralised with a leading ``'``."""
-    clean = f"regexp_replace(\"{column}\", '{CONTROL_CHARACTERS_PATTERN}', '', 'g')"
+def _safe_text_expr(expr: str) -> str:
+    """SQL of a text value as a spreadsheet may show it: control characters removed, a
+    formula prefix neutralised with a leading ``'`` (what a CSV needs; the XLSX writer keeps
+    the value and sets Excel's quote-prefix flag instead)."""
+    clean = f"regexp_replace({expr}, '{CONTROL_CHARACTERS_PATTERN}', '', 'g')"
     quote = "''''"  # the SQL literal of one apostrophe
     return (
         f"case when regexp_matches({clean}, '{FORMULA_PREFIX}') then {quote} || {clean} "
-        f'else {clean} end as "{column}"'
+        f"else {clean} end"
     )
 
 
-def write_csv(con: duckdb.DuckDBPyConnection, table: str, dest: Path) -> None:
+def _safe_text_sql(column: str) -> str:
+    """:func:`_safe_text_expr` of a column, named after it."""
+    return _safe_text_expr(f'"{column}"') + f' as "{column}"'
+
+
+def write_csv(
+    con: duckdb.DuckDBPyConnection, table: str, dest: Path, labels: str | None = None
+) -> None:
     """``table`` as CSV in UTF-8 with BOM (header row, comma, ``"`` quoting, NULL empty),
-    text values made safe (:func:`_safe_text_sql`)."""
+    text values made safe (:func:`_safe_text_sql`); ``labels``: readable headers and names."""
     raw = _tmp(dest)
     tmp = _tmp(dest)
-    columns = [
-        _safe_text_sql(name) if dtype == "VARCHAR" else f'"{name}"'
-        for name, dtype, _ in _columns(con, table)
-    ]
+    cols = _export_columns(con, table, labels, csv=True)
+    select = ", ".join(f'{c.sql} as "{c.header}"' for c in cols)
     try:
         con.execute(
-            f'copy (select {", ".join(columns)} from main."{table}") to ? '
+            f'copy (select {select} from main."{table}" as t{_order_by(con, table)}) to ? '
             "(format csv, header true)",
             [str(raw)],
         )
@@ -122,11 +217,18 @@ def write_csv(con: duckdb.DuckDBPyConnection, table: str, dest: Path) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def write_parquet(con: duckdb.DuckDBPyConnection, table: str, dest: Path) -> None:
-    """``table`` as Parquet with its own column types."""
+def write_parquet(
+    con: duckdb.DuckDBPyConnection, table: str, dest: Path, labels: str | None = None
+) -> None:
+    """``table`` as Parquet with its own column types (and names: ``labels`` is for people,
+    Parquet is for tools)."""
     tmp = _tmp(dest)
     try:
-        con.execute(f'copy main."{table}" to ? (format parquet)', [str(tmp)])
+        con.execute(
+            f'copy (select * from main."{table}" as t{_order_by(con, table)}) to ? '
+            "(format parquet)",
+            [str(tmp)],
+        )
         os.replace(tmp, dest)
     finally:
         tmp.unlink(missing_ok=True)
@@ -157,65 +259,76 @@ def _cell_value(v):
     return v
 
 
-def write_xlsx(con: duckdb.DuckDBPyConnection, table: str, dest: Path) -> None:
-    """``table`` as a typed XLSX sheet with a frozen, commented header row."""
+def write_xlsx(
+    con: duckdb.DuckDBPyConnection, table: str, dest: Path, labels: str | None = None
+) -> None:
+    """``table`` as typed XLSX sheets (one per period grain when it has ``period_type``) with
+    a frozen, commented header row; ``labels``: readable headers and names."""
     from openpyxl import Workbook
     from openpyxl.comments import Comment
     from openpyxl.styles import Alignment, Font, PatternFill
     from openpyxl.utils import get_column_letter
 
-    cols = _columns(con, table)
+    cols = _export_columns(con, table, labels, csv=False)
     n = con.execute(f'select count(*) from main."{table}"').fetchone()[0]
     if n > XLSX_MAX_ROWS:
         raise RuntimeError(f"{table} has {n:,} rows, more than an Excel sheet holds; use parquet")
     wb = Workbook()
-    ws = wb.active
-    ws.title = table[:31]
+    wb.remove(wb.active)
     header_font = Font(bold=True)
     header_fill = PatternFill("solid", fgColor="DDE6F0")
-    for j, (name, dtype, comment) in enumerate(cols, start=1):
-        cell = ws.cell(row=1, column=j, value=name)
-        cell.font = header_font
-        cell.fill = header_fill
-        cell.alignment = Alignment(vertical="top")
-        if comment:
-            cell.comment = Comment(f"{comment}\n({dtype})", "scenetrack", width=300, height=90)
-    formats = [_number_format(name, dtype) for name, dtype, _ in cols]
-    cur = con.execute(f'select * from main."{table}"')
-    widths = [max(10, len(name) + 2) for name, _, _ in cols]
-    i = 1
-    while batch := cur.fetchmany(10_000):
-        for row in batch:
-            i += 1
-            for j, v in enumerate(row, start=1):
-                value = _cell_value(v)
-                cell = ws.cell(row=i, column=j, value=value)
-                if isinstance(value, str):  # text stays text, never a formula
-                    cell.data_type = "s"
-                    if _FORMULA.match(value):
-                        cell.quotePrefix = True
-                fmt = formats[j - 1]
-                if fmt and v is not None:
-                    cell.number_format = fmt
-                if isinstance(v, str) and i < 200:
-                    w = sum(2 if ord(ch) > 0x2E80 else 1 for ch in v) + 2
-                    widths[j - 1] = max(widths[j - 1], min(w, 60))
-    for j, w in enumerate(widths, start=1):
-        ws.column_dimensions[get_column_letter(j)].width = w
-    ws.freeze_panes = "A2"
-    ws.auto_filter.ref = ws.dimensions
+    formats = [_number_format(c.name, c.dtype) for c in cols]
+    select = ", ".join(c.sql for c in cols)
+    for sheet, where, params in _sheets(con, table):
+        ws = wb.create_sheet(sheet)
+        for j, c in enumerate(cols, start=1):
+            cell = ws.cell(row=1, column=j, value=c.header)
+            cell.font = header_font
+            cell.fill = header_fill
+            cell.alignment = Alignment(vertical="top")
+            if c.comment:
+                cell.comment = Comment(
+                    f"{c.name}: {c.comment}\n({c.dtype})", "scenetrack", width=300, height=90
+                )
+        cur = con.execute(
+            f'select {select} from main."{table}" as t where {where}{_order_by(con, table)}',
+            params,
+        )
+        widths = [max(10, len(c.header) + 2) for c in cols]
+        i = 1
+        while batch := cur.fetchmany(10_000):
+            for row in batch:
+                i += 1
+                for j, v in enumerate(row, start=1):
+                    value = _cell_value(v)
+                    cell = ws.cell(row=i, column=j, value=value)
+                    if isinstance(value, str):  # text stays text, never a formula
+                        cell.data_type = "s"
+                        if _FORMULA.match(value):
+                            cell.quotePrefix = True
+                    fmt = formats[j - 1]
+                    if fmt and v is not None:
+                        cell.number_format = fmt
+                    if isinstance(v, str) and i < 200:
+                        w = sum(2 if ord(ch) > 0x2E80 else 1 for ch in v) + 2
+                        widths[j - 1] = max(widths[j - 1], min(w, 60))
+        for j, w in enumerate(widths, start=1):
+            ws.column_dimensions[get_column_letter(j)].width = w
+        ws.freeze_panes = "A2"
+        ws.auto_filter.ref = ws.dimensions
 
     about = wb.create_sheet("columns")
-    about.append(["column", "type", "description"])
+    about.append(["column", "header", "type", "description"])
     for c in about[1]:
         c.font = header_font
         c.fill = header_fill
-    for name, dtype, comment in cols:
-        about.append([name, dtype, comment or ""])
+    for c in cols:
+        about.append([c.name, c.header, c.dtype, c.comment or ""])
     about.freeze_panes = "A2"
     about.column_dimensions["A"].width = 40
-    about.column_dimensions["B"].width = 16
-    about.column_dimensions["C"].width = 100
+    about.column_dimensions["B"].width = 30
+    about.column_dimensions["C"].width = 16
+    about.column_dimensions["D"].width = 100
 
     tmp = _tmp(dest)
     try:
@@ -277,6 +390,7 @@ def export(
     marts: list[str] | None = None,
     out_dir: Path | None = None,
     city: str | None = None,
+    labels: str | None = None,
 ) -> ExportResult:
     """Write the published ``marts`` (default: every published table but ``publish_info``)
     in ``fmt`` into ``out_dir`` (default ``<home>/published/exports/<fmt>``), one file each,
@@ -286,6 +400,8 @@ def export(
     figures with it; default folder ``<home>/published/exports/<fmt>/city_<code>``."""
     if fmt not in FORMATS:
         raise ValueError(f"format must be one of {FORMATS}, got {fmt!r}")
+    if labels is not None and labels not in LABELS:
+        raise ValueError(f"labels must be one of {LABELS}, got {labels!r}")
     if not p.published_db.exists():
         raise RuntimeError(f"nothing is published yet ({p.published_db} does not exist)")
     out = Path(out_dir) if out_dir else default_out_dir(p, fmt)
@@ -312,7 +428,7 @@ def export(
         files = []
         for t in progress.track(chosen, f"export {fmt}", "tables", note=str):
             dest = out / f"{t}.{fmt}"
-            WRITERS[fmt](con, t, dest)
+            WRITERS[fmt](con, t, dest, labels)
             files.append(dest)
     finally:
         con.close()

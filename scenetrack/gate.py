@@ -150,6 +150,7 @@ class GateResult:
     # submissions this gate held back before it passed (per-city holdback, scenetrack.holdback;
     # Hold.to_dict() each): someone must be told
     held_back: tuple[dict, ...] = ()
+    as_of: date | None = None  # the date freshness was measured against (freshness_date)
 
     @property
     def passed(self) -> bool:
@@ -187,7 +188,9 @@ class GateResult:
         verdict = "PASSED" if self.passed else "FAILED (publication blocked)"
         suites = sorted({o.suite for o in self.outcomes})
         lines = [
-            f"Quality gate {self.run_id} (run date {self.run_date.isoformat()}): {verdict}",
+            f"Quality gate {self.run_id} (run date {self.run_date.isoformat()}"
+            + (f", data as of {self.as_of.isoformat()}" if self.as_of else "")
+            + f"): {verdict}",
             f"  {len(self.outcomes)} checks in {len(suites)} suites; "
             f"{len(self.failures)} error failure(s), {len(self.warnings)} warning(s)",
         ]
@@ -343,6 +346,18 @@ def explain_volume_guards(
     return explained
 
 
+def freshness_date(run_date: date) -> date:
+    """The date freshness is measured against: the evaluation's as-of date when one is pinned
+    (``SCENETRACK_REFERENCE_DATE``, the marts' ``reference_date``: one date for marts, gate and
+    report), else the run date. Dates are still bounded by the run date: a report dated after
+    the as-of date is a later report of a past evaluation (the demo's corrections arrive in
+    January for data as of 31 December), a date after the run date is a typo."""
+    from scenetrack.config import REFERENCE_DATE_ENV, as_of_date
+
+    as_of, basis = as_of_date()
+    return as_of if basis == REFERENCE_DATE_ENV else run_date
+
+
 def suite_parameters(
     con: Any,
     run_date: date,
@@ -366,7 +381,7 @@ def suite_parameters(
         "run_date": run_date.isoformat(),
         "run_year": run_date.year,
         "dim_city_codes": codes,
-        "fresh_since": (run_date - timedelta(days=FRESHNESS_DAYS)).isoformat(),
+        "fresh_since": (freshness_date(run_date) - timedelta(days=FRESHNESS_DAYS)).isoformat(),
         **volume_floors(baseline_counts),
     }
 
@@ -1134,6 +1149,9 @@ def _validate(
             gc.collect()  # GX's reference cycles hold the suite's filtered copies of the frame
             _release_arrow_memory()
     context.build_data_docs(site_names=[DATA_DOCS_SITE])
+    from scenetrack.data_docs import localise
+
+    localise(docs_dir)  # the CDN assets GX's pages load, served from local copies (offline)
     index = docs_dir / "index.html"
     return outcomes, index if index.exists() else None
 
@@ -1414,7 +1432,13 @@ def run_gate(
         pg_gate.store(pg, run_id, run_at, outcomes, fingerprint)
     else:
         _store(Path(work_db), run_id, run_at, outcomes, fingerprint)
-    return GateResult(run_id=run_id, run_date=run_date, outcomes=outcomes, data_docs_index=index)
+    return GateResult(
+        run_id=run_id,
+        run_date=run_date,
+        outcomes=outcomes,
+        data_docs_index=index,
+        as_of=freshness_date(run_date),
+    )
 
 
 def last_gate_outcome(work_db: Path) -> dict | None:

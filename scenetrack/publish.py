@@ -112,7 +112,8 @@ def _versions_dir(p: Paths) -> Path:
 
 
 def _build_candidate(p: Paths, target: Path, gate_run_id: str, version: int) -> dict[str, int]:
-    """Copy every mart (with its column comments) from the work DB into a new file."""
+    """Copy every mart (with its table and column comments) from the work DB into a new
+    file."""
     con = duckdb.connect(
         str(target), config={"storage_compatibility_version": STORAGE_COMPATIBILITY}
     )
@@ -142,6 +143,14 @@ def _build_candidate(p: Paths, target: Path, gate_run_id: str, version: int) -> 
             # COMMENT ON takes no parameter in DuckDB: the text is a quoted SQL literal
             literal = "'" + text.replace("'", "''") + "'"
             con.execute(f'comment on column main."{t}"."{c}" is {literal}')
+        # the models' descriptions too (dbt persist_docs relation: true), as table comments
+        for t, text in con.execute(
+            "select table_name, comment from duckdb_tables() where database_name = 'work' "
+            "and schema_name = ? and comment is not null",
+            [PUBLISHED_SCHEMA],
+        ).fetchall():
+            literal = "'" + text.replace("'", "''") + "'"
+            con.execute(f'comment on table main."{t}" is {literal}')
         con.execute(
             "create table main.publish_info as select ? as version, "
             "cast(? as timestamp) as published_at, ? as gate_run_id",

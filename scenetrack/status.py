@@ -11,7 +11,6 @@ version, report) is still answered, since those come from files a writer never h
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, date, datetime
 from html.parser import HTMLParser
 from pathlib import Path
@@ -19,10 +18,9 @@ from pathlib import Path
 import duckdb
 
 from ingestion.printable import printable
-from scenetrack.config import Paths, warehouse_target
+from scenetrack.config import REFERENCE_DATE_ENV, Paths, as_of_date, warehouse_target
 from scenetrack.publish import publish_log
 
-REFERENCE_DATE_ENV = "SCENETRACK_REFERENCE_DATE"
 FRESHNESS_SUITE = "source_freshness"
 """The gate suite that says which cities report; its batch query is the one rule used here."""
 TEXT_CITIES = 20
@@ -79,15 +77,9 @@ def _checks_not_passed(con: duckdb.DuckDBPyConnection, run_id: str) -> list[dict
 
 
 def reference_date() -> tuple[date, str]:
-    """The date freshness is measured against, and where it came from.
-
-    ``SCENETRACK_REFERENCE_DATE`` (the data's as-of date, as the marts use it) when set,
-    else today.
-    """
-    raw = os.environ.get(REFERENCE_DATE_ENV, "").strip()
-    if raw:
-        return date.fromisoformat(raw), REFERENCE_DATE_ENV
-    return date.today(), "today"
+    """The date freshness is measured against, and where it came from: the evaluation's
+    as-of date (:func:`scenetrack.config.as_of_date`), as the marts and the gate use it."""
+    return as_of_date()
 
 
 def _silent_cities(con: duckdb.DuckDBPyConnection) -> dict:

@@ -158,6 +158,8 @@ def follow_dbt_log(lines: Iterable[str], shown: progress.Task) -> str:
         elif "index" in data and name != "LogStartLine" and not name.startswith("LogHook"):
             node = data.get("node_info") or {}
             key = node.get("unique_id") or f"#{data['index']}"
+            if name.startswith("LogHook") or key.startswith("operation."):
+                continue  # the on-run-start hook is no node (not in node_count)
             if key not in done:
                 done.add(key)
                 note = node.get("node_name") or data.get("node_name")
@@ -168,7 +170,9 @@ def follow_dbt_log(lines: Iterable[str], shown: progress.Task) -> str:
 def dbt_vars() -> dict[str, str] | None:
     """dbt vars from the environment: ``SCENETRACK_REFERENCE_DATE`` pins the evaluation date
     (default: the run date) so a past evaluation can be reproduced exactly."""
-    ref = os.environ.get("SCENETRACK_REFERENCE_DATE")
+    from scenetrack.config import REFERENCE_DATE_ENV
+
+    ref = os.environ.get(REFERENCE_DATE_ENV)
     return {"reference_date": ref} if ref else None
 
 

@@ -96,6 +96,9 @@ alter table raw.quarantine add column if not exists source_column varchar;
 alter table raw.file_ledger add column if not exists load_id bigint;
 alter table raw.events add column if not exists load_id bigint;
 alter table raw.capabilities add column if not exists load_id bigint;
+-- The clerk's 终止原因 as written (a 台账 ledger's termination reason), on the termination
+-- event it produced: evaluators read it (mart_terminations); empty for other events.
+alter table raw.events add column if not exists end_reason varchar;
 -- Held submissions (per-city holdback): a city's rows of a file, kept out of staging until
 -- released. Rows are only added, and released_at is set once, so the number of changes
 -- (rows + releases) says whether the holds changed since a build.

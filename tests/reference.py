@@ -171,3 +171,36 @@ def supply_demand(event_files: list[Path], capability_files: list[Path]) -> pd.D
     out = demand.join(supply, how="outer").fillna(0).astype(int)
     out.index.names = ["city_code", "technology_code"]
     return out
+
+
+def stage_activity(files: list[Path], grain: str = "Q") -> pd.DataFrame:
+    """Projects entering each stage per period (pandas period ``grain``: Y, Q or M), and
+    those failing or withdrawn there, per (period, city, domain, technology, stage)."""
+    p = lifecycle_with_attributes(files)
+    ev = read_events(files)
+    ev["project_key"] = ev.city_code + ":" + ev.project_id
+    ends = ev[ev.event_type.isin(["fail", "withdraw"])]
+    p["terminated_on"] = ends.groupby("project_key").event_day.max()
+    p["domain"] = p.domain.replace("", "unknown").fillna("unknown")
+    p["technology"] = p.technology.replace("", "unknown").fillna("unknown")
+    rows = []
+    for _, r in p.iterrows():
+        dims = (r.city_code, r.domain, r.technology)
+        for s in STAGE_ORDER:
+            if pd.notna(r[s]):
+                rows.append((r[s].to_period(grain), *dims, s, 1, 0, 0))
+        if r.status != "active" and pd.notna(r.terminated_on):
+            failed = r.status == "terminated_failed"
+            rows.append(
+                (r.terminated_on.to_period(grain), *dims, r.current_stage, 0, failed, not failed)
+            )
+    cols = ["period", "city_code", "domain_code", "technology_code", "stage_code"]
+    df = pd.DataFrame(rows, columns=[*cols, "entered", "failed", "withdrawn"])
+    out = df.groupby(cols).sum().astype(int)
+    return out.rename(
+        columns={
+            "entered": "projects_entered",
+            "failed": "projects_failed",
+            "withdrawn": "projects_withdrawn",
+        }
+    )

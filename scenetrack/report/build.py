@@ -14,21 +14,24 @@ or opened from a USB stick. Each page is written to a temporary name and renamed
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import jinja2
 from markupsafe import Markup
 
 from scenetrack import progress
 from scenetrack.config import Paths
-from scenetrack.report.data import Overview, ReportData, Row, read_report_data
+from scenetrack.report import slices
+from scenetrack.report.data import CITY_PROJECT_ROWS, Overview, ReportData, Row, read_report_data
 from scenetrack.report.figures import city_charts, city_name, national_charts, plotly_js_path
 from scenetrack.report.labels import (
     LANGS,
@@ -43,6 +46,11 @@ from scenetrack.report.labels import (
     stage_label,
 )
 from scenetrack.report.templates import TEMPLATES
+
+TIMEZONE = os.environ.get("SCENETRACK_TIMEZONE", "Asia/Shanghai")
+"""Times on the pages are shown in this zone (stored in UTC); evaluators read local time."""
+
+VENDOR = Path(__file__).resolve().parent.parent / "vendor" / "report"
 
 WATCHLIST_ROWS = 50
 """Rows of the national stalled and terminated lists (most overdue / most recently ended first)."""
@@ -91,6 +99,8 @@ class Cell:
 class TableRow:
     key: str | None
     cells: list[Cell]
+    dims: dict[str, str] = field(default_factory=dict)  # filter attributes (data-f-<dim>)
+    attrs: dict[str, str] = field(default_factory=dict)  # further data-<name> attributes
 
 
 @dataclass
@@ -108,15 +118,19 @@ class Table:
         key: str | None = None,
         display: dict[str, str] | None = None,
         hrefs: dict[str, str] | None = None,
+        dims: dict[str, Any] | None = None,
+        attrs: dict[str, str] | None = None,
     ) -> None:
-        """One row: ``values`` are the raw mart values; ``display`` overrides the shown text."""
+        """One row: ``values`` are the raw mart values; ``display`` overrides the shown text;
+        ``dims`` are the row's values of the filter dimensions (slices.FILTER_DIMENSIONS)."""
         display, hrefs = display or {}, hrefs or {}
         cells = []
         for c in self.cols:
             v = values.get(c.key)
             text = display.get(c.key) or KINDS[c.kind](v)
             cells.append(Cell(c.key, raw_value(v), text, c.numeric, hrefs.get(c.key)))
-        self.rows.append(TableRow(key, cells))
+        shown = {k: str(v) for k, v in (dims or {}).items() if v is not None}
+        self.rows.append(TableRow(key, cells, shown, attrs or {}))
 
 
 @dataclass(frozen=True)
@@ -172,6 +186,39 @@ def _copy_plotly(assets: Path) -> None:
     tmp = dst.with_name(f".{dst.name}.{uuid.uuid4().hex}.tmp")
     shutil.copyfile(src, tmp)
     os.replace(tmp, dst)
+
+
+SCRIPT = Path(__file__).resolve().parent / "report.js"
+
+
+def _copy_vendor(assets: Path) -> None:
+    """DataTables, its Buttons, JSZip and jQuery (scenetrack/vendor/report) and the report's
+    own script beside plotly.js: one copy for every page."""
+    for src in [*VENDOR.iterdir(), SCRIPT]:
+        dst = assets / src.name
+        if dst.exists() and dst.stat().st_size == src.stat().st_size:
+            continue
+        tmp = dst.with_name(f".{dst.name}.{uuid.uuid4().hex}.tmp")
+        shutil.copyfile(src, tmp)
+        os.replace(tmp, dst)
+
+
+def local_time(value: Any) -> str:
+    """A stored UTC time (naive or aware, or its ISO text) as local time (SCENETRACK_TIMEZONE),
+    to the minute, with the zone's offset: 2025-12-02 15:59 (UTC+08:00)."""
+    if value is None or value == "":
+        return "-"
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    if not isinstance(value, datetime):
+        return str(value)
+    aware = value if value.tzinfo else value.replace(tzinfo=UTC)
+    local = aware.astimezone(ZoneInfo(TIMEZONE))
+    offset = local.strftime("%z")
+    return f"{local:%Y-%m-%d %H:%M} (UTC{offset[:3]}:{offset[3:]})"
 
 
 def report_dir(p: Paths) -> Path:
@@ -323,18 +370,47 @@ LEADER_COLS = (
 
 def _leaderboard(data: ReportData, lang: str, city_href) -> Table:
     L = labels(lang)
-    cols = [Col("city", L["city"], "text"), Col("region", L["region"], "text")]
+    cols = [
+        Col("city", L["city"], "text"),
+        Col("region", L["region"], "text"),
+        Col("rank", L["rank"]),
+    ]
     cols += [Col(k, L[k], kind) for k, kind in LEADER_COLS]
-    t = Table("leaderboard", cols, note=L["leaderboard_note"])
+    note = (
+        L["leaderboard_note"] + " " + L["leaderboard_min_note"].format(n=slices.RANK_MIN_PROJECTS)
+    )
+    t = Table("leaderboard", cols, note=note)
+    rank = _rank_validation_to_application(data.leaderboard)
     for r in data.leaderboard:
         name = r["city_name_zh"] if lang == "zh" else r["city_name_en"]
         t.add(
-            {**r, "city": name},
+            {**r, "city": name, "rank": rank.get(r["city_code"])},
             key=r["city_code"],
             display={"region": L.get(f"region_{r['region']}", r["region"] or "-")},
             hrefs={"city": city_href(r["city_code"])},
+            dims=_city_dims(data, r["city_code"]),
         )
     return t
+
+
+def _rank_validation_to_application(board: list[Row]) -> dict[str, int]:
+    """City -> its rank by validation → application among the cities with enough pilots."""
+    (bench,) = [b for b in slices.BENCHMARKS if b[0] == "conversion_validation_to_application"]
+    col, denominator, _ = bench
+    eligible = [
+        r for r in board if r[col] is not None and (r[denominator] or 0) >= slices.RANK_MIN_PROJECTS
+    ]
+    values = sorted((float(r[col]) for r in eligible), reverse=True)
+    return {r["city_code"]: values.index(float(r[col])) + 1 for r in eligible}
+
+
+def _city_dims(data: ReportData, code: str | None) -> dict[str, Any]:
+    c = data.cities.get(code or "", {})
+    return {"region": c.get("region"), "province_zh": c.get("province_zh")}
+
+
+def _year(d: Any) -> str | None:
+    return str(d.year) if hasattr(d, "year") else None
 
 
 def _transition_table(transitions: list[Row], lang: str) -> Table:
@@ -390,6 +466,12 @@ def _stalled_table(data: ReportData, rows: list[Row], lang: str, with_city: bool
         t.add(
             {**r, "city": r["city_code"]},
             key=r["project_key"],
+            dims=_city_dims(data, r["city_code"])
+            | {
+                "domain_code": r["domain_code"],
+                "technology_code": r["technology_code"],
+                "year": _year(r["current_stage_entered_on"]),
+            },
             display={
                 "city": city_name(data, r["city_code"], lang),
                 "domain_code": _name_of(data.domains, r["domain_code"], lang),
@@ -410,19 +492,47 @@ def _terminated_table(data: ReportData, rows: list[Row], lang: str, with_city: b
         Col("current_stage", L["current_stage"], "text"),
         Col("status", L["status"], "text"),
         Col("terminated_on", L["terminated_on"], "date"),
+        Col("reason_text", L["reason_text"], "text"),
     ]
     t = Table("terminated", cols)
     for r in rows:
         t.add(
             {**r, "city": r["city_code"]},
             key=r["project_key"],
+            dims=_city_dims(data, r["city_code"])
+            | {
+                "domain_code": r["domain_code"],
+                "technology_code": r["technology_code"],
+                "year": _year(r["terminated_on"]),
+            },
             display={
                 "city": city_name(data, r["city_code"], lang),
                 "domain_code": _name_of(data.domains, r["domain_code"], lang),
                 "current_stage": stage_label(r["current_stage"], lang),
                 "status": L.get(f"status_{r['status']}", r["status"]),
+                "reason_text": r.get("reason_text")
+                or L.get(f"reason_group_{r.get('reason_group')}", "-"),
             },
         )
+    return t
+
+
+def _reason_table(data: ReportData, lang: str) -> Table:
+    """Failures and withdrawals per reason group (mart_terminations); the words are in the
+    list of ended projects and the mart."""
+    L = labels(lang)
+    t = Table(
+        "reasons",
+        [
+            Col("reason_group", L["reason_group"], "text"),
+            Col("projects_failed", L["projects_failed_here"]),
+            Col("projects_withdrawn", L["projects_withdrawn_here"]),
+            Col("projects", L["projects"]),
+        ],
+    )
+    for r in data.reason_groups:
+        g = r["reason_group"]
+        t.add(r, key=g, display={"reason_group": L.get(f"reason_group_{g}", g)})
     return t
 
 
@@ -440,7 +550,13 @@ def _problem_table(data: ReportData, lang: str) -> Table:
         ],
     )
     for r in data.quality.problems:
-        t.add(r)
+        t.add(
+            r,
+            display={
+                "severity": L.get(f"severity_{r['severity']}", r["severity"]),
+                "suite": L.get(f"suite_{r['suite']}", r["suite"]),
+            },
+        )
     return t
 
 
@@ -460,7 +576,11 @@ def _held_table(data: ReportData, lang: str) -> Table:
         t.add(
             {**r, "city": r["city_code"]},
             key=f"{r['city_code']}:{r['source_file_sha256']}",
-            display={"city": city_name(data, r["city_code"], lang)},
+            display={
+                "city": city_name(data, r["city_code"], lang),
+                "held_at": local_time(r["held_at"]),
+            },
+            dims=_city_dims(data, r["city_code"]),
         )
     return t
 
@@ -480,6 +600,7 @@ def _quarantine_table(data: ReportData, lang: str) -> Table:
             {**r, "city": r["city_code"]},
             key=r["city_code"] or "unattributed",
             display={"city": city_name(data, r["city_code"], lang)},
+            dims=_city_dims(data, r["city_code"]),
         )
     return t
 
@@ -544,21 +665,29 @@ def _city_kpis(r: Row, lang: str) -> list[Kpi]:
 
 def _common(p: Paths, data: ReportData, lang: str, page_dir: Path, other: Path) -> dict:
     ov = data.overview
-    pub = ov.published_at
+    L = labels(lang)
+    ref = data.reference_date.isoformat() if data.reference_date else "-"
     return {
         "lang": lang,
-        "L": labels(lang),
+        "L": L,
         "assets": _rel(report_dir(p) / "assets", page_dir) + "/",
         "other_lang_href": _rel(other, page_dir),
         "ov": {
             "version": ov.version,
-            "published_at": pub,
-            "published_at_text": pub.isoformat(sep=" ", timespec="seconds")
-            if hasattr(pub, "isoformat")
-            else str(pub),
+            "published_at": ov.published_at,
+            "published_at_text": local_time(ov.published_at),
             "gate_run_id": ov.gate_run_id,
         },
-        "generated_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S"),
+        "shows_version": L["shows_version"].format(
+            v=ov.version, at=local_time(ov.published_at), d=ref
+        ),
+        "reference_date": ref,
+        "generated_at": local_time(datetime.now(UTC)),
+        "gate_run_at": local_time((data.quality.gate or {}).get("run_at")),
+        "i18n_json": json.dumps(
+            {k: L[k] for k in ("download_csv", "download_xlsx", "print", "too_early")},
+            ensure_ascii=False,
+        ),
         "quality": data.quality,
     }
 
@@ -635,8 +764,38 @@ def _render_index(env, p: Paths, data: ReportData, lang: str) -> str:
         "gate_newer": bool(gate and gate["run_id"] != data.overview.gate_run_id),
         "data_docs_href": _rel(dd, page_dir) if dd.exists() else None,
         "dbt_docs_href": _rel(dbt, page_dir) if dbt.exists() else None,
+        "filters": _filters(data, lang),
+        "activity_json": activity_json(data),
+        "activity_year": _activity_table(data, "year", lang),
+        "activity_quarter": _activity_table(data, "quarter", lang),
+        "cohort_table": _cohort_table(data, lang),
+        "maturity_note": _maturity_note(data, lang),
+        "attention_table": _attention_table(data, lang),
+        "attention_note": _attention_note(data, lang),
+        "freshness_table": _freshness_table(data, lang),
+        "freshness_note": _freshness_note(data, lang),
+        "money_domain": _money_table(data, "domain_code", lang),
+        "money_technology": _money_table(data, "technology_code", lang),
+        "supplier_table": _top_table("suppliers", data.top_suppliers, "supplier", lang),
+        "owner_table": _top_table("demand_owners", data.top_demand_owners, "demand_owner", lang),
+        "stalled_rule_table": _stalled_rule_table(data, lang),
+        "reason_table": _reason_table(data, lang),
     }
     return env.get_template("index.html").render(ctx)
+
+
+def _attention_note(data: ReportData, lang: str) -> str:
+    from scenetrack.gate import FRESHNESS_DAYS
+
+    ref = data.reference_date.isoformat() if data.reference_date else "-"
+    return labels(lang)["attention_note"].format(days=FRESHNESS_DAYS, d=ref)
+
+
+def _freshness_note(data: ReportData, lang: str) -> str:
+    from scenetrack.gate import FRESHNESS_DAYS
+
+    ref = data.reference_date.isoformat() if data.reference_date else "-"
+    return labels(lang)["freshness_note"].format(days=FRESHNESS_DAYS, d=ref)
 
 
 def _render_city(env, p: Paths, data: ReportData, row: Row, lang: str) -> str:
@@ -670,6 +829,11 @@ def _render_city(env, p: Paths, data: ReportData, row: Row, lang: str) -> str:
         "stalled_table": stalled,
         "terminated_table": terminated,
         "city_quarantined": quarantined,
+        "benchmark_table": _benchmark_table(data, code, lang),
+        "benchmark_note": labels(lang)["benchmark_note"].format(n=slices.RANK_MIN_PROJECTS),
+        "project_table": _city_project_table(data, code, lang),
+        "filters": [],
+        "activity_json": "",
     }
     return env.get_template("city.html").render(ctx)
 
@@ -687,6 +851,7 @@ def build_report(p: Paths, lang: str = "zh", data: ReportData | None = None) -> 
     env = _env()
     out = lang_dir(p, lang)
     _copy_plotly(report_dir(p) / "assets")
+    _copy_vendor(report_dir(p) / "assets")
     written = set()
     pages = progress.track(
         data.leaderboard,
@@ -704,3 +869,367 @@ def build_report(p: Paths, lang: str = "zh", data: ReportData | None = None) -> 
     index = out / "index.html"
     _write(index, _render_index(env, p, data, lang))
     return index
+
+
+# --- the evaluator's cuts: periods, cohorts, benchmarks, attention, money ------------------
+
+
+def _activity_table(data: ReportData, period_type: str, lang: str) -> Table:
+    """Projects entering each stage per period, nationally; the page's script recomputes the
+    same columns from the embedded mart rows when a filter is set."""
+    L = labels(lang)
+    cols = [Col("period_label", L["period"], "text")]
+    cols += [Col(f"entered_{s}", L[f"entered_{s}"]) for s in STAGES]
+    cols += [
+        Col("projects_failed", L["projects_failed"]),
+        Col("projects_withdrawn", L["projects_withdrawn"]),
+        Col("amount_yi", L["amount_signed_yi"], "yi"),
+        Col("application_change_previous", L["application_change_previous"]),
+    ]
+    if period_type == "quarter":
+        cols.append(Col("application_change_year", L["application_change_year"]))
+    t = Table(f"activity_{period_type}", cols)
+    for a in slices.activity_by_period(data.activity, period_type):
+        display = {
+            k: fmt_signed(a[k])
+            for k in ("application_change_previous", "application_change_year")
+            if a[k] is not None
+        }
+        t.add(a, key=a["period_label"], display=display, dims={"year": slices.year_of(a)})
+    return t
+
+
+def activity_json(data: ReportData) -> str:
+    """The activity rows the filters slice, as compact JSON for the page's script: column
+    names once, text columns as indexes into a list of their values (``dicts``), then one
+    list per row (the filter dimensions the rows carry included)."""
+    dims = [
+        d
+        for d in slices.FILTER_DIMENSIONS
+        if d != "year" and data.activity and d in data.activity[0]
+    ]
+    texts = ["period_type", "period_label", "stage_code", *dims]
+    numbers = ["projects_entered", "projects_failed", "projects_withdrawn"]
+    dicts: dict[str, dict[str, int]] = {c: {} for c in texts}
+    rows = []
+    for r in data.activity:
+        coded = [dicts[c].setdefault(str(r[c]), len(dicts[c])) for c in texts]
+        amount = r["cooperation_amount_yuan"] or 0
+        rows.append([*coded, *(int(r[c]) for c in numbers), float(amount)])
+    return json.dumps(
+        {
+            "columns": [*texts, *numbers, "cooperation_amount_yuan"],
+            "dicts": {c: list(v) for c, v in dicts.items()},
+            "rows": rows,
+        },
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+
+
+def _filters(data: ReportData, lang: str) -> list[dict]:
+    """The filter bar: each dimension the page's rows carry, with its values and names."""
+    L = labels(lang)
+    values: dict[str, set[str]] = defaultdict(set)
+    for r in data.activity:
+        for d in slices.FILTER_DIMENSIONS:
+            if d == "year":
+                values[d].add(slices.year_of(r))
+            elif r.get(d) is not None:
+                values[d].add(str(r[d]))
+    for c in data.cities.values():
+        if c["city_code"] in {r["city_code"] for r in data.leaderboard}:
+            values["region"].add(c["region"])
+            values["province_zh"].add(c["province_zh"])
+    province_names = {c["province_zh"]: c["province_en"] for c in data.cities.values()}
+
+    def text(dim: str, v: str) -> str:
+        if dim == "region":
+            return L.get(f"region_{v}", v)
+        if dim == "province_zh":
+            return v if lang == "zh" else province_names.get(v, v)
+        if dim == "domain_code":
+            return L["unknown"] if v == "unknown" else _name_of(data.domains, v, lang)
+        if dim == "technology_code":
+            return L["unknown"] if v == "unknown" else _name_of(data.technologies, v, lang)
+        return v
+
+    out = []
+    for d in slices.FILTER_DIMENSIONS:
+        if values.get(d):
+            opts = sorted(((v, text(d, v)) for v in values[d]), key=lambda o: (o[1], o[0]))
+            out.append({"dim": d, "label": L[f"dim_{d}"], "options": opts})
+    return out
+
+
+def _cohort_table(data: ReportData, lang: str) -> Table:
+    """Reach and conversion per opportunity cohort (quarter); conversions of cohorts younger
+    than the maturity rule are shown as "too early" (the mart value stays in data-value)."""
+    L = labels(lang)
+    cols = [Col("cohort", L["cohort_quarter"], "text")]
+    cols += [Col(f"reached_{s}", stage_label(s, lang)) for s in STAGES]
+    cols += [Col(f"conversion_{s}", f"→ {stage_label(s, lang)}", "pct") for s in STAGES[1:]]
+    t = Table("cohorts", cols)
+    for label, rows in sorted(data.funnel_by("cohort_quarter").items()):
+        by_stage = {r["stage_code"]: r for r in rows}
+        values: dict[str, Any] = {"cohort": label}
+        display: dict[str, str] = {}
+        early = []
+        for s in STAGES:
+            r = by_stage.get(s)
+            values[f"reached_{s}"] = r["projects_reached"] if r else 0
+            if s != STAGES[0]:
+                values[f"conversion_{s}"] = r["conversion_from_previous_stage"] if r else None
+                if slices.too_early(label, s, data.maturity_days, data.reference_date):
+                    display[f"conversion_{s}"] = L["too_early"]
+                    early.append(s)
+        t.add(
+            values,
+            key=label,
+            display=display,
+            dims={"year": label[:4]},
+            attrs={"too-early": " ".join(early)},
+        )
+    return t
+
+
+def _maturity_note(data: ReportData, lang: str) -> str:
+    days = {s: fmt_days(data.maturity_days.get(s)) for s in STAGES[1:]}
+    return labels(lang)["maturity_note"].format(**days)
+
+
+def _benchmark_table(data: ReportData, code: str, lang: str) -> Table:
+    L = labels(lang)
+    t = Table(
+        "benchmarks",
+        [
+            Col("measure", L["measure"], "text"),
+            Col("value", L["city_value"], "text"),
+            Col("rank", L["rank"]),
+            Col("ranked_cities", L["ranked_cities"]),
+            Col("national_median", L["national_median"], "text"),
+            Col("regional_median", L["regional_median"], "text"),
+            Col("denominator", L["denominator"]),
+        ],
+        sortable=False,
+    )
+    for b in slices.benchmarks(data.leaderboard, code):
+        fmt = fmt_pct if b["measure"].startswith("conversion") else fmt_days
+        display = {
+            "measure": L[b["measure"]],
+            "value": fmt(b["value"]),
+            "national_median": fmt(b["national_median"]),
+            "regional_median": fmt(b["regional_median"]),
+        }
+        if b["rank"] is None:
+            display["rank"] = L["not_ranked"]
+        t.add(b, key=b["measure"], display=display)
+    return t
+
+
+def _attention_table(data: ReportData, lang: str) -> Table:
+    from scenetrack.gate import FRESHNESS_DAYS
+
+    L = labels(lang)
+    t = Table(
+        "attention",
+        [
+            Col("city", L["city"], "text"),
+            Col("reasons", L["reasons"], "text"),
+            Col("projects_stalled", L["projects_stalled"]),
+            Col("last_reported_on", L["last_reported_on"], "date"),
+            Col("days_silent", L["days_silent"]),
+            Col("capabilities_published", L["capabilities_published"]),
+        ],
+    )
+    last = {r["city_code"]: _as_date(r["last_reported_on"]) for r in data.quality.last_reports}
+    for a in slices.attention(data.leaderboard, last, data.reference_date, FRESHNESS_DAYS):
+        t.add(
+            {**a, "city": a["city_code"], "reasons": " ".join(a["reasons"])},
+            key=a["city_code"],
+            display={
+                "city": city_name(data, a["city_code"], lang),
+                "reasons": "、".join(L[f"reason_{r}"] for r in a["reasons"])
+                if lang == "zh"
+                else ", ".join(L[f"reason_{r}"] for r in a["reasons"]),
+            },
+            hrefs={"city": f"city/{a['city_code']}.html"},
+            dims=_city_dims(data, a["city_code"]),
+        )
+    return t
+
+
+def _as_date(v: Any) -> date | None:
+    if v is None:
+        return None
+    if isinstance(v, datetime):
+        return v.date()
+    if isinstance(v, date):
+        return v
+    return date.fromisoformat(str(v)[:10])
+
+
+def _freshness_table(data: ReportData, lang: str) -> Table:
+    from scenetrack.gate import FRESHNESS_DAYS
+
+    L = labels(lang)
+    t = Table(
+        "freshness",
+        [
+            Col("city", L["city"], "text"),
+            Col("last_reported_on", L["last_reported_on"], "date"),
+            Col("days_silent", L["days_silent"]),
+            Col("status", L["status_fresh"], "text"),
+        ],
+    )
+    ref = data.reference_date
+    for r in data.quality.last_reports:
+        last = _as_date(r["last_reported_on"])
+        days = (ref - last).days if (ref and last) else None
+        fresh = days is not None and days <= FRESHNESS_DAYS
+        t.add(
+            {
+                "city": r["city_code"],
+                "last_reported_on": last,
+                "days_silent": days,
+                "status": "fresh" if fresh else "stale",
+            },
+            key=r["city_code"],
+            display={
+                "city": city_name(data, r["city_code"], lang),
+                "status": L["fresh" if fresh else "stale"],
+            },
+            dims=_city_dims(data, r["city_code"]),
+        )
+    return t
+
+
+def _money_table(data: ReportData, dimension: str, lang: str) -> Table:
+    L = labels(lang)
+    names = data.domains if dimension == "domain_code" else data.technologies
+    t = Table(
+        f"money_{dimension.removesuffix('_code')}",
+        [
+            Col("value", L[f"dim_{dimension}"], "text"),
+            Col("year", L["year"], "text"),
+            Col("projects", L["projects_signed"]),
+            Col("amount_yi", L["amount_signed_yi"], "yi"),
+        ],
+    )
+    for m in slices.money_by(data.activity, dimension):
+        v = m["value"]
+        t.add(
+            m,
+            key=f"{v}:{m['year']}",
+            display={"value": L["unknown"] if v == "unknown" else _name_of(names, v, lang)},
+            dims={dimension: v, "year": m["year"]},
+        )
+    return t
+
+
+def _top_table(name: str, rows: list[Row], who: str, lang: str) -> Table:
+    """Suppliers or demand owners by projects reaching application (``who``: the column's
+    label key)."""
+    L = labels(lang)
+    t = Table(
+        name,
+        [
+            Col("name", L[who], "text"),
+            Col("projects_reached_application", L["projects_reached_application"]),
+            Col("projects", L["projects"]),
+            Col("cities", L["cities_count"]),
+            Col("cooperation_amount_yi", L["cooperation_amount_yi"], "yi"),
+        ],
+    )
+    for r in rows:
+        t.add(
+            {**r, "cooperation_amount_yi": float(r["cooperation_amount_yuan"]) / 1e8},
+            key=r["name"],
+        )
+    return t
+
+
+def _stalled_rule_table(data: ReportData, lang: str) -> Table:
+    """Each stage's threshold beside the p90 of the days projects took to leave it."""
+    L = labels(lang)
+    t = Table(
+        "stalled_rule",
+        [
+            Col("stage", L["stage"], "text"),
+            Col("stalled_after_days", L["threshold"]),
+            Col("p90_days", L["p90_days"], "days"),
+            Col("projects_stalled", L["projects_stalled"]),
+        ],
+        sortable=False,
+    )
+    days: dict[str, list[int]] = defaultdict(list)
+    for r in data.transitions:
+        days[r["from_stage"]].append(int(r["days_taken"]))
+    thresholds: dict[str, int] = {}
+    counts: dict[str, int] = defaultdict(int)
+    for r in data.stalled:
+        thresholds[r["current_stage"]] = int(r["stalled_after_days"])
+        counts[r["current_stage"]] += 1
+    for s in STAGES[:-1]:
+        t.add(
+            {
+                "stage": s,
+                "stalled_after_days": thresholds.get(s),
+                "p90_days": _p90(days.get(s, [])),
+                "projects_stalled": counts.get(s, 0),
+            },
+            key=s,
+            display={"stage": stage_label(s, lang)},
+        )
+    return t
+
+
+def _p90(values: list[int]) -> float | None:
+    """Linear-interpolated 90th percentile (quantile_cont's definition)."""
+    if not values:
+        return None
+    v = sorted(values)
+    pos = 0.9 * (len(v) - 1)
+    lo = int(pos)
+    hi = min(lo + 1, len(v) - 1)
+    return v[lo] + (v[hi] - v[lo]) * (pos - lo)
+
+
+def _city_project_table(data: ReportData, code: str, lang: str) -> Table:
+    L = labels(lang)
+    t = Table(
+        "projects",
+        [
+            Col("project_key", L["project_key"], "text"),
+            Col("project_name", L["project"], "text"),
+            Col("domain_code", L["domain"], "text"),
+            Col("supplier", L["supplier"], "text"),
+            Col("current_stage", L["current_stage"], "text"),
+            Col("status", L["status"], "text"),
+            Col("current_stage_entered_on", L["current_stage_entered_on"], "date"),
+            Col("cooperation_amount_yi", L["cooperation_amount_yi"], "yi"),
+        ],
+    )
+    rows = data.of_city("projects", code)
+    for r in rows:
+        reached = [s for s in STAGES if r[f"{s}_entered_on"] is not None]
+        amount = r["cooperation_amount_yuan"]
+        t.add(
+            {**r, "cooperation_amount_yi": None if amount is None else float(amount) / 1e8},
+            key=r["project_key"],
+            display={
+                "domain_code": _name_of(data.domains, r["domain_code"], lang),
+                "current_stage": stage_label(r["current_stage"], lang),
+                "status": L.get(f"status_{r['status']}", r["status"]),
+            },
+            dims={
+                "domain_code": r["domain_code"],
+                "technology_code": r["technology_code"],
+                "stage": " ".join(reached),
+            },
+        )
+    total = sum(1 for _ in rows)
+    if total >= CITY_PROJECT_ROWS:
+        t.note = L["latest_n_of"].format(n=fmt_int(CITY_PROJECT_ROWS), total="≥" + fmt_int(total))
+        t.full_list = _full_list(L, "fct_project_lifecycle", [f"city_code = '{code}'"])
+    return t

@@ -75,6 +75,8 @@ class Quality:
     quarantine: list[Row] = field(default_factory=list)  # city_code, files, rows_quarantined
     quarantine_total: int = 0
     held: list[Row] = field(default_factory=list)  # submissions held back (scenetrack.holdback)
+    # per city, the date of its newest report (the gate's freshness query)
+    last_reports: list[Row] = field(default_factory=list)
 
     def to_json(self) -> dict:
         """Plain JSON (str, int, bool, None): how the pooled Airflow task hands it on (XCom)."""
@@ -101,6 +103,18 @@ class ReportData:
     supply_demand: list[Row]  # mart_supply_demand
     reference_date: Any
     quality: Quality
+    # mart_stage_activity at year and quarter grain, with the city's region and province
+    # (empty when the published version predates the mart)
+    activity: list[Row] = field(default_factory=list)
+    # days from publication to each later stage among projects that reached it: p90 (the
+    # cohort maturity rule) by stage
+    maturity_days: dict[str, float] = field(default_factory=dict)
+    top_suppliers: list[Row] = field(default_factory=list)  # suppliers by projects applied
+    top_demand_owners: list[Row] = field(default_factory=list)  # demand owners, likewise
+    # mart_terminations per reason group: failed, withdrawn, all
+    reason_groups: list[Row] = field(default_factory=list)
+    # each city's projects (at most CITY_PROJECT_ROWS, latest move first), for the drill-down
+    projects: list[Row] = field(default_factory=list)
     _groups: dict[str, dict[str, list[Row]]] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
@@ -246,6 +260,7 @@ def read_quality(p: Paths, postgres: bool = True) -> Quality:
             )
         if ("raw", "quarantine") in tables:
             q.quarantine, q.quarantine_total = _quarantine_by_city(con, tables)
+        q.last_reports = _last_reports(con)
         if ("raw", "file_holds") in tables:
             from scenetrack import holdback
 
@@ -255,6 +270,23 @@ def read_quality(p: Paths, postgres: bool = True) -> Quality:
     finally:
         con.close()
     return q
+
+
+def _last_reports(con: duckdb.DuckDBPyConnection) -> list[Row]:
+    """Each city's newest report date, by the gate's own freshness query (one rule)."""
+    from scenetrack.gate import load_suite_specs
+
+    spec = next(s for s in load_suite_specs() if s.name == "source_freshness")
+    try:
+        rows = _rows(
+            con,
+            f"select city_code, last_reported_on from ({spec.batch_query}) "
+            "order by last_reported_on, city_code",
+        )
+    except duckdb.CatalogException:  # nothing staged yet
+        return []
+    # plain JSON (the panel travels as an XCom): ISO dates
+    return [{**r, "last_reported_on": str(r["last_reported_on"])} for r in rows]
 
 
 def _quarantine_by_city(con: duckdb.DuckDBPyConnection, tables: set) -> tuple[list[Row], int]:
@@ -302,6 +334,93 @@ def _quarantine_by_city(con: duckdb.DuckDBPyConnection, tables: set) -> tuple[li
         r["files"] = int(r["files"])
         r["rows_quarantined"] = int(r["rows_quarantined"])
     return rows, sum(r["rows_quarantined"] for r in rows)
+
+
+CITY_PROJECT_ROWS = 100
+"""Projects listed on a city page (latest move first); the rest are in fct_project_lifecycle.
+As many as the watchlists (build.CITY_WATCHLIST_ROWS): 500 made the 1M-event report 466 MB
+and 163 s, against 115 MB and 57-80 s before the list existed."""
+
+TOP_SUPPLIERS = 20
+"""Suppliers listed on the national page (most projects reaching application first)."""
+
+
+def _top_by(con: duckdb.DuckDBPyConnection, column: str) -> list[Row]:
+    """The :data:`TOP_SUPPLIERS` values of ``column`` (supplier, demand_owner) with the most
+    projects reaching application (then the most money): projects, cities, amount."""
+    return _rows(
+        con,
+        f"select {column} as name, count(application_entered_on) as projects_reached_application, "
+        "count(*) as projects, count(distinct city_code) as cities, "
+        "coalesce(sum(cooperation_amount_yuan), 0) as cooperation_amount_yuan "
+        f"from main.fct_project_lifecycle where {column} is not null "
+        "group by 1 order by projects_reached_application desc, "
+        "cooperation_amount_yuan desc, name limit ?",
+        [TOP_SUPPLIERS],
+    )
+
+
+def _has_table(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    return bool(
+        con.execute(
+            "select count(*) from duckdb_tables() where schema_name = 'main' and table_name = ?",
+            [table],
+        ).fetchone()[0]
+    )
+
+
+def _activity(con: duckdb.DuckDBPyConnection) -> list[Row]:
+    """``mart_stage_activity`` (year and quarter rows) summed per province (with its region),
+    domain, technology and stage: the dimensions the report's filters slice by, at the
+    coarsest grain they need (the page embeds these rows). A dimension the mart gains (the
+    opportunity-list batch) is kept as a key, so it reaches the filters unchanged."""
+    if not _has_table(con, "mart_stage_activity"):
+        return []
+    mart_cols = {
+        r[0]
+        for r in con.execute(
+            "select column_name from duckdb_columns() where schema_name = 'main' "
+            "and table_name = 'mart_stage_activity'"
+        ).fetchall()
+    }
+    extra = [d for d in ("batch_code",) if d in mart_cols]
+    keys = ", ".join(
+        [
+            "a.period_type",
+            "a.period_label",
+            "a.period_start",
+            "c.region",
+            "c.province_zh",
+            "a.domain_code",
+            "a.technology_code",
+            "a.stage_code",
+            "a.stage_order",
+        ]
+        + [f"a.{d}" for d in extra]
+    )
+    return _rows(
+        con,
+        f"select {keys}, sum(a.projects_entered) as projects_entered, "
+        "sum(a.projects_failed) as projects_failed, "
+        "sum(a.projects_withdrawn) as projects_withdrawn, "
+        "sum(a.cooperation_amount_yuan) as cooperation_amount_yuan "
+        "from main.mart_stage_activity as a left join main.dim_city as c using (city_code) "
+        f"where a.period_type in ('year', 'quarter') group by {keys} "
+        "order by a.period_type, a.period_start, c.province_zh, a.domain_code, "
+        "a.technology_code, a.stage_order",
+    )
+
+
+def _maturity_days(con: duckdb.DuckDBPyConnection) -> dict[str, float]:
+    """p90 of the days from publication to each later stage, among projects that reached it:
+    a cohort younger than that has not had the time most projects need (maturity rule)."""
+    stages = ("validation", "application", "scale_up")
+    cols = ", ".join(
+        f"quantile_cont(datediff('day', opportunity_entered_on, {s}_entered_on), 0.9)"
+        for s in stages
+    )
+    row = con.execute(f"select {cols} from main.fct_project_lifecycle").fetchone()
+    return {s: float(v) for s, v in zip(stages, row, strict=True) if v is not None}
 
 
 def read_report_data(
@@ -358,12 +477,31 @@ def read_report_data(
             "from main.mart_stalled_projects "
             "order by days_overdue desc, days_in_current_stage desc, project_key",
         )
+        reasons = _has_table(con, "mart_terminations")
         terminated = _rows(
             con,
-            "select project_key, city_code, project_name, domain_code, technology_code, "
-            "demand_owner, supplier, current_stage, status, terminated_on "
-            "from main.fct_project_lifecycle where status <> 'active' "
-            "order by terminated_on desc nulls last, project_key",
+            "select f.project_key, f.city_code, f.project_name, f.domain_code, "
+            "f.technology_code, f.demand_owner, f.supplier, f.current_stage, f.status, "
+            "f.terminated_on, "
+            + (
+                "t.reason_text, t.reason_group from main.fct_project_lifecycle as f "
+                "left join main.mart_terminations as t using (project_key) "
+                if reasons
+                else "null as reason_text, null as reason_group "
+                "from main.fct_project_lifecycle as f "
+            )
+            + "where f.status <> 'active' order by f.terminated_on desc nulls last, f.project_key",
+        )
+        reason_groups = (
+            _rows(
+                con,
+                "select reason_group, count(*) filter (where status = 'terminated_failed') "
+                "as projects_failed, count(*) filter (where status = 'terminated_withdrawn') "
+                "as projects_withdrawn, count(*) as projects "
+                "from main.mart_terminations group by 1 order by projects desc, 1",
+            )
+            if reasons
+            else []
         )
         supply_demand = _rows(
             con,
@@ -371,6 +509,21 @@ def read_report_data(
             "order by city_code, opportunities_published desc, technology_code",
         )
         ref = con.execute("select max(reference_date) from main.mart_stalled_projects").fetchone()
+        activity = _activity(con)
+        projects = _rows(
+            con,
+            "select * exclude (rn) from (select project_key, city_code, project_name, "
+            "domain_code, technology_code, supplier, current_stage, status, "
+            "opportunity_entered_on, validation_entered_on, application_entered_on, "
+            "scale_up_entered_on, current_stage_entered_on, cooperation_amount_yuan, "
+            "row_number() over (partition by city_code order by current_stage_entered_on "
+            "desc nulls last, project_key) as rn from main.fct_project_lifecycle) "
+            "where rn <= ? order by city_code, rn",
+            [CITY_PROJECT_ROWS],
+        )
+        maturity = _maturity_days(con)
+        suppliers = _top_by(con, "supplier")
+        owners = _top_by(con, "demand_owner")
     finally:
         con.close()
     return ReportData(
@@ -387,6 +540,12 @@ def read_report_data(
         terminated=terminated,
         supply_demand=supply_demand,
         reference_date=ref[0] if ref else None,
+        activity=activity,
+        maturity_days=maturity,
+        top_suppliers=suppliers,
+        top_demand_owners=owners,
+        projects=projects,
+        reason_groups=reason_groups,
         quality=quality
         if quality is not None
         else (read_quality(p) if with_quality else Quality(False, "not read")),

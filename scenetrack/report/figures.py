@@ -11,7 +11,7 @@ are readable and testable.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 
@@ -39,6 +39,9 @@ class Chart:
     key: str
     title: str
     spec_json: str
+    # a click on a mark drills down: "leaderboard" (order the city leaderboard by the stage
+    # clicked) or "stage" (filter the page's project list to the stage clicked)
+    drill: str | None = None
 
 
 def plotly_js_path() -> Path:
@@ -64,7 +67,7 @@ def _chart(key: str, title: str, fig: go.Figure, height: int = 380) -> Chart:
     return Chart(key, title, pio.to_json(fig, validate=True))
 
 
-def _funnel(key: str, title: str, rows: list[Row], lang: str) -> Chart:
+def _funnel(key: str, title: str, rows: list[Row], lang: str, drill: str | None = None) -> Chart:
     rows = sorted(rows, key=lambda r: r["stage_order"])
     fig = go.Figure(
         go.Funnel(
@@ -72,10 +75,11 @@ def _funnel(key: str, title: str, rows: list[Row], lang: str) -> Chart:
             x=[int(r["projects_reached"]) for r in rows],
             textinfo="value+percent initial",
             marker={"color": [STAGE_COLOURS.get(r["stage_code"], "#888") for r in rows]},
+            customdata=[r["stage_code"] for r in rows],
         )
     )
     fig.update_layout(margin={"l": 100})
-    return _chart(key, title, fig, height=320)
+    return replace(_chart(key, title, fig, height=320), drill=drill)
 
 
 def _grouped_by_stage(
@@ -155,7 +159,9 @@ def national_charts(data: ReportData, lang: str) -> dict[str, Chart]:
     name_key = "name_zh" if lang == "zh" else "name_en"
     charts: dict[str, Chart] = {}
     national = data.funnel_by("national").get("all", [])
-    charts["funnel_national"] = _funnel("funnel_national", L["funnel_national"], national, lang)
+    charts["funnel_national"] = _funnel(
+        "funnel_national", L["funnel_national"], national, lang, drill="leaderboard"
+    )
 
     domains = data.funnel_by("domain")
     names = {k: v[name_key] for k, v in data.domains.items()} | {"unknown": L["unknown"]}
@@ -215,7 +221,7 @@ def city_charts(data: ReportData, code: str, lang: str) -> dict[str, Chart]:
     L = labels(lang)
     charts: dict[str, Chart] = {}
     rows = data.funnel_by("city").get(code, [])
-    charts["city_funnel"] = _funnel("city_funnel", L["city_funnel"], rows, lang)
+    charts["city_funnel"] = _funnel("city_funnel", L["city_funnel"], rows, lang, drill="stage")
 
     quarters = data.of_city("quarterly", code)
     x = [r["period_label"] for r in quarters]

@@ -22,7 +22,7 @@ _TEXT: dict[str, tuple[str, str]] = {
     "other_lang": ("English", "中文"),
     "home": ("全国总览", "National overview"),
     "published_version": ("发布版本", "Published version"),
-    "published_at": ("发布时间 (UTC)", "Published at (UTC)"),
+    "published_at": ("发布时间", "Published at"),
     "gate_run": ("质量闸门运行", "Quality gate run"),
     "source_note": (
         "本报告中的全部数字均来自已发布的数据集市（只读），未经重新计算。",
@@ -153,7 +153,7 @@ _TEXT: dict[str, tuple[str, str]] = {
     "gate_checks": ("检查项", "Checks"),
     "gate_failures": ("阻断性失败", "Blocking failures"),
     "gate_warnings": ("警告", "Warnings"),
-    "run_at": ("运行时间 (UTC)", "Run at (UTC)"),
+    "run_at": ("运行时间", "Run at"),
     "unavailable": ("暂不可用", "unavailable"),
     "quality_unavailable": (
         "工作库正被写入或尚不存在，数据质量信息暂不可用：{reason}",
@@ -180,7 +180,7 @@ _TEXT: dict[str, tuple[str, str]] = {
         "operator releases them once the city has corrected them (scenetrack release).",
     ),
     "held_none": ("没有暂缓发布的报送。", "No submission is held back."),
-    "held_at": ("暂缓时间 (UTC)", "Held since (UTC)"),
+    "held_at": ("暂缓时间", "Held since"),
     "file": ("文件", "File"),
     "quarantine": ("各城市隔离行数", "Quarantined rows per city"),
     "quarantine_note": (
@@ -210,7 +210,7 @@ _TEXT: dict[str, tuple[str, str]] = {
     "share_opportunities_matched": ("匹配率", "Share matched"),
     "capabilities_per_opportunity": ("能力/机会", "Capabilities per opportunity"),
     "city_durations": ("本市阶段耗时分布", "Stage durations in this city"),
-    "generated_at": ("报告生成时间 (UTC)", "Report generated at (UTC)"),
+    "generated_at": ("报告生成时间", "Report generated at"),
     "stage_opportunity": ("场景机会", "Opportunity"),
     "stage_validation": ("场景验证", "Validation"),
     "stage_application": ("产业应用", "Application"),
@@ -220,7 +220,235 @@ _TEXT: dict[str, tuple[str, str]] = {
     "region_west": ("西部", "West"),
     "region_northeast": ("东北", "Northeast"),
     "unknown": ("未知", "Unknown"),
+    # the version shown, the as-of date
+    "shows_version": (
+        "本报告显示已发布版本 v{v}（{at} 发布，数据截至 {d}）",
+        "This report shows published version v{v} (published {at}; data as of {d})",
+    ),
+    # filters
+    "filters": ("筛选", "Filters"),
+    "filter_all": ("全部", "All"),
+    "filter_reset": ("清除筛选", "Clear filters"),
+    "filter_note": (
+        "筛选作用于本页每个带有该维度的表格和阶段活动；链接（地址栏）保留筛选，可直接分享。"
+        "总览指标为全国口径。",
+        "Filters apply to every table of this page whose rows carry the dimension, and to the "
+        "activity view; the link (address bar) keeps them and can be shared. The headline "
+        "figures are all-China.",
+    ),
+    "dim_region": ("区域", "Region"),
+    "dim_province_zh": ("省份", "Province"),
+    "dim_domain_code": ("应用领域", "Domain"),
+    "dim_technology_code": ("技术领域", "Technology"),
+    "dim_year": ("年份", "Year"),
+    "dim_batch_code": ("清单批次", "List batch"),
+    "dim_stage": ("阶段", "Stage"),
+    # activity view
+    "activity": ("阶段活动（按期间）", "Activity by period"),
+    "activity_note": (
+        "活动口径：某期间内进入各阶段的项目数（不论其机会何时发布），与上方按机会发布批次统计的"
+        "队列口径并列。数据来自 mart_stage_activity。",
+        "Activity view: projects that entered each stage in the period, whenever their "
+        "opportunity was published, beside the cohort view above. From mart_stage_activity.",
+    ),
+    "activity_year": ("按年", "By year"),
+    "activity_quarter": ("按季度", "By quarter"),
+    "period": ("期间", "Period"),
+    "entered_opportunity": ("发布机会", "Opportunities published"),
+    "entered_validation": ("进入验证", "Entered validation"),
+    "entered_application": ("进入应用", "Entered application"),
+    "entered_scale_up": ("进入推广", "Entered scale-up"),
+    "application_change_previous": ("应用：较上期", "Applications vs previous period"),
+    "application_change_year": ("应用：较上年同期", "Applications vs a year before"),
+    "amount_signed_yi": ("本期签约金额（亿元）", "Signed in the period (亿元)"),
+    # cohorts and their maturity
+    "cohorts": ("按机会发布季度（队列）", "By cohort (quarter the opportunity was published)"),
+    "too_early": ("尚早", "too early"),
+    "maturity_note": (
+        "队列成熟规则：某季度发布的机会，须在该季度结束后经过“发布到该阶段”的全国第 90 百分位"
+        "天数（验证 {validation} 天、应用 {application} 天、推广 {scale_up} 天），"
+        "其转化率才可评判；此前标为“尚早”。",
+        "Maturity rule: a cohort's conversion into a stage is judged only once the 90th "
+        "percentile of days from publication to that stage (nationally: validation "
+        "{validation}, application {application}, scale-up {scale_up} days) has passed since "
+        "the cohort's quarter ended; until then it is marked “too early”.",
+    ),
+    # benchmarks
+    "benchmarks": ("对标", "Benchmarks"),
+    "benchmark_note": (
+        "排名只计入相应分母不少于 {n} 个项目的城市（SCENETRACK_RANK_MIN_PROJECTS）；中位数为这些"
+        "城市取值的中位数。转化率越高越好，天数越少越好。",
+        "Only cities with at least {n} projects in the measure's denominator are ranked "
+        "(SCENETRACK_RANK_MIN_PROJECTS); medians are over those cities. Higher rates and fewer "
+        "days rank first.",
+    ),
+    "measure": ("指标", "Measure"),
+    "city_value": ("本市", "This city"),
+    "rank": ("排名", "Rank"),
+    "ranked_cities": ("参与排名城市", "Cities ranked"),
+    "national_median": ("全国中位数", "National median"),
+    "regional_median": ("本区域中位数", "Regional median"),
+    "not_ranked": ("样本不足", "too few projects"),
+    "denominator": ("样本（项目）", "Sample (projects)"),
+    "leaderboard_min_note": (
+        "“排名”按验证→应用转化率，仅计入进入验证的项目不少于 {n} 个的城市。",
+        "“Rank” orders validation → application among cities with at least {n} projects "
+        "in validation.",
+    ),
+    # attention
+    "attention": ("需要关注", "Needs attention"),
+    "attention_note": (
+        "有停滞项目、超过 {days} 天未报送（截至 {d}）、或从未发布能力清单的城市。",
+        "Cities with stalled projects, no report for more than {days} days (as of {d}), or "
+        "no capability ever listed.",
+    ),
+    "reasons": ("原因", "Reasons"),
+    "reason_stalled": ("有停滞项目", "stalled projects"),
+    "reason_silent": ("长期未报送", "not reporting"),
+    "reason_no_capabilities": ("无能力清单", "no capabilities"),
+    "last_reported_on": ("最近报送", "Last report"),
+    "days_silent": ("未报送天数", "Days since"),
+    "freshness": ("各城市最近报送", "Last report per city"),
+    "freshness_note": (
+        "截至 {d}；超过 {days} 天未报送即为“未更新”（与质量闸门的新鲜度检查同一规则）。",
+        "As of {d}; more than {days} days without a report is “stale” (the quality gate's "
+        "freshness rule).",
+    ),
+    "fresh": ("已更新", "fresh"),
+    "stale": ("未更新", "stale"),
+    "status_fresh": ("状态", "Status"),
+    # money and suppliers
+    "money": ("资金", "Money"),
+    "money_note": (
+        "按项目进入应用（签约）的年份统计合作金额；计划投资待清单批次数据接入后并列显示。",
+        "Cooperation amounts by the year the projects reached application (signed); planned "
+        "investment joins here once the opportunity lists carry it.",
+    ),
+    "money_by_domain": ("按领域", "By domain"),
+    "money_by_technology": ("按技术", "By technology"),
+    "year": ("年份", "Year"),
+    "projects_signed": ("签约项目", "Projects signed"),
+    "suppliers": ("承接企业（按进入应用的项目数）", "Suppliers (by projects reaching application)"),
+    "projects": ("项目", "Projects"),
+    "demand_owners": (
+        "需求方（按进入应用的项目数）",
+        "Demand owners (by projects reaching application)",
+    ),
+    "cities_count": ("城市数", "Cities"),
+    # stalled rule
+    "stalled_rule": ("停滞规则（按阶段）", "The stalled rule, per stage"),
+    "stalled_rule_note": (
+        "在推进项目在当前阶段停留超过阈值即为停滞；推广阶段是目标，不会停滞。阈值旁为全国该阶段"
+        "耗时的第 90 百分位，供判断阈值是否合理。应用阶段的“停滞”指已落地但一年内未推广。",
+        "An active project is stalled when it stays in its stage longer than the threshold; "
+        "scale-up is the goal and never stalls. Beside each threshold: the 90th percentile of "
+        "days projects took to leave that stage, nationally. “Stalled” in application means "
+        "deployed but not scaled up within a year.",
+    ),
+    "threshold": ("阈值（天）", "Threshold (days)"),
+    "p90_days": ("离开该阶段用时 P90（天）", "P90 days to leave the stage"),
+    # city projects
+    "city_projects": ("本市项目", "Projects of this city"),
+    "city_projects_note": (
+        "点击漏斗中的阶段可只显示到达该阶段的项目。",
+        "Click a stage of the funnel to show only the projects that reached it.",
+    ),
+    "reached_stages": ("已到达阶段", "Stages reached"),
+    "drill_note": (
+        "点击漏斗中的阶段：城市排行按到达该阶段的项目数排序，点城市可看其项目。",
+        "Click a stage of the funnel: the leaderboard orders cities by the projects that "
+        "reached it; a city leads to its projects.",
+    ),
+    "reasons_title": ("终止原因", "Why projects ended"),
+    "reasons_note": (
+        "按城市填报的终止原因（台账“终止原因”）归类；原文见下表与 mart_terminations。",
+        "Grouped from the reason each city wrote (the ledger's 终止原因); the words are in the "
+        "list below and in mart_terminations.",
+    ),
+    "reason_text": ("终止原因", "Reason"),
+    "reason_group": ("原因类别", "Reason group"),
+    "reason_group_funding": ("资金问题", "Funding"),
+    "reason_group_policy": ("政策与审批", "Policy or approval"),
+    "reason_group_demand": ("需求变化", "Demand changed"),
+    "reason_group_supplier": ("企业退出", "Supplier withdrew"),
+    "reason_group_technical": ("技术或验证未达标", "Technology or pilot fell short"),
+    "reason_group_other": ("其他", "Other"),
+    "reason_group_unstated": ("未填写原因", "No reason given"),
+    "download_csv": ("下载 CSV", "Download CSV"),
+    "download_xlsx": ("下载 Excel", "Download Excel"),
+    "print": ("打印", "Print"),
+    "severity_error": ("阻断", "error"),
+    "severity_warn": ("警告", "warning"),
+    "suite_stg_raw__events": ("暂存事件", "Staged events"),
+    "suite_fct_project_lifecycle": ("项目生命周期", "Project lifecycle"),
+    "suite_fct_stage_transitions": ("阶段转换", "Stage transitions"),
+    "suite_mart_city_scorecard": ("城市记分卡", "City scorecard"),
+    "suite_mart_stage_funnel": ("阶段漏斗", "Stage funnel"),
+    "suite_mart_stalled_projects": ("停滞项目", "Stalled projects"),
+    "suite_mart_supply_demand": ("供需对接", "Supply and demand"),
+    "suite_dim_city": ("城市维表", "City reference"),
+    "suite_scorecard_reconciliation": ("记分卡核对", "Scorecard reconciliation"),
+    "suite_source_freshness": (
+        "报送新鲜度：超过 90 天未报送的城市",
+        "Freshness: cities without a report for 90 days",
+    ),
 }
+
+
+# Column headers of exports for people (scenetrack export --labels): the marts' columns the
+# report's own words above do not name.
+_COLUMNS: dict[str, tuple[str, str]] = {
+    "city_code": ("城市代码", "City code"),
+    "city_name_zh": ("城市", "City (Chinese)"),
+    "city_name_en": ("城市（英文）", "City"),
+    "name_zh": ("中文名称", "Name (Chinese)"),
+    "name_en": ("英文名称", "Name (English)"),
+    "province_zh": ("省份", "Province (Chinese)"),
+    "province_en": ("省份（英文）", "Province"),
+    "project_id": ("城市项目编号", "City's project number"),
+    "project_name": ("项目名称", "Project name"),
+    "domain_code": ("应用领域", "Domain"),
+    "technology_code": ("技术领域", "Technology"),
+    "stage_code": ("阶段", "Stage"),
+    "stage_order": ("阶段序号", "Stage order"),
+    "opportunity_entered_on": ("机会发布日期", "Opportunity published on"),
+    "validation_entered_on": ("进入验证日期", "Validation started on"),
+    "application_entered_on": ("进入应用日期", "Application started on"),
+    "scale_up_entered_on": ("进入推广日期", "Scale-up started on"),
+    "cooperation_amount_yuan": ("合作金额（元）", "Cooperation amount (yuan)"),
+    "cohort_year": ("队列年份", "Cohort year"),
+    "cohort_date": ("队列日期", "Cohort date"),
+    "days_opportunity_to_validation": ("机会→验证（天）", "Opportunity → validation (days)"),
+    "days_validation_to_application": ("验证→应用（天）", "Validation → application (days)"),
+    "days_application_to_scale_up": ("应用→推广（天）", "Application → scale-up (days)"),
+    "is_stalled": ("是否停滞", "Stalled"),
+    "has_skipped_stage": ("跨越阶段", "Skipped a stage"),
+    "has_moved_backwards": ("阶段回退", "Moved backwards"),
+    "has_stage_date_regression": ("阶段日期倒置", "Stage dates out of order"),
+    "has_corrected_report": ("有更正报送", "Corrected report"),
+    "missing_opportunity": ("无机会发布", "No published opportunity"),
+    "reference_date": ("参考日期", "As of"),
+    "period_type": ("期间类型", "Period type"),
+    "period_start": ("期间起始", "Period start"),
+    "breakdown": ("分组维度", "Breakdown"),
+    "breakdown_value": ("分组取值", "Breakdown value"),
+    "projects_entered": ("进入项目数", "Projects entered"),
+    "from_stage": ("起始阶段", "From stage"),
+    "to_stage": ("到达阶段", "To stage"),
+    "from_entered_on": ("进入起始阶段日期", "Entered the from stage on"),
+    "to_entered_on": ("进入到达阶段日期", "Entered the to stage on"),
+    "transition_key": ("转换编号", "Transition key"),
+    "region_code": ("区域代码", "Region code"),
+    "status_code": ("状态代码", "Status code"),
+}
+
+
+def column_words(lang: str) -> dict[str, str]:
+    """Header words of the marts' columns the report's labels do not name."""
+    if lang not in LANGS:
+        raise ValueError(f"language must be one of {LANGS}, got {lang!r}")
+    i = LANGS.index(lang)
+    return {k: v[i] for k, v in _COLUMNS.items()}
 
 
 def labels(lang: str) -> dict[str, str]:

@@ -62,8 +62,10 @@ def test_status_shows_escaped_values_from_the_work_database(tmp_path) -> None:
         )
         con.execute(GATE_RESULTS_DDL)
         con.execute(
-            "insert into audit.gate_results values ('r1', now(), 'suite', 'expect_x', 'c', "
-            "'error', false, 'seen\n  ERROR forged: \x1b[31m', 1, null, null, null)"
+            "insert into audit.gate_results (run_id, run_at, suite, expectation, column_name, "
+            "severity, success, observed_value, unexpected_count, unexpected_sample, notes) "
+            "values ('r1', now(), 'suite', 'expect_x', 'c', "
+            "'error', false, 'seen\n  ERROR forged: \x1b[31m', 1, null, null)"
         )
     finally:
         con.close()

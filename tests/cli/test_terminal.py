@@ -19,6 +19,7 @@ import pytest
 from ingestion.generate import generate
 from scenetrack.config import EXPECTATIONS_DIR, Paths
 from tests.cli.terminal import STAMP, Run, run_cli
+from tests.report.pages import read_page
 
 
 @pytest.fixture(scope="module")
@@ -85,6 +86,7 @@ def ingested(submissions, tmp_path_factory) -> Paths:
 def _counts(home: Paths) -> tuple[int, int, int]:
     """(dbt nodes per dbt's run_results.json, hooks aside; suite files; published marts)."""
     results = json.loads((home.dbt_target_dir / "run_results.json").read_text())["results"]
+    results = [r for r in results if not r["unique_id"].startswith("operation.")]  # hooks
     suites = len(list(EXPECTATIONS_DIR.glob("*.json")))
     con = duckdb.connect(str(home.published_db), read_only=True)
     try:
@@ -121,11 +123,17 @@ def test_run_on_a_pipe_prints_each_step_with_its_counts(ingested) -> None:
         "quality gate",
         "publish: copy marts",
         "publish: Parquet copies",
+        "report (zh)",
+        "report (en)",
     ]
     assert done[0].startswith(f"dbt build: done {nodes}/{nodes} nodes in ")
     assert done[2].startswith(f"quality gate: done {suites}/{suites} suites in ")
     assert done[3].startswith(f"publish: copy marts: done {marts}/{marts} marts in ")
-    assert run.stdout.startswith(f"built {nodes} dbt nodes; gate ") and run.stdout.count("\n") == 1
+    assert run.stdout.startswith(f"built {nodes} dbt nodes; gate ") and run.stdout.count("\n") == 2
+    # the CLI's publish rebuilt the report: it shows the version just published
+    version = int(run.stdout.split("published version ")[1].split()[0])
+    page = read_page(ingested.published_dir / "report" / "index.html")
+    assert page.figures["version"][0] == str(version)
 
 
 def test_export_and_report_show_tables_and_city_pages(ingested, tmp_path) -> None:

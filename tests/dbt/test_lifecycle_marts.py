@@ -250,3 +250,81 @@ def test_scorecard_quarter_and_month_periods(built) -> None:
         ("quarter", "2024-Q4", date(2024, 10, 1), 1),
         ("quarter", "2025-Q1", date(2025, 1, 1), 3),
     ]
+
+
+def test_stage_activity_counts_entries_in_the_period_they_happened(built) -> None:
+    """Worked out from the fixture above: entries, endings and amounts by period."""
+
+    def entered(period_type: str, label: str, stage: str, col: str = "projects_entered"):
+        return built.execute(
+            f"select sum({col}) from marts.mart_stage_activity where period_type = ? "
+            "and period_label = ? and stage_code = ?",
+            [period_type, label, stage],
+        ).fetchone()[0]
+
+    # 2025 validations: P1 02-09, P2 04-01, P4 03-05 (the corrected date), W2 05-20
+    assert entered("year", "2025", "validation") == 4
+    assert entered("quarter", "2025-Q1", "validation") == 2  # P1, P4 (corrected into March)
+    assert entered("month", "2025-03", "validation") == 1  # P4 on 03-05, not 03-15's report
+    # applications: P1 2025-04-10 and W1 2025-05-01, both 2025-Q2, whatever their cohort
+    assert entered("quarter", "2025-Q2", "application") == 2
+    # the money signed in 2025-Q2: P1's latest stated 1.2亿 plus W1's 4000万
+    amount = entered("quarter", "2025-Q2", "application", "cooperation_amount_yuan")
+    assert amount == Decimal("160000000.00")
+    # 容错: P2 failed in validation on 2025-06-01; P3 withdrawn at opportunity on 2024-12-20
+    assert entered("quarter", "2025-Q2", "validation", "projects_failed") == 1
+    assert entered("year", "2024", "opportunity", "projects_withdrawn") == 1
+    assert entered("year", "2024", "opportunity") == 1  # P3's publication, 2024-11-20
+    # every grain holds every entry once: the national funnel's reach per stage
+    by_grain = built.execute(
+        "select period_type, sum(projects_entered) from marts.mart_stage_activity "
+        "group by 1 order by 1"
+    ).fetchall()
+    # P1 4 + P2 2 + P3 1 + P4 2 + W1 1 + W2 2 = 12 entries
+    assert by_grain == [("month", 12), ("quarter", 12), ("year", 12)]
+
+
+def test_termination_reasons_as_written_and_grouped(tmp_path) -> None:
+    """A 台账 with 终止原因: the words reach mart_terminations as written, grouped by the first
+    matching keyword by priority (funding before supplier before technical)."""
+    from scenetrack.config import Paths
+
+    home = Paths(tmp_path / "home").ensure()
+    ledger = tmp_path / "ledger.csv"
+    ledger.write_text(
+        "城市,项目编号,发布日期,验证日期,终止日期,终止原因\n"
+        "合肥,R1,2025-01-01,2025-02-01,2025-03-01,资金不到位，企业退出\n"
+        "合肥,R2,2025-01-01,2025-02-01,2025-04-01,验证失败：识别精度未达标\n"
+        "合肥,R3,2025-01-01,,2025-03-01,项目未失败，企业主动撤回\n"
+        "合肥,R4,2025-01-01,,2025-03-01,\n"
+        "合肥,R5,2025-01-01,,2025-03-01,场地另作他用\n"
+        "合肥,R6,2025-01-01,2025-02-01,,\n",
+        encoding="utf-8",
+    )
+    ingest_paths(home, [ledger])
+    os.environ["SCENETRACK_REFERENCE_DATE"] = "2025-12-31"
+    try:
+        build(home)
+    finally:
+        del os.environ["SCENETRACK_REFERENCE_DATE"]
+    con = duckdb.connect(str(home.work_db), read_only=True)
+    try:
+        rows = con.execute(
+            "select project_key, stage_code, status, reason_text, reason_group "
+            "from marts.mart_terminations order by 1"
+        ).fetchall()
+    finally:
+        con.close()
+    assert rows == [
+        ("340100:R1", "validation", "terminated_withdrawn", "资金不到位，企业退出", "funding"),
+        ("340100:R2", "validation", "terminated_failed", "验证失败：识别精度未达标", "technical"),
+        (
+            "340100:R3",
+            "opportunity",
+            "terminated_withdrawn",
+            "项目未失败，企业主动撤回",
+            "supplier",
+        ),
+        ("340100:R4", "opportunity", "terminated_withdrawn", None, "unstated"),
+        ("340100:R5", "opportunity", "terminated_withdrawn", "场地另作他用", "other"),
+    ]  # R6 is active: not a termination

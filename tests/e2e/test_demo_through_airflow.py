@@ -22,6 +22,7 @@ from tests.conftest import event, write_csv
 from tests.reference import (
     city_scorecard_all,
     national_funnel,
+    stage_activity,
     stalled_projects,
     supply_demand,
 )
@@ -259,3 +260,38 @@ def test_stalled_watchlist_equals_independent_recomputation(demo) -> None:
     )
     assert set(got.project_key) == stalled_projects(_event_files(home), reference)
     assert len(got) > 0
+
+
+@pytest.mark.parametrize("period_type, grain", [("year", "Y"), ("quarter", "Q"), ("month", "M")])
+def test_stage_activity_equals_independent_recomputation(demo, period_type, grain) -> None:
+    """The activity view: projects entering (failing, withdrawn in) each stage per period."""
+    home, _ = demo
+    expected = stage_activity(_event_files(home), grain)
+    expected.index = expected.index.set_levels(
+        [str(q).replace("Q", "-Q") for q in expected.index.levels[0]], level=0
+    )
+    got = _published(
+        home,
+        "select period_label as period, city_code, domain_code, technology_code, stage_code, "
+        "projects_entered, projects_failed, projects_withdrawn from mart_stage_activity "
+        f"where period_type = '{period_type}'",
+    ).set_index(list(expected.index.names))
+    got = got.astype(int).sort_index()
+    assert len(got) > 100
+    pd.testing.assert_frame_equal(got, expected.sort_index(), check_like=True)
+
+
+def test_demo_gate_measures_freshness_as_of_the_datas_date(demo) -> None:
+    """The demo's data is as of 2025-12-31 (SCENETRACK_REFERENCE_DATE): its cities reported
+    within the freshness window of that date, so the gate warns about none of them."""
+    home, _ = demo
+    con = duckdb.connect(str(home.work_db), read_only=True)
+    try:
+        failing = con.execute(
+            "select suite, expectation, observed_value from audit.gate_results "
+            "where run_id = (select run_id from audit.gate_results order by run_at desc limit 1) "
+            "and not success"
+        ).fetchall()
+    finally:
+        con.close()
+    assert [f for f in failing if f[0] == "source_freshness"] == []

@@ -452,6 +452,16 @@ def test_a_negated_failure_in_the_reason_is_a_withdrawal(home, tmp_path) -> None
     _accounted(r)
     ends = _q(home, "select project_id, event_type from raw.events where event_type <> 'enter'")
     assert sorted(ends) == [("N1", "withdraw"), ("N2", "fail")]
+    # the clerk's words are kept on the termination event, and only there
+    reasons = _q(home, "select project_id, event_type, end_reason from raw.events order by 1, 2")
+    assert reasons == [
+        ("N1", "enter", None),
+        ("N1", "enter", None),
+        ("N1", "withdraw", "项目未失败，企业主动撤回"),
+        ("N2", "enter", None),
+        ("N2", "enter", None),
+        ("N2", "fail", "验证失败"),
+    ]
 
 
 def test_lax_amounts_are_quarantined_not_guessed(home, tmp_path) -> None:

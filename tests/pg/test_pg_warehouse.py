@@ -199,7 +199,7 @@ def test_every_published_mart_equals_the_duckdb_build_row_for_row(lived) -> None
             "and table_name <> 'publish_info'"
         ).fetchall()
     )
-    assert "mart_city_scorecard" in tables and len(tables) == 9
+    assert "mart_city_scorecard" in tables and len(tables) == 14
     with psycopg.connect(lived["target"].dsn) as pg:
         pg_tables = sorted(
             r[0]
@@ -291,7 +291,7 @@ def test_bi_reader_can_select_every_published_table(lived) -> None:
                 "select tablename from pg_tables where schemaname = 'published' order by 1"
             ).fetchall()
         ]
-        assert len(tables) == 10 and "publish_info" in tables
+        assert len(tables) == 15 and "publish_info" in tables
         for t in tables:
             bi.execute(sql.SQL("select * from {} limit 1").format(sql.Identifier("published", t)))
         assert bi.execute("select current_user").fetchone()[0] == "bi_reader"

@@ -19,7 +19,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from scenetrack.config import Paths
+from scenetrack.config import PROJECT_DIR, Paths
 
 DDL = """
 create table dim_city (city_code varchar, name_zh varchar, name_en varchar,
@@ -66,6 +66,15 @@ create table mart_supply_demand (
     city_code varchar, technology_code varchar, opportunities_published bigint,
     capabilities_published bigint, opportunities_matched bigint,
     share_opportunities_matched double, capabilities_per_opportunity double);
+create table mart_stage_activity (
+    period_type varchar, period_label varchar, period_start date, city_code varchar,
+    domain_code varchar, technology_code varchar, stage_code varchar, stage_order integer,
+    projects_entered bigint, projects_failed bigint, projects_withdrawn bigint,
+    cooperation_amount_yuan decimal(20, 2));
+create table mart_terminations (
+    project_key varchar, city_code varchar, domain_code varchar, technology_code varchar,
+    supplier varchar, stage_code varchar, status varchar, terminated_on date,
+    reason_text varchar, reason_group varchar);
 comment on column fct_project_lifecycle.project_key is 'city:project; identifies the project.';
 comment on column mart_city_scorecard.cooperation_amount_yi is 'Cooperation amount in 亿元.';
 """
@@ -179,6 +188,53 @@ SUPPLY = [
 # fmt: on
 
 
+# the reason each ended project's city wrote, and its group
+TERMINATION_REASONS = {
+    "340100:P2": ("验证失败：巡检识别率未达标", "technical"),
+    "320200:P2": (None, "unstated"),
+}
+
+
+def activity_rows(projects: list[tuple]) -> list[tuple]:
+    """mart_stage_activity of ``projects`` (year and quarter grain): each stage entry counted
+    in the period of its date, each ending at the current stage in the period it ended."""
+    from collections import Counter
+    from datetime import date
+    from decimal import Decimal
+
+    stages = ["opportunity", "validation", "application", "scale_up"]
+    acc: Counter = Counter()
+    amounts: Counter = Counter()
+    for r in projects:
+        city, domain, tech, status, amount = r[1], r[4], r[5], r[15], r[16]
+        happenings = [(r[8 + i], s, "entered") for i, s in enumerate(stages) if r[8 + i]]
+        if r[12]:
+            happenings.append((r[12], r[13], status.removeprefix("terminated_")))
+        for day, stage, what in happenings:
+            d = date.fromisoformat(day)
+            q = (d.month - 1) // 3
+            for ptype, label, start in (
+                ("year", str(d.year), date(d.year, 1, 1)),
+                ("quarter", f"{d.year}-Q{q + 1}", date(d.year, 3 * q + 1, 1)),
+            ):
+                key = (ptype, label, start, city, domain, tech, stage)
+                acc[key, what] += 1
+                if what == "entered" and amount:
+                    amounts[key] += Decimal(amount)
+    keys = sorted({k for k, _ in acc})
+    return [
+        (
+            *k[:7],
+            stages.index(k[6]) + 1,
+            acc[k, "entered"],
+            acc[k, "failed"],
+            acc[k, "withdrawn"],
+            amounts[k],
+        )
+        for k in keys
+    ]
+
+
 def _insert(con: duckdb.DuckDBPyConnection, table: str, rows: list[tuple]) -> None:
     if rows:
         marks = ", ".join("?" for _ in rows[0])
@@ -215,6 +271,20 @@ def make_published(path: Path, version: int, gate_run_id: str, previous: bool = 
             ]
         _insert(con, "mart_stage_funnel", funnel)
         _insert(con, "mart_stalled_projects", STALLED)
+        _insert(
+            con,
+            "mart_terminations",
+            [
+                (r[0], r[1], r[4], r[5], r[7], r[13], r[15], r[12], *TERMINATION_REASONS[r[0]])
+                for r in PROJECTS
+                if r[15] != "active" and keep_city(r[1])
+            ],
+        )
+        _insert(
+            con,
+            "mart_stage_activity",
+            activity_rows([r for r in PROJECTS if keep_city(r[1])]),
+        )
         _insert(con, "mart_supply_demand", [r for r in SUPPLY if keep_city(r[0])])
         con.execute(
             "create table publish_info as select ? as version, "
@@ -236,7 +306,9 @@ def make_work_db(p: Paths, gate_run_id: str) -> None:
         con.execute(RAW_DDL)
         con.execute(GATE_RESULTS_DDL)
         con.executemany(
-            "insert into audit.gate_results values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, null)",
+            "insert into audit.gate_results (run_id, run_at, suite, expectation, column_name, "
+            "severity, success, observed_value, unexpected_count, unexpected_sample, notes) "
+            "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 [
                     gate_run_id,
@@ -278,6 +350,13 @@ def make_work_db(p: Paths, gate_run_id: str) -> None:
                     "keys",
                 ],
             ],
+        )
+        # what the gate's freshness query reads: Hefei reported 11 days before the as-of
+        # date (2025-12-01), Wuxi 183 days before (stale)
+        con.execute(
+            "create schema staging; create table staging.stg_raw__events as "
+            "select * from (values ('340100', date '2025-11-20'), ('320200', date '2025-06-01')) "
+            "as t(city_code, reported_at)"
         )
         now = "2025-12-02 07:00:00"
         con.executemany(
@@ -376,3 +455,30 @@ def start_writer(db: Path, then: str = "") -> subprocess.Popen:
     )
     assert holder.stdout.readline().strip() == "ready"
     return holder
+
+
+CHROMIUM = "/usr/bin/chromium"
+# This machine's closed network refuses Chromium's background connections; keep it quiet.
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    if shutil.which("chromium") is None or not Path(CHROMIUM).exists():
+        script = PROJECT_DIR / "scripts" / "install_chromium.sh"
+        proc = subprocess.run(["bash", str(script)], capture_output=True, text=True)
+        if proc.returncode != 0 or not Path(CHROMIUM).exists():
+            tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-5:])
+            pytest.skip(
+                f"chromium is not installed and {script.name} could not install it:\n{tail}"
+            )
+    return CHROMIUM

@@ -5,29 +5,15 @@ the leaderboard sorts."""
 from __future__ import annotations
 
 import base64
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from scenetrack.config import PROJECT_DIR, Paths
+from scenetrack.config import Paths
 from scenetrack.report import build_evaluator_outputs
 from scenetrack.report.build import lang_dir
+from tests.report.conftest import ARGS
 from tests.report.pages import read_page
-
-CHROMIUM = "/usr/bin/chromium"
-# This machine's closed network refuses Chromium's background connections; keep it quiet.
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 pytestmark = pytest.mark.e2e
 
@@ -52,19 +38,6 @@ async (b64) => {
   return { width: c.width, height: c.height, colours: colours.size, nonWhite: nonWhite / n };
 }
 """
-
-
-@pytest.fixture(scope="module")
-def chromium() -> str:
-    if shutil.which("chromium") is None or not Path(CHROMIUM).exists():
-        script = PROJECT_DIR / "scripts" / "install_chromium.sh"
-        proc = subprocess.run(["bash", str(script)], capture_output=True, text=True)
-        if proc.returncode != 0 or not Path(CHROMIUM).exists():
-            tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-5:])
-            pytest.skip(
-                f"chromium is not installed and {script.name} could not install it:\n{tail}"
-            )
-    return CHROMIUM
 
 
 def _check_page(browser, url: str, expected_charts: int, shot: Path) -> dict:
@@ -145,13 +118,16 @@ def test_report_renders_in_chromium(chromium: str, published_home: Paths, tmp_pa
 
 
 def _check_sort(page) -> None:
-    """Clicking a leaderboard header sorts its rows by the cell values (the inline JS)."""
+    """Clicking a leaderboard header sorts its rows by the cell values (DataTables)."""
     col = "cooperation_amount_yi"
-    header = page.locator(f'table[data-table="leaderboard"] th[data-col="{col}"]')
+    sel = f'table[data-table="leaderboard"] th[data-col="{col}"]'
+    header = page.locator(sel)
     values = f'table[data-table="leaderboard"] tbody td[data-col="{col}"]'
     header.click()
+    page.wait_for_function(f"document.querySelector('{sel}').ariaSort === 'ascending'")
     asc = page.eval_on_selector_all(values, "els => els.map(e => parseFloat(e.dataset.value))")
     assert asc == sorted(asc) and asc[0] < asc[-1]
     header.click()
+    page.wait_for_function(f"document.querySelector('{sel}').ariaSort === 'descending'")
     desc = page.eval_on_selector_all(values, "els => els.map(e => parseFloat(e.dataset.value))")
     assert desc == sorted(desc, reverse=True)

@@ -17,10 +17,19 @@ from scenetrack.export import export
 MARTS = ["fct_project_lifecycle", "mart_city_scorecard"]
 
 
-def _published(p: Paths, table: str) -> tuple[list[str], list[str], list[tuple]]:
+# the documented order of exported rows: city, then period (first), then the project
+ORDER = {
+    "fct_project_lifecycle": "city_code, project_key",
+    "mart_city_scorecard": "city_code, period_start nulls first, period_label",
+}
+
+
+def _published(
+    p: Paths, table: str, where: str = "true"
+) -> tuple[list[str], list[str], list[tuple]]:
     con = duckdb.connect(str(p.published_db), read_only=True)
     try:
-        cur = con.execute(f"select * from main.{table}")
+        cur = con.execute(f"select * from main.{table} where {where} order by {ORDER[table]}")
         rows = cur.fetchall()
         names = [d[0] for d in cur.description]
         types = [
@@ -81,9 +90,28 @@ def test_xlsx_typed_and_frozen(published_home: Paths, tmp_path: Path, table: str
 
     (f,) = export(published_home, "xlsx", [table], tmp_path / "out").files
     wb = load_workbook(f)
-    ws = wb[table[:31]]
+    # the scorecard mixes grains: one sheet per grain (all, quarter here), each of its rows
+    grains = [("all", "period_type = 'all'"), ("quarter", "period_type = 'quarter'")]
+    sheets = grains if table == "mart_city_scorecard" else [(table[:31], "true")]
+    assert wb.sheetnames == [s for s, _ in sheets] + ["columns"]
+    for sheet, where in sheets:
+        _check_sheet(wb[sheet], *_published(published_home, table, where))
+    # column descriptions travel with the file
+    about = wb["columns"]
+    assert about.freeze_panes == "A2"
+    described = {row[0].value: row[3].value for row in about.iter_rows(min_row=2)}
+    if table == "mart_city_scorecard":
+        ws = wb["all"]
+        names = [c.value for c in ws[1]]
+        assert described["cooperation_amount_yi"] == "Cooperation amount in 亿元."
+        col = names.index("conversion_opportunity_to_validation") + 1
+        assert ws.cell(row=2, column=col).number_format == "0.0%"
+        yi = ws.cell(row=1, column=names.index("cooperation_amount_yi") + 1)
+        assert yi.comment is not None and "亿元" in yi.comment.text
+
+
+def _check_sheet(ws, names: list[str], types: list[str], rows: list[tuple]) -> None:
     assert ws.freeze_panes == "A2"
-    names, types, rows = _published(published_home, table)
     assert [c.value for c in ws[1]] == names
     assert ws.max_row - 1 == len(rows)
     for r, want in enumerate(rows, start=2):
@@ -107,16 +135,27 @@ def test_xlsx_typed_and_frozen(published_home: Paths, tmp_path: Path, table: str
                 assert cell.data_type == "n" and cell.value == pytest.approx(w), name
             else:
                 assert cell.data_type == "s" and cell.value == w, name
-    # column descriptions travel with the file
-    about = wb["columns"]
-    assert about.freeze_panes == "A2"
-    described = {row[0].value: row[2].value for row in about.iter_rows(min_row=2)}
-    if table == "mart_city_scorecard":
-        assert described["cooperation_amount_yi"] == "Cooperation amount in 亿元."
-        col = names.index("conversion_opportunity_to_validation") + 1
-        assert ws.cell(row=2, column=col).number_format == "0.0%"
-        yi = ws.cell(row=1, column=names.index("cooperation_amount_yi") + 1)
-        assert yi.comment is not None and "亿元" in yi.comment.text
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xlsx"])
+def test_labels_give_readable_headers_and_names(published_home: Paths, tmp_path, fmt) -> None:
+    """``--labels zh``: the report's column words as headers, stage/status/region codes as
+    the published label tables name them (here: the report fixture has no dim_stage or
+    dim_status, so those codes stay; dim_domain names the domains)."""
+    import pandas as pd
+
+    (f,) = export(published_home, fmt, ["fct_project_lifecycle"], tmp_path, labels="zh").files
+    if fmt == "csv":
+        df = pd.read_csv(f, encoding="utf-8-sig", dtype=str, keep_default_na=False)
+    else:
+        df = pd.read_excel(f, sheet_name="fct_project_lifecycle", dtype=str)
+    assert "项目编号" in df.columns and "应用领域" in df.columns and "当前阶段" in df.columns
+    assert "project_key" not in df.columns
+    row = df[df["项目编号"] == "340100:P1"].iloc[0]
+    assert row["应用领域"] == "产业"  # dim_domain's name of 'industry'
+    assert row["当前阶段"] == "scale_up"  # no dim_stage in this published file: the code
+    names, _, rows = _published(published_home, "fct_project_lifecycle")
+    assert len(df) == len(rows)
 
 
 @pytest.mark.parametrize("table", MARTS)
@@ -157,9 +196,11 @@ def test_export_all_marts_default_folder(published_home: Paths) -> None:
         "fct_project_lifecycle",
         "fct_stage_transitions",
         "mart_city_scorecard",
+        "mart_stage_activity",
         "mart_stage_funnel",
         "mart_stalled_projects",
         "mart_supply_demand",
+        "mart_terminations",
     ]
     assert not list(res.files[0].parent.glob(".*"))  # no temporary files left behind
 

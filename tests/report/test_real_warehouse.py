@@ -77,6 +77,90 @@ def test_published_file_carries_column_descriptions(real_home: Paths) -> None:
     assert described == total
 
 
+def test_published_file_carries_table_comments_and_label_tables(real_home: Paths) -> None:
+    """Every published table says what it is (dbt's model description), and BI tools find
+    the Chinese and English names of stages, statuses, regions, domains and technologies."""
+    con = duckdb.connect(str(real_home.published_db), read_only=True)
+    try:
+        tables = dict(
+            con.execute(
+                "select table_name, comment from duckdb_tables() where schema_name = 'main' "
+                "and table_name <> 'publish_info'"
+            ).fetchall()
+        )
+        labels = {
+            t: con.execute(f"select * from {t} order by 1").fetchall()
+            for t in ("dim_stage", "dim_status", "dim_region")
+        }
+        statuses = {
+            s
+            for (s,) in con.execute("select distinct status from fct_project_lifecycle").fetchall()
+        }
+        regions = {r for (r,) in con.execute("select distinct region from dim_city").fetchall()}
+    finally:
+        con.close()
+    assert all(tables.values()), [t for t, c in tables.items() if not c]
+    assert "活动口径" in tables["mart_stage_activity"]
+    assert [r[:2] for r in labels["dim_stage"]] == [
+        ("application", 3),
+        ("opportunity", 1),
+        ("scale_up", 4),
+        ("validation", 2),
+    ]
+    assert statuses <= {r[0] for r in labels["dim_status"]}
+    assert regions <= {r[0] for r in labels["dim_region"]}
+    assert ("terminated_failed", "验证失败", "Failed") in labels["dim_status"]
+
+
 def test_exports_cover_every_mart(real_home: Paths, tmp_path) -> None:
     res = export(real_home, "xlsx", out_dir=tmp_path)
-    assert len(res.files) == 9
+    assert len(res.files) == 14
+
+
+def test_data_docs_list_every_validation_with_its_status_offline(real_home: Paths, chromium):
+    """GX's Data Docs from a real gate run, opened from disk with every network request
+    refused: the index's validation table (drawn in the browser by bootstrap-table) lists one
+    row per suite of the run, each with its status icon drawn in Font Awesome."""
+    from playwright.sync_api import sync_playwright
+
+    from scenetrack.data_docs import remote_assets
+    from scenetrack.gate import load_suite_specs
+    from tests.report.conftest import ARGS
+
+    site = real_home.gate_dir / "data_docs"
+    suites = {s.name for s in load_suite_specs()}
+    off_disk: list[str] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium, args=ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+
+            def offline(route):
+                if route.request.url.startswith("file://"):
+                    route.continue_()
+                else:
+                    off_disk.append(route.request.url)
+                    route.abort()
+
+            page.route("**/*", offline)
+            page.goto((site / "index.html").as_uri(), wait_until="load")
+            page.click("#Validation-Results-tab")
+            rows = "#Validation-Results table tbody tr"
+            page.wait_for_function(
+                f"document.querySelectorAll('{rows}').length > 0", timeout=15_000
+            )
+            texts = page.eval_on_selector_all(rows, "rs => rs.map(r => r.innerText)")
+            icons = page.eval_on_selector_all(
+                f"{rows} i.fas",
+                "is => is.map(i => [getComputedStyle(i).fontFamily, "
+                "getComputedStyle(i, '::before').content, i.getBoundingClientRect().width])",
+            )
+            loaded = page.evaluate("document.fonts.check('900 16px \"Font Awesome 6 Free\"')")
+        finally:
+            browser.close()
+    assert len(texts) == len(suites)
+    assert {s for s in suites if any(s in t for t in texts)} == suites
+    assert len(icons) == len(suites)
+    assert all("Font Awesome" in f and c not in ("none", "") and w > 0 for f, c, w in icons)
+    assert loaded
+    assert off_disk == [] and remote_assets(site) == []

@@ -61,9 +61,12 @@ def test_layout_and_assets(built_home: Paths, pages: dict[str, Path]) -> None:
         for page in [pages[lang], *sorted((lang_dir(built_home, lang) / "city").glob("*"))]:
             html = page.read_text(encoding="utf-8")
             parsed = read_page(page)
-            # one local plotly.js, referenced relatively; nothing from the network
-            assert len(parsed.scripts_src) == 1
-            assert (page.parent / parsed.scripts_src[0]).resolve() == js.resolve()
+            # local scripts only (one plotly.js, the vendored tables, the report's own),
+            # referenced relatively; nothing from the network
+            scripts = [(page.parent / src).resolve() for src in parsed.scripts_src]
+            assert scripts[0] == js.resolve()
+            assert all(f.parent == js.parent.resolve() and f.is_file() for f in scripts)
+            assert {f.name for f in scripts} >= {"dataTables.min.js", "report.js"}
             assert "http://" not in html.replace("http://www.w3.org", "")
             assert "https://" not in html
             assert parsed.chart_divs and set(parsed.chart_divs) == set(parsed.charts)
@@ -155,7 +158,7 @@ def test_leaderboard_equals_the_scorecard(
         name = m["city_name_zh"] if lang == "zh" else m["city_name_en"]
         assert shown["city"][1] == name
         for col, cell in shown.items():
-            if col in ("_key", "city", "region"):
+            if col in ("_key", "city", "region", "rank"):
                 continue
             value = cell[0]
             assert _same(value, m[col]), (m["city_code"], col, value, m[col])

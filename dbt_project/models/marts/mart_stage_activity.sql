@@ -1,0 +1,100 @@
+-- The activity view: how many projects ENTERED each stage in each month, quarter and year
+-- (and how many failed or were withdrawn there), per city, domain and technology. It answers
+-- "how many projects reached application in 2025 / this quarter", which the scorecard's
+-- cohort view (a project counts in the period its opportunity was published) cannot: a 2025
+-- application of a 2024 opportunity counts in 2025 here and in 2024 there. Counts are
+-- additive over cities, domains and technologies, so any slice (a region, a domain) is the
+-- sum of its rows.
+--
+-- Read from fct_project_lifecycle alone (a date per stage entered, the termination date), one
+-- row per project and stage entered plus one per termination, grouped in one GROUPING SETS
+-- pass. A dimension the lifecycle gains (the opportunity-list batch) joins the key here.
+{% set stage_codes = ['opportunity', 'validation', 'application', 'scale_up'] %}
+
+with
+
+projects as (
+    select * from {{ ref('fct_project_lifecycle') }}
+),
+
+stages as (
+    select * from {{ ref('lifecycle_stages') }}
+),
+
+happenings as (
+    -- one row per project and stage entered ...
+    {%- for s in stage_codes %}
+    select
+        city_code,
+        coalesce(domain_code, 'unknown') as domain_code,
+        coalesce(technology_code, 'unknown') as technology_code,
+        '{{ s }}' as stage_code,
+        {{ s }}_entered_on as happened_on,
+        1 as entered,
+        0 as failed,
+        0 as withdrawn,
+        cooperation_amount_yuan
+    from projects
+    where {{ s }}_entered_on is not null
+    union all
+    {%- endfor %}
+    -- ... and one per termination, at the stage the project ended in
+    select
+        city_code,
+        coalesce(domain_code, 'unknown') as domain_code,
+        coalesce(technology_code, 'unknown') as technology_code,
+        current_stage as stage_code,
+        terminated_on as happened_on,
+        0 as entered,
+        case when status = 'terminated_failed' then 1 else 0 end as failed,
+        case when status = 'terminated_withdrawn' then 1 else 0 end as withdrawn,
+        null as cooperation_amount_yuan
+    from projects
+    where terminated_on is not null and status <> 'active' and current_stage is not null
+),
+
+dated as (
+    select happenings.*, {{ period_starts('happened_on') }}
+    from happenings
+),
+
+rolled_up as (
+    select
+        city_code,
+        domain_code,
+        technology_code,
+        stage_code,
+        {{ period_of_group() }},
+        sum(entered) as projects_entered,
+        sum(failed) as projects_failed,
+        sum(withdrawn) as projects_withdrawn,
+        sum(case when entered = 1 then cooperation_amount_yuan end) as cooperation_amount_yuan
+    from dated
+    group by grouping sets (
+        (city_code, domain_code, technology_code, stage_code, year_start),
+        (city_code, domain_code, technology_code, stage_code, quarter_start),
+        (city_code, domain_code, technology_code, stage_code, month_start)
+    )
+),
+
+final as (
+    select
+        cast(rolled_up.period_type as varchar) as period_type,
+        cast({{ period_label_of('rolled_up.period_type', 'rolled_up.period_start') }} as varchar)
+            as period_label,
+        rolled_up.period_start,
+        rolled_up.city_code,
+        cast(rolled_up.domain_code as varchar) as domain_code,
+        cast(rolled_up.technology_code as varchar) as technology_code,
+        cast(rolled_up.stage_code as varchar) as stage_code,
+        stages.stage_order,
+        cast(rolled_up.projects_entered as bigint) as projects_entered,
+        cast(rolled_up.projects_failed as bigint) as projects_failed,
+        cast(rolled_up.projects_withdrawn as bigint) as projects_withdrawn,
+        cast(coalesce(rolled_up.cooperation_amount_yuan, 0) as decimal(20, 2))
+            as cooperation_amount_yuan
+    from rolled_up
+    inner join stages on rolled_up.stage_code = stages.stage_code
+)
+
+select * from final
