@@ -4,13 +4,14 @@
 A city sees its own rows, the national aggregates and the reference lists:
 
 - tables with a ``city_code`` (the lifecycle facts, transitions, scorecard, watchlist,
-  supply/demand): only the rows of its own city;
+  supply/demand, stage activity, terminations): only the rows of its own city;
 - ``mart_stage_funnel``: its own ``city`` breakdown and the breakdowns over every city
   (``national``, ``domain``, ``technology``, ``cohort_quarter``). The ``region`` breakdown is
   left out: a region holds a handful of cities, so its figures minus the city's own would
   show its neighbours';
-- ``dim_city``, ``dim_domain``, ``dim_technology``, ``publish_info``: every row (names and
-  codes, no figures).
+- the label tables (``dim_city``, ``dim_domain``, ``dim_technology``, ``dim_stage``,
+  ``dim_status``, ``dim_region``) and ``publish_info``: every row (names and codes, no
+  figures).
 
 A published table this module does not name is shown to no city (fail closed): a new mart
 must be classified here before cities see it (``tests/publish`` checks every published table
@@ -28,6 +29,8 @@ CITY_ROWS: dict[str, str] = {
     "mart_city_scorecard": "city_code = {city}",
     "mart_stalled_projects": "city_code = {city}",
     "mart_supply_demand": "city_code = {city}",
+    "mart_stage_activity": "city_code = {city}",
+    "mart_terminations": "city_code = {city}",
     "mart_stage_funnel": (
         "breakdown in ('national', 'domain', 'technology', 'cohort_quarter') "
         "or (breakdown = 'city' and breakdown_value = {city})"
@@ -35,7 +38,17 @@ CITY_ROWS: dict[str, str] = {
 }
 """Tables with per-city figures -> the rows one city may see."""
 
-OPEN_TABLES = frozenset({"dim_city", "dim_domain", "dim_technology", "publish_info"})
+OPEN_TABLES = frozenset(
+    {
+        "dim_city",
+        "dim_domain",
+        "dim_region",
+        "dim_stage",
+        "dim_status",
+        "dim_technology",
+        "publish_info",
+    }
+)
 """Reference lists and the version stamp: the same for everyone."""
 
 CITY_CODE = re.compile(r"^[0-9]{6}$")
