@@ -99,6 +99,7 @@ def test_what_is_not_a_regular_file_says_what_it_is(tmp_path: Path) -> None:
         (b'\n \t{"city": "x"}', "jsonl"),
         (b"\xef\xbb\xbf{", "jsonl"),
         (b"city,x\n", "csv"),
+        (b"X\n", "csv"),  # a one-letter header is a header
         (b"\xff\xfe" + "城市".encode("utf-16-le"), "csv"),  # UTF-16 with NULs: text
     ],
 )
@@ -119,6 +120,11 @@ def test_the_format_comes_from_the_first_bytes(prefix: bytes, fmt: str) -> None:
         (b"city,x\n\x00\x01", "not_a_table", "the file is binary, not a CSV text table"),
         (b" \r\n\t\n", "empty_file", "the file holds only blank lines"),
         (b"\xef\xbb\xbf\n", "empty_file", "the file holds only blank lines"),
+        (
+            b"\xff\xfe" + "\r\n \n".encode("utf-16-le"),
+            "empty_file",
+            "the file holds only blank lines",
+        ),
     ],
 )
 def test_what_is_no_table_is_said(prefix: bytes, reason: str, message: str) -> None:
@@ -132,10 +138,18 @@ def test_what_is_no_table_is_said(prefix: bytes, reason: str, message: str) -> N
         ("城市".encode("gb18030"), "gb18030"),
         (b"\xef\xbb\xbfcity", "utf-8-sig"),
         (b"\xfe\xff\x00c", "utf-16"),
+        ("城市".encode("gb18030") + b"\xb3", "gb18030"),  # a GBK character cut at the end
     ],
 )
 def test_encodings(prefix: bytes, encoding: str) -> None:
     assert detect_encoding(prefix) == encoding
+
+
+def test_a_bad_encoding_is_said() -> None:
+    assert _rejection(detect_encoding, b"city\n\x80\x80\x80") == (
+        "bad_encoding",
+        "the file is neither UTF-8 nor GBK/GB18030 text",
+    )
 
 
 def test_the_first_nul_byte_is_found_anywhere(tmp_path: Path) -> None:
@@ -146,7 +160,7 @@ def test_the_first_nul_byte_is_found_anywhere(tmp_path: Path) -> None:
     assert first_nul_byte(f) == 0
     f.write_bytes(b"ab\x00c\x00")
     assert first_nul_byte(f) == 2
-    far = (1 << 22) + 5  # past the first 4 MiB chunk
+    far = (1 << 23) + 5  # in the third 4 MiB chunk
     f.write_bytes(b"a" * far + b"\x00" + b"b" * 10)
     assert first_nul_byte(f) == far
 
@@ -177,6 +191,10 @@ def test_control_characters_are_removed_and_counted_per_column() -> None:
     assert cleaned.column_names == ["a", "b", "n"]
     untouched, none = strip_control_characters(table.select(["b", "n"]))
     assert none == {} and untouched.equals(table.select(["b", "n"]))
+    # a column in chunks: a chunk of nulls only (no data buffer) does not end the look
+    chunked = pa.table({"a": pa.chunked_array([[None, None], ["x\x02y"]], type=pa.string())})
+    cleaned, counts = strip_control_characters(chunked)
+    assert counts == {"a": 1} and cleaned.column("a").to_pylist() == [None, None, "xy"]
 
 
 def test_control_characters_in_a_file_are_removed_and_said(tmp_path: Path) -> None:
