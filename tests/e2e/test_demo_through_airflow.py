@@ -159,75 +159,6 @@ def test_doctor_finds_the_demos_airflow_database_migrated(demo) -> None:
     assert check_duckdb(home).status == OK
 
 
-def test_a_breaking_submission_is_held_back_and_a_failure_of_everyone_blocks(
-    demo, tmp_path, capsys, monkeypatch
-) -> None:
-    """A 99999亿元 row from 合肥: 合肥's newest file is held back (per-city holdback) and the
-    others publish. A failure no city owns (the volume guard, with no drop allowed after the
-    operator holds 无锡) blocks the publish through Airflow and the CLI alike, bytes kept."""
-    home, _ = demo
-    version_before = json.loads(
-        (home.published_dir / "publish_log.jsonl").read_text().splitlines()[-1]
-    )["version"]
-    hefei_before = _published(
-        home, "select count(*) as n from fct_project_lifecycle where city_code = '340100'"
-    ).n[0]
-    bad = write_csv(
-        tmp_path / "absurd_amount.csv",
-        [event("合肥", "X-1", "application", "enter", "2025-06-01", "99999亿元", "2025-06-02")],
-    )
-    (home.home / "landing" / bad.name).write_bytes(bad.read_bytes())
-    dags_test(home, "scenetrack_ingest")  # loads: the amount is a well-formed number
-    dags_test(home, "scenetrack_transform")  # held back, gated again, published
-    task_log = (home.logs_dir / "dag-scenetrack_transform.log").read_text()
-    assert "Held back (1 submission(s)" in task_log and "absurd_amount.csv" in task_log
-    assert "amount_yuan" in task_log
-    log = [
-        json.loads(ln) for ln in (home.published_dir / "publish_log.jsonl").read_text().splitlines()
-    ]
-    assert log[-1]["version"] == version_before + 1
-    assert (
-        _published(
-            home, "select count(*) as n from fct_project_lifecycle where project_id = 'X-1'"
-        ).n[0]
-        == 0
-    )
-    assert (
-        _published(
-            home, "select count(*) as n from fct_project_lifecycle where city_code = '340100'"
-        ).n[0]
-        == hefei_before
-    )
-    assert cli.main(["status", "--home", str(home.home), "--json"]) == 0
-    held = json.loads(capsys.readouterr().out)["held"]
-    assert [(h["city_code"], h["file_name"]) for h in held] == [("340100", "absurd_amount.csv")]
-
-    before = hashlib.sha256(home.published_db.read_bytes()).hexdigest()
-    monkeypatch.setenv("SCENETRACK_VOLUME_MAX_DROP", "0")  # not one row of a fact may go
-    assert cli.main(["hold", "--city", "无锡", "--home", str(home.home)]) == 0
-    held_wuxi = capsys.readouterr().out  # every file 无锡 sent
-    assert held_wuxi.startswith("held ") and " submission(s) of 320200" in held_wuxi
-    try:
-        with pytest.raises(AirflowRunError):
-            dags_test(home, "scenetrack_transform")  # the gate fails the quality_gate task
-        task_log = (home.logs_dir / "dag-scenetrack_transform.log").read_text()
-        assert "GateBlockedError" in task_log and "SCENETRACK_VOLUME_MAX_DROP=0" in task_log
-        assert hashlib.sha256(home.published_db.read_bytes()).hexdigest() == before
-        assert cli.main(["status", "--home", str(home.home), "--json"]) == 0
-        s = json.loads(capsys.readouterr().out)
-        assert s["last_gate"]["passed"] is False
-        assert s["published"]["version"] == version_before + 1
-    finally:
-        assert cli.main(["release", "--city", "无锡", "--home", str(home.home)]) == 0
-
-
-def _event_files(home: Paths):
-    return sorted(
-        (home.home / "samples").glob("events_*.csv"),
-        key=lambda f: (f.name == "events_corrections.csv", f.name),
-    )
-
-
 def test_funnel_equals_independent_recomputation(demo) -> None:
     home, _ = demo
     expected = national_funnel(_event_files(home))
@@ -296,3 +227,74 @@ def test_demo_gate_measures_freshness_as_of_the_datas_date(demo) -> None:
     finally:
         con.close()
     assert [f for f in failing if f[0] == "source_freshness"] == []
+
+
+# Last: it adds a version, holds back a file and leaves a blocked gate run behind.
+def test_a_breaking_submission_is_held_back_and_a_failure_of_everyone_blocks(
+    demo, tmp_path, capsys, monkeypatch
+) -> None:
+    """A 99999亿元 row from 合肥: 合肥's newest file is held back (per-city holdback) and the
+    others publish. A failure no city owns (the volume guard, with no drop allowed after the
+    operator holds 无锡) blocks the publish through Airflow and the CLI alike, bytes kept."""
+    home, _ = demo
+    monkeypatch.setenv("SCENETRACK_REFERENCE_DATE", "2025-12-31")  # as the demo evaluates
+    version_before = json.loads(
+        (home.published_dir / "publish_log.jsonl").read_text().splitlines()[-1]
+    )["version"]
+    hefei_before = _published(
+        home, "select count(*) as n from fct_project_lifecycle where city_code = '340100'"
+    ).n[0]
+    bad = write_csv(
+        tmp_path / "absurd_amount.csv",
+        [event("合肥", "X-1", "application", "enter", "2025-06-01", "99999亿元", "2025-06-02")],
+    )
+    (home.home / "landing" / bad.name).write_bytes(bad.read_bytes())
+    dags_test(home, "scenetrack_ingest")  # loads: the amount is a well-formed number
+    dags_test(home, "scenetrack_transform")  # held back, gated again, published
+    task_log = (home.logs_dir / "dag-scenetrack_transform.log").read_text()
+    assert "Held back (1 submission(s)" in task_log and "absurd_amount.csv" in task_log
+    assert "amount_yuan" in task_log
+    log = [
+        json.loads(ln) for ln in (home.published_dir / "publish_log.jsonl").read_text().splitlines()
+    ]
+    assert log[-1]["version"] == version_before + 1
+    assert (
+        _published(
+            home, "select count(*) as n from fct_project_lifecycle where project_id = 'X-1'"
+        ).n[0]
+        == 0
+    )
+    assert (
+        _published(
+            home, "select count(*) as n from fct_project_lifecycle where city_code = '340100'"
+        ).n[0]
+        == hefei_before
+    )
+    assert cli.main(["status", "--home", str(home.home), "--json"]) == 0
+    held = json.loads(capsys.readouterr().out)["held"]
+    assert [(h["city_code"], h["file_name"]) for h in held] == [("340100", "absurd_amount.csv")]
+
+    before = hashlib.sha256(home.published_db.read_bytes()).hexdigest()
+    monkeypatch.setenv("SCENETRACK_VOLUME_MAX_DROP", "0")  # not one row of a fact may go
+    assert cli.main(["hold", "--city", "无锡", "--home", str(home.home)]) == 0
+    held_wuxi = capsys.readouterr().out  # every file 无锡 sent
+    assert held_wuxi.startswith("held ") and " submission(s) of 320200" in held_wuxi
+    try:
+        with pytest.raises(AirflowRunError):
+            dags_test(home, "scenetrack_transform")  # the gate fails the quality_gate task
+        task_log = (home.logs_dir / "dag-scenetrack_transform.log").read_text()
+        assert "GateBlockedError" in task_log and "SCENETRACK_VOLUME_MAX_DROP=0" in task_log
+        assert hashlib.sha256(home.published_db.read_bytes()).hexdigest() == before
+        assert cli.main(["status", "--home", str(home.home), "--json"]) == 0
+        s = json.loads(capsys.readouterr().out)
+        assert s["last_gate"]["passed"] is False
+        assert s["published"]["version"] == version_before + 1
+    finally:
+        assert cli.main(["release", "--city", "无锡", "--home", str(home.home)]) == 0
+
+
+def _event_files(home: Paths):
+    return sorted(
+        (home.home / "samples").glob("events_*.csv"),
+        key=lambda f: (f.name == "events_corrections.csv", f.name),
+    )

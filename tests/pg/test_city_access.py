@@ -77,8 +77,8 @@ def _published_tables(target: PgTarget) -> list[str]:
 
 def test_every_published_table_is_classified_for_cities(warehouse) -> None:
     tables = _published_tables(warehouse["target"])
-    assert len(tables) == 10
     assert set(tables) == set(CITY_ROWS) | OPEN_TABLES
+    assert {"fct_project_lifecycle", "mart_stage_activity", "dim_stage"} <= set(tables)
 
 
 @pytest.mark.parametrize("city", ["340100", "320200", "440300"])
