@@ -9,13 +9,14 @@ from __future__ import annotations
 import contextlib
 import shutil
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 import duckdb
 
+from ingestion.context import Context
 from ingestion.load import Receipt, ingest_files
 from ingestion.reading import Limits
 from scenetrack import progress
@@ -39,7 +40,11 @@ class IngestError(RuntimeError):
 
 
 def _ingest(
-    p: Paths, files: Iterable[Path], sheet: str | None = None, limits: Limits | None = None
+    p: Paths,
+    files: Iterable[Path],
+    sheet: str | None = None,
+    limits: Limits | None = None,
+    context: Context | Mapping[Path, Context] | None = None,
 ) -> list[Receipt]:
     """Ingest under a lock the caller holds; one file's failure does not stop the others.
 
@@ -53,7 +58,9 @@ def _ingest(
     try:
         out = batch_dir(p.home) if files else None
         # receipts come in file order, each once its file committed (see ingest_files)
-        loading = ingest_files(con, files, p.archive_dir, sheet=sheet, limits=limits)
+        loading = ingest_files(
+            con, files, p.archive_dir, sheet=sheet, limits=limits, context=context
+        )
         with (
             contextlib.closing(loading),
             progress.task("ingest", len(files), "files") as shown,
@@ -92,14 +99,18 @@ def _sync_postgres(p: Paths) -> PgTarget | None:
     return pg
 
 
-def ingest_paths(p: Paths, files: Iterable[Path], sheet: str | None = None) -> list[Receipt]:
+def ingest_paths(
+    p: Paths, files: Iterable[Path], sheet: str | None = None, context: Context | None = None
+) -> list[Receipt]:
     """Ingest files in the given order (later files' reports win over earlier ones).
 
     ``sheet``: the worksheet to read from XLSX files (default: each workbook's first sheet).
+    ``context``: the channel, city and publication date the operator names for the files
+    (``scenetrack ingest --channel/--city/--published-on``; ingestion.context).
     On the PostgreSQL target the new raw rows are then copied into PostgreSQL.
     """
     with writer_lock(p):
-        receipts = _ingest(p, files, sheet)
+        receipts = _ingest(p, files, sheet, context=context)
         _sync_postgres(p)
         return receipts
 
@@ -149,6 +160,25 @@ def ingest_landing(p: Paths) -> list[Receipt]:
 
 HOLDS_CHANGES = "holds_changes"
 """Key of the holds count kept with the record of a passing build (scenetrack.transform)."""
+VOCABULARY = "vocabulary"
+"""Key of the vocabulary's fingerprint kept with the record of a passing build."""
+
+
+def vocabulary_fingerprint() -> str:
+    """A hash of what maps descriptive wordings to codes in staging: the value_aliases,
+    ref_domains and ref_technologies seeds and the technology separators (dbt_project.yml).
+    An alias added changes the code of rows staged long ago, which an incremental run never
+    rereads: a build after it changed is a full refresh."""
+    import hashlib
+
+    from ingestion.reference import technology_separators
+    from scenetrack.config import SEEDS_DIR
+
+    h = hashlib.sha256()
+    for name in ("value_aliases.csv", "ref_domains.csv", "ref_technologies.csv"):
+        h.update((SEEDS_DIR / name).read_bytes())
+    h.update("\x1f".join(technology_separators()).encode())
+    return h.hexdigest()
 
 
 def build(p: Paths) -> int:
@@ -156,7 +186,8 @@ def build(p: Paths) -> int:
     schemas, after syncing any raw rows it lacks); returns the number of dbt nodes run.
 
     A full refresh when the held submissions changed since the last passing build
-    (scenetrack.holdback): rows taken out of staging are invisible to an incremental run.
+    (scenetrack.holdback: rows taken out of staging are invisible to an incremental run), or
+    the vocabulary did (:func:`vocabulary_fingerprint`: staged rows take new codes).
     """
     from scenetrack import holdback
     from scenetrack.transform import dbt_build, last_build_record
@@ -168,8 +199,11 @@ def build(p: Paths) -> int:
         finally:
             con.close()
         _sync_postgres(p)
-        full = last_build_record(p).get(HOLDS_CHANGES, 0) != holds
-        nodes = len(dbt_build(p, full_refresh=full, record={HOLDS_CHANGES: holds}).nodes)
+        last = last_build_record(p)
+        vocabulary = vocabulary_fingerprint()
+        full = last.get(HOLDS_CHANGES, 0) != holds or last.get(VOCABULARY) != vocabulary
+        record = {HOLDS_CHANGES: holds, VOCABULARY: vocabulary}
+        nodes = len(dbt_build(p, full_refresh=full, record=record).nodes)
         checkpoint("build:after_dbt")
         return nodes
 

@@ -57,13 +57,15 @@ def test_status_shows_escaped_values_from_the_work_database(tmp_path) -> None:
     con = connect_work(home)
     try:
         con.execute(
-            "insert into raw.quarantine values ('sha', 'f.csv', 'events', 2, 'city', 'x', "
-            "'bad\nledger loaded: 1 files\x1b[2J', now(), null)"
+            "insert into raw.quarantine (source_file_sha256, source_file_name, layout, "
+            "source_line, column_name, raw_value, reason, quarantined_at) values ('sha', "
+            "'f.csv', 'events', 2, 'city', 'x', 'bad\nledger loaded: 1 files\x1b[2J', now())"
         )
         con.execute(GATE_RESULTS_DDL)
         con.execute(
-            "insert into audit.gate_results values ('r1', now(), 'suite', 'expect_x', 'c', "
-            "'error', false, 'seen\n  ERROR forged: \x1b[31m', 1, null, null)"
+            "insert into audit.gate_results (run_id, run_at, suite, expectation, column_name, "
+            "severity, success, observed_value, unexpected_count) values ('r1', now(), "
+            "'suite', 'expect_x', 'c', 'error', false, 'seen\n  ERROR forged: \x1b[31m', 1)"
         )
     finally:
         con.close()

@@ -236,7 +236,9 @@ def make_work_db(p: Paths, gate_run_id: str) -> None:
         con.execute(RAW_DDL)
         con.execute(GATE_RESULTS_DDL)
         con.executemany(
-            "insert into audit.gate_results values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "insert into audit.gate_results (run_id, run_at, suite, expectation, column_name, "
+            "severity, success, observed_value, unexpected_count, unexpected_sample, notes) "
+            "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 [
                     gate_run_id,
