@@ -1163,6 +1163,7 @@ def _write_one(
     if item.sha in loaded:
         seen = _seen_before(con, item.sha, item.path.name)
         if seen is not None:
+            _context_to(seen, item.context)
             return seen
     new = item.sha not in in_ledger
     if item.rejection is not None or item.unreadable is not None:

@@ -55,9 +55,18 @@ def cmd_generate(args: argparse.Namespace, p: Paths) -> int:
 
 
 def cmd_ingest(args: argparse.Namespace, p: Paths) -> int:
+    from ingestion.context import Context, parse_date
     from scenetrack.pipeline import ingest_paths
 
-    receipts = ingest_paths(p, [Path(f) for f in args.paths], sheet=args.sheet)
+    for name, value in (("--channel", args.channel), ("--city", args.city)):
+        if value is not None:
+            _city_code(value, name)  # an operator's typo fails here, before anything is read
+    if args.published_on is not None and parse_date(args.published_on) is None:
+        raise RuntimeError(
+            f"--published-on {args.published_on!r} is no date: write 2025-06-18 or 2025-06"
+        )
+    context = Context(args.channel, args.city, args.published_on)
+    receipts = ingest_paths(p, [Path(f) for f in args.paths], sheet=args.sheet, context=context)
     where = str(Path(receipts[0].receipt_json).parent) if receipts else None
     _emit(
         args,
@@ -148,26 +157,22 @@ def cmd_status(args: argparse.Namespace, p: Paths) -> int:
     return 0
 
 
-def _city_code(value: str) -> str:
+def _city_code(value: str, option: str = "--city") -> str:
     """A city as the operator writes it (合肥, Hefei, 340100) -> its code; raises when unknown."""
     import duckdb
 
-    from ingestion.normalise import city_key
-    from ingestion.reference import register_reference
+    from ingestion.reference import resolve_city
 
     con = duckdb.connect()
     try:
-        register_reference(con)
-        row = con.execute(
-            "select city_code from ref_city, (select ?::varchar as v) "
-            f"where alias_key = {city_key('v')}",
-            [value],
-        ).fetchall()
+        code = resolve_city(con, value)
     finally:
         con.close()
-    if not row:
-        raise RuntimeError(f"unknown city {value!r}: give its name (合肥) or code (340100)")
-    return row[0][0]
+    if code is None:
+        raise RuntimeError(
+            f"{option}: unknown city {value!r}: give its name (合肥) or code (340100)"
+        )
+    return code
 
 
 def cmd_hold(args: argparse.Namespace, p: Paths) -> int:
@@ -357,6 +362,19 @@ def build_parser() -> argparse.ArgumentParser:
     i = sub.add_parser("ingest", parents=[common], help="load submission files into the raw layer")
     i.add_argument("paths", nargs="+", help="submission files, loaded in the order given")
     i.add_argument("--sheet", help="worksheet to read from XLSX files (default: the first)")
+    i.add_argument(
+        "--channel",
+        help="the city's submission channel the files come through, as landing/<city>/ "
+        "(name or code): rows naming another city are quarantined (city_mismatch)",
+    )
+    i.add_argument(
+        "--city",
+        help="the city of lists that name none (after the city column and the title rows)",
+    )
+    i.add_argument(
+        "--published-on",
+        help="publication date of lists that give none (2025-06-18, 2025-06)",
+    )
     i.set_defaults(func=cmd_ingest)
 
     r = sub.add_parser("run", parents=[common], help="dbt build + GX gate + publish")

@@ -22,7 +22,7 @@ from ingestion.reading import Limits
 from scenetrack import progress
 from scenetrack.config import Paths, PgTarget, warehouse_target
 from scenetrack.faults import checkpoint
-from scenetrack.landing import is_complete_upload
+from scenetrack.landing import landed_entries
 from scenetrack.warehouse import connect_work, writer_lock
 
 # What lands in the landing folder comes from upload accounts, not from the operator: a link
@@ -116,7 +116,8 @@ def ingest_paths(
 
 
 def landed_files(p: Paths) -> list[Path]:
-    """Complete submissions waiting in the landing folder, oldest first.
+    """Complete submissions waiting in the landing folder and its channel folders
+    (``landing/<city>/``), oldest first.
 
     Upload protocol: write to a name starting with '.' or ending in '.part', then rename;
     such names are never picked up, so a half-written file is never ingested. Anything else
@@ -125,29 +126,37 @@ def landed_files(p: Paths) -> list[Path]:
     """
     landing = p.home / "landing"
     landing.mkdir(parents=True, exist_ok=True)
-    files = [
-        f
-        for f in landing.iterdir()
-        if is_complete_upload(f.name) and not (f.is_dir() and not f.is_symlink())
-    ]
-    return sorted(files, key=lambda f: (f.lstat().st_mtime, f.name))
+    files = [landing / name for name, _ in landed_entries(str(landing))]
+    return sorted(files, key=lambda f: (f.lstat().st_mtime, str(f.relative_to(landing))))
+
+
+def channel_of(p: Paths, f: Path) -> str | None:
+    """The submission channel of a landed file: its folder under ``landing/`` (None: the
+    file lies in ``landing/`` itself)."""
+    relative = f.relative_to(p.home / "landing")
+    return relative.parts[0] if len(relative.parts) > 1 else None
 
 
 def ingest_landing(p: Paths) -> list[Receipt]:
     """Ingest everything landed, then move each file to processed/ or rejected/ (never delete).
 
-    A rejected file gets a copy of its receipts beside it (``<name>.receipt.json``/``.xlsx``),
-    so whoever looks in rejected/ sees why; the originals stay under ``<home>/receipts/``.
-    Files move only after their transaction committed: after a crash in between, a file still
-    in landing is loaded content, so the rerun (an Airflow retry) finds it a duplicate and
-    moves it; nothing is loaded twice.
+    A file from a channel folder (``landing/无锡/``) is that city's (ingestion.context) and
+    moves to ``processed/无锡/`` (or ``rejected/无锡/``). A rejected file gets a copy of its
+    receipts beside it (``<name>.receipt.json``/``.xlsx``), so whoever looks in rejected/ sees
+    why; the originals stay under ``<home>/receipts/``. Files move only after their
+    transaction committed: after a crash in between, a file still in landing is loaded
+    content, so the rerun (an Airflow retry) finds it a duplicate and moves it; nothing is
+    loaded twice.
     """
     with writer_lock(p):
         files = landed_files(p)
-        receipts = _ingest(p, files, limits=LANDING_LIMITS)
+        contexts = {f: Context(channel=channel) for f in files if (channel := channel_of(p, f))}
+        receipts = _ingest(p, files, limits=LANDING_LIMITS, context=contexts)
         _sync_postgres(p)
         for f, r in zip(files, receipts, strict=True):
             dest = p.home / ("rejected" if r.status == "rejected" else "processed")
+            if (channel := channel_of(p, f)) is not None:
+                dest = dest / channel
             dest.mkdir(parents=True, exist_ok=True)
             shutil.move(str(f), dest / f.name)
             checkpoint("landing:after_move")

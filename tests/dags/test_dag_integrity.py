@@ -280,3 +280,24 @@ def test_trigger_restarted_reports_files_still_waiting(tmp_path) -> None:
     trig = LandingFolderTrigger(directory=str(tmp_path), poll_interval=0.02)
     assert [e["file"] for e in _collect(trig, [lambda: None])] == ["x.csv"]
     assert [e["file"] for e in _collect(trig, [lambda: None])] == ["x.csv"]
+
+
+def test_trigger_fires_for_files_in_a_city_channel_folder(tmp_path) -> None:
+    """landing/<city>/ is that city's channel: its files fire too (named with their folder);
+    a folder deeper down, a hidden folder and a .part upload do not."""
+    from scenetrack.triggers import LandingFolderTrigger
+
+    landing = tmp_path / "landing"
+    (landing / "无锡" / "deeper").mkdir(parents=True)
+    (landing / ".staging").mkdir()
+    trig = LandingFolderTrigger(directory=str(landing), poll_interval=0.02)
+
+    def drop() -> None:
+        (landing / "无锡" / "清单.csv").write_text("x")
+        (landing / "无锡" / "next.csv.part").write_text("half")
+        (landing / "无锡" / "deeper" / "lost.csv").write_text("y")
+        (landing / ".staging" / "hidden.csv").write_text("z")
+        (landing / "root.csv").write_text("r")
+
+    got = _collect(trig, [drop])
+    assert sorted(e["file"] for e in got) == ["root.csv", "无锡/清单.csv"]
