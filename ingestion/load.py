@@ -856,9 +856,12 @@ def _registered(
             con.unregister("ctx")
 
 
-def _normalise(con: duckdb.DuckDBPyConnection, subs: list[Submission], table: str) -> _Normalised:
+def _normalise(
+    con: duckdb.DuckDBPyConnection, subs: list[Submission], table: str, stream: bool = True
+) -> _Normalised:
     """Normalise ``subs`` (one signature) into the temp table ``table``, one SQL statement,
-    and count each file's rows by reason."""
+    and count each file's rows by reason. ``stream``: a large single file is normalised while
+    it is inserted instead (False: always into the table, as a replay needs)."""
     layout = subs[0].layout
     columns = sorted(subs[0].table.column_names)
     parts = [
@@ -872,7 +875,7 @@ def _normalise(con: duckdb.DuckDBPyConnection, subs: list[Submission], table: st
     sql = _normalise_sql(layout, set(columns), subs[0].match.units, ctx is not None)
     norm = _Normalised(layout, table, {id(s): i for i, s in enumerate(subs)})
     norm.header, norm.context = set(columns), ctx
-    if len(subs) == 1 and layout is not LEDGER and src.num_rows >= PARALLEL_ROWS:
+    if stream and len(subs) == 1 and layout is not LEDGER and src.num_rows >= PARALLEL_ROWS:
         norm.source, norm.sql = src, sql  # normalised while inserted (_write_rows)
         return norm
     with _registered(con, src, ctx):

@@ -137,7 +137,16 @@ FILE_REASONS: dict[str, tuple[str, str]] = {
     "unreadable": ("文件已损坏，无法读取。", "The file is damaged and cannot be read."),
 }
 
-STATUS_ZH = {"loaded": "已入库", "duplicate": "重复提交（未重复入库）", "rejected": "拒收"}
+STATUS_ZH = {
+    "loaded": "已入库",
+    "duplicate": "重复提交（未重复入库）",
+    "rejected": "拒收",
+    "replayed": "重新读取隔离行（部分或全部已入库）",
+    "unchanged": "重新读取隔离行（无变化）",
+}
+# Statuses whose receipt accounts for rows: read = loaded + quarantined (a replay's receipt
+# counts the quarantined rows it read again).
+ACCOUNTED = ("loaded", "replayed", "unchanged")
 
 # (key, 中文, English) for the receipt's summary and the quarantined rows.
 SUMMARY_FIELDS = (
@@ -211,7 +220,9 @@ def _summary(r: Receipt) -> dict:
     zh, en = explain(r.reason_code)
     d["status_zh"] = STATUS_ZH.get(r.status, r.status)
     d["reason_explanation_zh"], d["reason_explanation_en"] = zh, en
-    d["accounting_ok"] = r.status != "loaded" or r.rows_read == r.rows_loaded + r.rows_quarantined
+    d["accounting_ok"] = (
+        r.status not in ACCOUNTED or r.rows_read == r.rows_loaded + r.rows_quarantined
+    )
     for k in ("receipt_json", "receipt_xlsx"):
         d.pop(k, None)
     return d

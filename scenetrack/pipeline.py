@@ -167,6 +167,43 @@ def ingest_landing(p: Paths) -> list[Receipt]:
     return receipts
 
 
+def replay(
+    p: Paths, reason: str | None = None, file: str | None = None, by: str | None = None
+) -> list[Receipt]:
+    """Read the quarantined rows of the archived files again and load those that now pass
+    (after an alias or a reference was added), under the writer lock; one receipt per file,
+    in a new folder under ``<home>/receipts/``. The next ``run`` publishes them.
+
+    ``reason``: only rows quarantined for it; ``file``: only the file whose hash is (or
+    starts with) it; ``by``: who replays (kept in ``raw.replays``). Exactly once whatever is
+    re-run, killed or run concurrently: see :mod:`ingestion.replay`.
+    """
+    import getpass
+
+    from ingestion.receipts import batch_dir, write_receipt
+    from ingestion.replay import replay_file, waiting_files
+
+    replay_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+    by = by or f"{getpass.getuser()} (operator)"
+    receipts: list[Receipt] = []
+    with writer_lock(p):
+        con = connect_work(p)
+        try:
+            waiting = waiting_files(con, reason, file)
+            out = batch_dir(p.home) if waiting else None
+            with progress.task("replay", len(waiting), "files") as shown:
+                for w in waiting:
+                    shown.update(note=w.file_name)
+                    r = replay_file(con, w, reason, by, replay_id)
+                    write_receipt(con, r, out)
+                    receipts.append(r)
+                    shown.advance(rows=r.rows_read, loaded=r.rows_loaded)
+        finally:
+            con.close()
+        _sync_postgres(p)
+    return receipts
+
+
 HOLDS_CHANGES = "holds_changes"
 """Key of the holds count kept with the record of a passing build (scenetrack.transform)."""
 VOCABULARY = "vocabulary"

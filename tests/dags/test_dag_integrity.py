@@ -17,7 +17,7 @@ from scenetrack.config import DAGS_DIR, PROJECT_DIR
 
 HEAVY = ("great_expectations", "dbt", "pandas", "duckdb", "pyarrow")
 DAG_FILES = sorted(DAGS_DIR.glob("*.py"))
-DAG_IDS = ["scenetrack_ingest", "scenetrack_transform", "scenetrack_evaluate"]
+DAG_IDS = ["scenetrack_ingest", "scenetrack_transform", "scenetrack_evaluate", "scenetrack_replay"]
 WRITER_POOL = "scenetrack_warehouse_writer"
 # Tasks that read only the published file (never the work DB) and so stay out of the pool.
 READERS = {("scenetrack_evaluate", "build_evaluator_report")}
@@ -100,6 +100,17 @@ def test_the_asset_chain_is_declared_end_to_end(dagbag) -> None:
     assert GATE_RESULTS in transform.get_task("quality_gate").outlets
     assert list(evaluate.timetable.asset_condition.objects) == [PUBLISHED_MARTS]
     assert EVALUATOR_OUTPUTS in evaluate.get_task("build_evaluator_report").outlets
+
+
+def test_replay_is_manual_with_params_and_feeds_the_raw_asset(dagbag) -> None:
+    from scenetrack.assets import RAW_SUBMISSIONS
+
+    dag = dagbag.dags["scenetrack_replay"]
+    assert type(dag.timetable).__name__ == "NullTimetable"  # triggered by hand, never scheduled
+    assert set(dag.params) == {"reason", "file"}
+    assert dag.params["reason"] is None and dag.params["file"] is None
+    task = dag.get_task("replay_quarantined")
+    assert RAW_SUBMISSIONS in task.outlets  # transform builds, gates and publishes after it
 
 
 def test_evaluate_holds_the_writer_pool_only_for_dbt_docs(dagbag) -> None:
