@@ -1005,7 +1005,7 @@ def _describe(
     receipt.unmapped_values = [
         {"column": column, "value": value, "rows": rows}
         for column, value, rows in con.execute(
-            unmapped_values_sql(layout.table, where), params
+            unmapped_values_sql(layout.table, where, layout is LEDGER), params
         ).fetchall()
     ]
 

@@ -129,27 +129,35 @@ def technology_split_pattern() -> str:
     return "[" + "".join(re.escape(s) for s in technology_separators()) + "]"
 
 
-def unmapped_values_sql(table: str, where: str) -> str:
+def unmapped_values_sql(table: str, where: str, lines_repeat: bool = False) -> str:
     """SELECT (column_name, value, rows) of the domain and technology wordings of ``table``'s
     rows matching ``where`` that no alias of the ``value_aliases`` seed maps (they load as
-    ``unclassified``): each technology of a cell that names several counts on its own; rows
-    are distinct lines. The same rule as dbt staging (macros/descriptive_codes.sql)."""
+    ``unclassified``): each technology of a cell that names several counts on its own. The
+    same rule as dbt staging (macros/descriptive_codes.sql). Counted per distinct wording
+    first, so a million rows cost one aggregation and the split runs on a few hundred cells;
+    ``lines_repeat``: a line may give several rows (a ledger row's events), so rows are
+    distinct lines."""
     pattern = technology_split_pattern().replace("'", "''")
+    count = "count(distinct source_line)" if lines_repeat else "count(*)"
     return f"""
         with rows as (
             select source_line, domain_raw, technology_raw from {table} where {where}
         ),
+        domains as (
+            select domain_raw as cell, {count} as n from rows
+            where domain_raw is not null group by domain_raw
+        ),
+        cells as (
+            select technology_raw as cell, {count} as n from rows
+            where technology_raw is not null group by technology_raw
+        ),
         parts as (
-            select source_line, 'domain' as column_name, trim(domain_raw) as value
-            from rows where domain_raw is not null
+            select 'domain' as column_name, trim(cell) as value, n from domains
             union all
-            select source_line, 'technology', trim(part)
-            from (
-                select source_line, unnest(string_split_regex(technology_raw, '{pattern}')) as part
-                from rows where technology_raw is not null
-            )
+            select 'technology', trim(part), n
+            from (select unnest(string_split_regex(cell, '{pattern}')) as part, n from cells)
         )
-        select p.column_name, p.value, count(distinct p.source_line) as rows
+        select p.column_name, p.value, sum(p.n) as rows
         from parts as p
         left join ref_alias as a
             on a.kind = p.column_name and a.alias_key = {lookup_key_of("p.value")}
