@@ -118,7 +118,7 @@ class Receipt:
         escaped: they come from the file and must not forge lines)."""
         if self.status == "rejected":
             return f"REJECTED {printable(self.file)}: {printable(self.reason)}"
-        unmapped = sum(1 for _ in self.unmapped_values)
+        unmapped = len(self.unmapped_values)
         return (
             f"{self.status:<9} {printable(self.file)}: read {self.rows_read}, "
             f"loaded {self.rows_loaded}, "
@@ -801,8 +801,8 @@ def _read_pending(
         item.sub, item.rejection = None, RejectedFile("unknown_channel", str(exc))
     except RejectedFile as exc:
         item.rejection = exc
-    except ValueError:  # an operator's --city or --published-on: raised at the file's turn
-        raise
+    except ValueError:  # an operator's --city or --published-on that cannot be read: the
+        raise  # call stops before anything is written (the CLI checks them first)
     except Exception as exc:  # a damaged file must not stop the other files of the batch
         item.unreadable = f"the file cannot be read ({type(exc).__name__})"
 

@@ -72,9 +72,9 @@ def test_columns_needed_are_the_expectations_columns_and_the_id_columns():
     )
     assert columns_needed(specs["stg_raw__events"]) == (
         "event_key",
+        "city_code",  # meta.city_column
         "project_key",
         "project_id",
-        "city_code",
         "domain_code",
         "stage_code",
         "event_type",
