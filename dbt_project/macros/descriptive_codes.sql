@@ -23,9 +23,13 @@
     trim(both '|' from regexp_replace({{ expr }}, '[[:space:]]*[{{ seps }}][[:space:]{{ seps }}]*', '|', 'g'))
 {%- endmacro %}
 
-{#- The n-th technology a cell names (1: the primary one), NULL past the last. -#}
+{#- The n-th technology a cell names (1: the primary one), NULL past the last. `n` may be a
+    column (bridge_project_technologies), which dbt's split_part macro refuses on PostgreSQL
+    (it compares the number with 0 at compile time), so the function both engines share is
+    called directly: split_part(text, '|', n) is '' past the last part in DuckDB and
+    PostgreSQL alike. -#}
 {% macro technology_part(expr, n) -%}
-    nullif(trim({{ dbt.split_part(technology_list(expr), "'|'", n) }}), '')
+    nullif(trim(split_part({{ technology_list(expr) }}, '|', {{ n }})), '')
 {%- endmacro %}
 
 {#- `left join` the aliases of one kind (domain, technology) on a wording, as `alias`. -#}
