@@ -370,6 +370,9 @@ def _normalise_sql(
             value = city
         if col.kind == "date":
             value = dates[col.name]
+        if col.name == "reported_at" and "published_date" in layout.inferred and published:
+            # a published list reports its rows when it is published (unless 填报日期 says)
+            value = f"coalesce({value}, {published})"
         selects.append(raw)
         if col.kind in MAPPED_KINDS:
             unread = f"{raw} is not null and val__{col.name} is null"

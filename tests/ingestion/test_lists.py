@@ -112,6 +112,8 @@ def test_an_opportunity_list_as_a_city_publishes_it(home, tmp_path) -> None:
          "day", "医疗健康", "人工智能、机器人", "市一院", "影像", "2025年第2批",
          "2025年第二批", Decimal("150000000.00"), "1.5亿元", False, None, True),
     ]  # fmt: skip
+    # a list reports its rows when it is published (no 填报日期 column)
+    assert _q(home, "select distinct reported_at::varchar from raw.events") == [("2025-06-18",)]
     # what the receipt says beyond the counts
     assert r.dropped_columns == ["联系人", "联系电话"]
     assert r.ignored_columns == ["序号"]
