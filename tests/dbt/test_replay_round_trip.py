@@ -170,3 +170,31 @@ def test_quarantine_lists_what_waits_most_frequent_first(home: Paths, tmp_path, 
     assert text.index("(unknown)") < text.index("340100")  # 2 rows before 1
     assert main(["replay", "--reason", "no_such_reason", "--home", str(home.home)]) == 1
     assert "is no row reason code" in capsys.readouterr().err
+
+
+def test_replay_shows_its_progress_like_ingest(home: Paths, tmp_path) -> None:
+    """stderr on a pipe: timestamped lines counting files, rows read again and rows loaded;
+    stdout: the result only."""
+    import re
+
+    from tests.cli.terminal import STAMP, run_cli
+
+    pipeline.ingest_paths(
+        home,
+        [
+            write_text(
+                tmp_path / "e.csv",
+                "城市,项目编号,阶段,事件,日期\nAtlantis,A1,验证,进入,2025-01-01\n"
+                "合肥,A2,验证,进入,2025-01-01\n",
+            )
+        ],
+    )
+    run = run_cli("replay", "--home", str(home.home), tty=False)
+    assert run.code == 0, run.stderr
+    lines = [STAMP.sub("", ln) for ln in run.stderr.splitlines()]
+    assert lines[0] == "replay: 0/1 files"
+    assert re.fullmatch(r"replay: done 1/1 files · 1 rows · 0 loaded in \d+\.\d s", lines[-1])
+    assert run.stdout.splitlines()[:2] == [
+        "unchanged e.csv: read 1, loaded 0, quarantined 1, duplicate 0",
+        "replayed 1 file(s): 0 row(s) loaded, 1 still quarantined",
+    ]
