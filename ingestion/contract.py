@@ -1,8 +1,9 @@
 """The submission contract given to cities, rendered from the data the intake itself uses.
 
 ``python -m ingestion.contract`` rewrites ``docs/submission_contract.md`` from
-``header_aliases.csv``, the ``value_aliases`` and ``ref_cities`` seeds, the layouts, the limits
-and the reason codes; a test checks the checked-in document is up to date.
+``header_aliases.csv``, the ``value_aliases`` and ``ref_cities`` seeds, the layouts, the limits,
+the list rules (ingestion.normalise, ingestion.context) and the reason codes; a test checks the
+checked-in document is up to date.
 """
 
 from __future__ import annotations
@@ -11,12 +12,13 @@ import csv
 import sys
 from pathlib import Path
 
-from ingestion.headers import MAX_HEADER_SEARCH_ROWS, UNIT_MULTIPLIERS, aliases
+from ingestion import normalise as n
+from ingestion.headers import MAX_HEADER_SEARCH_ROWS, PERSONAL, UNIT_MULTIPLIERS, aliases
 from ingestion.layouts import LAYOUTS
 from ingestion.load import MAX_VALUE_CHARS
 from ingestion.reading import Limits
 from ingestion.receipts import FILE_REASONS, ROW_REASONS
-from ingestion.reference import CITY_ALIASES_FILE
+from ingestion.reference import CITY_ALIASES_FILE, technology_separators
 from scenetrack.config import PROJECT_DIR, SEEDS_DIR
 
 DOC_PATH = PROJECT_DIR / "docs" / "submission_contract.md"
@@ -31,6 +33,14 @@ KIND_TEXT = {
     "technology": "technology (see *Technologies*)",
     "date": "date (see *Dates*)",
     "amount": "amount (see *Amounts*)",
+    "planned_amount": "amount, may be approximate (see *Published lists*)",
+    "batch": "batch (see *Published lists*)",
+}
+SOURCE_TEXT = {
+    "platform": "the platform's own synonyms",
+    "national-opinion-2025": "the national opinion on scene cultivation (国办发〔2025〕37号)",
+    "city-lists": "city lists",
+    "synonym": "common synonyms",
 }
 
 
@@ -52,11 +62,22 @@ def _layout_section(layout) -> list[str]:
         ]
         if col.name not in names:
             names.insert(0, col.name)
+        either = " or ".join(f"`{c}`" for c in layout.required_any)
         required = (
-            "yes"
+            (
+                "yes, or from the file (title, channel, option)"
+                if col.name in layout.inferred
+                else "yes"
+            )
             if col.required
-            else ("one of the stage dates" if col.name in layout.required_any else "")
+            else (
+                ("one of the stage dates" if layout.name == "ledger" else f"{either}: one")
+                if col.name in layout.required_any
+                else ""
+            )
         )
+        if col.name in layout.derived_id[:1]:
+            required += " (derived when empty)"
         out.append(
             f"| `{col.name}` | {required} | {KIND_TEXT[col.kind]} | "
             + ", ".join(f"`{n}`" for n in names)
@@ -72,7 +93,9 @@ def _value_section(
     rows = [r for r in _read(SEEDS_DIR / "value_aliases.csv") if r["kind"] == kind]
     codes: dict[str, list[str]] = {}
     for r in rows:
-        codes.setdefault(r["code"], []).append(r["alias"])
+        source = r.get("source") or "platform"
+        mark = "" if source == "platform" else f" ({SOURCE_TEXT.get(source, source)})"
+        codes.setdefault(r["code"], []).append(f"`{r['alias']}`{mark}")
     names = {r[code_col]: f"{r['name_zh']} / {r['name_en']}" for r in reference or []}
     out = [
         f"### {title}",
@@ -81,11 +104,91 @@ def _value_section(
         "| --- | --- | --- |",
     ]
     for code, written in codes.items():
-        out.append(
-            f"| `{code}` | {names.get(code, '')} | " + ", ".join(f"`{w}`" for w in written) + " |"
-        )
+        out.append(f"| `{code}` | {names.get(code, '')} | " + ", ".join(written) + " |")
     out.append("")
     return out
+
+
+def _personal_section() -> list[str]:
+    names = [a.alias for a in aliases() if a.layout == PERSONAL]
+    return [
+        "### Contact columns (personal data): dropped",
+        "",
+        "Columns with these headers are never read: their values are not stored in the raw",
+        "layer, the quarantine, the marts, the published file, exports or the report. The",
+        "receipt names the columns it dropped. (The file itself is archived unchanged in the",
+        "platform's work area for replays; it is not published.)",
+        "",
+        ", ".join(f"`{a}`" for a in names),
+        "",
+    ]
+
+
+def _lists_section() -> list[str]:
+    seps = " ".join(f"`{s}`" for s in technology_separators())
+    approx = ", ".join(f"`{w}`" for w in n.APPROXIMATE_PREFIX)
+    approx_after = ", ".join(f"`{w}`" for w in n.APPROXIMATE_SUFFIX)
+    none = ", ".join(f"`{w}`" for w in n.NO_FIGURE)
+    return [
+        "### Published lists (场景机会清单, 能力清单)",
+        "",
+        "A city's published list is read as it is published: an `opportunities` list is one",
+        "scene opportunity a row (each an `opportunity` `enter` event); a `capabilities` list",
+        "one capability a row. A header that names a lifecycle column (阶段, 事件, 验证日期,",
+        "应用日期, 推广日期, 终止日期, 合作金额) is no opportunity list (it is read as events or",
+        "a ledger). Title rows above the header, e.g.",
+        "`无锡市2025年第二批场景机会清单（发布日期：2025年6月18日）`, are read for what the rows",
+        "leave out:",
+        "",
+        "- **City**, in this order: the row's city column; the title rows (a city named there,",
+        "  with 市 when any name has it; a name followed by 省 is a province); the submission",
+        "  channel (the folder `landing/<city>/`, or `scenetrack ingest --channel`); the",
+        "  operator's `scenetrack ingest --city`. Every source present must name the same city:",
+        "  a row whose sources disagree is quarantined (`city_mismatch`), never guessed. Title",
+        "  rows naming two cities give none. This holds for every layout: a file in",
+        "  `landing/无锡/` reports 无锡's projects only.",
+        "- **Publication date**: the row's date column (发布日期); else the title rows (a date",
+        "  labelled 发布日期/发布时间/印发日期, else the one date they hold: `2025年6月18日`,",
+        "  `（2025年6月）` at month precision); else `--published-on`.",
+        "- **Batch**: the row's 批次 column, else the title rows (`第二批`, `2025年第2批`,",
+        "  `2025年度第三批`, `首批`). Kept as one label, `2025年第2批`: the number in Arabic",
+        "  digits, the year the batch names, else the publication year (a batch without a number",
+        "  keeps its wording). It reaches the marts (`fct_project_lifecycle.opportunity_batch`,",
+        "  `mart_opportunity_batches`).",
+        "- **Ids**: a row needs a scene name or a scene number (`missing_required` otherwise).",
+        "  A row without a number gets one derived from its city and name:",
+        f"  `{n.DERIVED_ID_PREFIX['project_id']}` and the first {n.DERIVED_ID_HEX} hex digits "
+        "(upper case) of the SHA-256 of",
+        "  `<city code>|<name key>`, where the name key is the name with full-width letters",
+        "  and digits made half-width, lower-cased, without spaces, punctuation or symbols",
+        "  (`智慧工厂（一期）` and `智慧工厂 (一期)` are one name). The same list sent again gives",
+        "  the same ids; the receipt lists them (sheet `编号 Ids`) so that later reports can quote",
+        f"  them. Capabilities: `{n.DERIVED_ID_PREFIX['capability_id']}` and the hash of",
+        "  `<city code>|<supplier key>|<capability name key>`. Two rows of one city with the",
+        "  same name are one scene: the later line wins, as for any correction.",
+        "- **Planned investment** (预计投资, 拟投资金额 …) is read like an amount, in the",
+        "  header's unit (`预计投资（万元）`), and kept apart from the cooperation amount. An",
+        f"  estimate is read and flagged approximate: {approx} before the figure, {approx_after}",
+        f"  after it (`约300万` is 300万, approximate). {none} give no figure: the value is",
+        "  empty, not an error. Anything else unreadable is `bad_amount`.",
+        "- **Reported on**: a list's rows are reported on its publication date unless a",
+        "  填报日期 column says otherwise (a scene listed again in a later batch is the later",
+        "  report, as for any correction).",
+        "- **Description** (场景简介, 能力简介) is kept in the raw layer.",
+        "",
+        "### Domains and technologies: kept as written",
+        "",
+        "Domain and technology describe a project; they never make its row fail. They are",
+        "stored as written and given a code by the platform (dbt staging) from the aliases",
+        "below; a wording no alias knows gets the code `unclassified`, its text is kept, and",
+        "it is counted as a warning: in the receipt (`unmapped_values`: column, wording, rows),",
+        "in `scenetrack status` and in the report's data-quality panel, per city. Once an",
+        "alias is added (`dbt_project/seeds/value_aliases.csv`), the next `scenetrack run`",
+        "re-codes every staged row. A cell may name several technologies, separated by",
+        f"{seps}: each counts (`bridge_project_technologies`), and the first named is the",
+        "project's primary technology.",
+        "",
+    ]
 
 
 def render() -> str:
@@ -150,8 +253,10 @@ def render() -> str:
         "",
         "## 2. Layouts and header names",
         "",
-        "The layout is recognised from the header, tried in this order: `events`, `ledger`,",
-        "`capabilities`. English canonical names and the Chinese names below are equivalent.",
+        "The layout is recognised from the header, tried in this order: "
+        + ", ".join(f"`{lay.name}`" for lay in LAYOUTS)
+        + ".",
+        "English canonical names and the Chinese names below are equivalent.",
         "An amount header may carry its unit in brackets, full- or half-width —"
         " `合作金额（万元）`, `合作金额(元)`, `金额（单位：亿元）` —"
         f" and bare numbers in that column are then in that unit. Units: {units}.",
@@ -159,6 +264,8 @@ def render() -> str:
     ]
     for layout in LAYOUTS:
         lines += _layout_section(layout)
+    lines += _personal_section()
+    lines += _lists_section()
     lines += [
         "### How a ledger row becomes events",
         "",
@@ -235,7 +342,10 @@ def render() -> str:
     lines += [f"| `{c}` | {zh} | {en} |" for c, (zh, en) in ROW_REASONS.items()]
     lines += [
         "",
-        "A row is quarantined for its first problem, checked column by column in layout order.",
+        "A quarantined row is listed once for every failing column and reason (a row with a bad",
+        "date and an unknown city has two entries), so one round of corrections fixes it;",
+        "`rows_quarantined` counts rows, and `rows read = rows loaded + rows quarantined`. A",
+        "problem of the row itself (`extra_fields`, `bad_json`) is its only entry.",
         "",
         "### Files (the whole file is rejected; nothing of it is loaded)",
         "",
@@ -247,10 +357,17 @@ def render() -> str:
         "",
         "## 5. Uploading, receipts and corrections",
         "",
-        "- **Upload**: `scenetrack ingest FILE... [--sheet NAME]`, or drop files into the",
-        "  warehouse's `landing/` folder, writing under a name that starts with `.` or ends in",
-        "  `.part` and renaming when complete (a half-written file is never read). Only",
-        "  regular files are read there: a symbolic link is rejected, never followed.",
+        "- **Upload**: `scenetrack ingest FILE... [--sheet NAME] [--channel CITY] [--city CITY]",
+        "  [--published-on DATE]`, or drop files into the warehouse's `landing/` folder, writing",
+        "  under a name that starts with `.` or ends in `.part` and renaming when complete (a",
+        "  half-written file is never read). Only regular files are read there: a symbolic link",
+        "  is rejected, never followed.",
+        "- **A channel per city**: a file dropped in `landing/<city>/` (the city's Chinese name,",
+        "  with or without 市, or its code: `landing/无锡/`, `landing/320200/`) is that city's:",
+        "  its rows need no city column, and a row naming another city is quarantined",
+        "  (`city_mismatch`). `scenetrack ingest --channel 无锡` does the same for a file named",
+        "  on the command line. A folder that names no city rejects its files",
+        "  (`unknown_channel`). Files dropped in `landing/` itself behave as before.",
         "- **Receipt**: for each file a receipt in JSON and XLSX (Chinese and English column",
         "  names) under `<home>/receipts/<batch>/`: counts, how the file was read and every",
         "  quarantined row with its line, column, value, reason and explanation. The CLI prints",
@@ -271,6 +388,13 @@ def render() -> str:
         "- A workbook is one submission: to send another sheet of the same workbook, save that",
         "  sheet as its own file (the same bytes with another `--sheet` are a duplicate).",
         "- Every loaded file is archived unchanged, by content hash, so any load can be replayed.",
+        "- **Repair without re-sending**: after the platform learns an alias or a reference it",
+        "  lacked (a city's own name for a stage, a district-level way of writing the city), the",
+        "  operator runs `scenetrack replay [--reason R] [--file SHA]`: the quarantined rows of",
+        "  the archived files are read again; those that now pass are loaded (once, whatever is",
+        "  re-run), the others stay quarantined with their current reasons, and a new receipt",
+        "  says what the replay did. `scenetrack quarantine [--by reason|value|city|file]` lists",
+        "  what waits and why, most frequent first.",
         "",
     ]
     return "\n".join(lines)

@@ -4,6 +4,10 @@ The alias table lives in one data file, ``header_aliases.csv`` (layout, column, 
 ``all`` applies to every layout that has the column). It is also the published contract:
 ``docs/submission_contract.md`` is rendered from it by :mod:`ingestion.contract`.
 
+Rows of layout ``personal`` name contact columns (联系人, 联系电话, 邮箱, 手机 …): personal
+data, which the readers never copy out of the file. They are *dropped*: named in the receipt,
+never stored in raw, the quarantine, the marts or anything published.
+
 A header name is compared after NFKC normalisation (full-width letters, digits and brackets
 become half-width), lower-casing and removing all whitespace (line breaks inside wrapped
 header cells included) and required-field markers (``*``). An amount header may carry its
@@ -25,6 +29,8 @@ from ingestion.layouts import LAYOUTS, Layout
 ALIASES_FILE = Path(__file__).with_name("header_aliases.csv")
 UNIT_MULTIPLIERS = {"元": 1, "万元": 10_000, "万": 10_000, "亿元": 100_000_000, "亿": 100_000_000}
 _UNIT_RE = re.compile(r"^(?P<base>.+?)\((?:单位:?)?(?P<unit>元|万元|万|亿元|亿)\)$")
+# Column kinds whose bare numbers take the unit a header names (合作金额（万元）, 预计投资（万元）).
+AMOUNT_KINDS = frozenset({"amount", "planned_amount"})
 # How many non-blank rows at the top of a file may hold titles before the header.
 MAX_HEADER_SEARCH_ROWS = 10
 
@@ -59,6 +65,30 @@ def aliases() -> tuple[Alias, ...]:
         return tuple(Alias(r["layout"], r["column"], r["alias"]) for r in csv.DictReader(f))
 
 
+PERSONAL = "personal"
+"""The ``layout`` of header_aliases.csv rows that name personal-data (contact) columns."""
+
+
+@cache
+def personal_keys() -> frozenset[str]:
+    """Header keys of contact columns (personal data): dropped, never read."""
+    return frozenset(header_key(a.alias) for a in aliases() if a.layout == PERSONAL)
+
+
+@cache
+def _excluded_map(layout_name: str) -> dict[str, str]:
+    """header key -> column, for the columns of other layouts that ``layout_name`` excludes."""
+    layout = next(lay for lay in LAYOUTS if lay.name == layout_name)
+    out: dict[str, str] = {}
+    for other in LAYOUTS:
+        if other is layout:
+            continue
+        for key, col in alias_map(other.name).items():
+            if col in layout.excludes:
+                out.setdefault(key, col)
+    return out
+
+
 @cache
 def alias_map(layout_name: str) -> dict[str, str]:
     """header key -> canonical column, for one layout (its own rows plus ``all`` rows)."""
@@ -80,6 +110,7 @@ class HeaderMatch:
     two cells name the same column). ``written``: canonical column -> the header text as the
     file wrote it (for receipts). ``units``: amount column -> multiplier for bare numbers.
     ``ignored``: header texts that name no column of the layout (kept out of the load).
+    ``dropped``: header texts of contact columns (personal data), never read.
     """
 
     layout: Layout
@@ -87,33 +118,57 @@ class HeaderMatch:
     written: dict[str, str]
     units: dict[str, int] = field(default_factory=dict)
     ignored: tuple[str, ...] = ()
+    dropped: tuple[str, ...] = ()
+    dropped_positions: tuple[int, ...] = ()
 
 
 def match_header(cells: list[object]) -> HeaderMatch | None:
-    """The first layout (in :data:`ingestion.layouts.LAYOUTS` order) this header satisfies."""
+    """The first layout (in :data:`ingestion.layouts.LAYOUTS` order) this header satisfies:
+    it carries the layout's required columns (those the context cannot give) and none of the
+    columns the layout excludes."""
+    personal = personal_keys()
     for layout in LAYOUTS:
         amap = alias_map(layout.name)
+        excluded = _excluded_map(layout.name)
         positions: dict[str, int] = {}
         written: dict[str, str] = {}
         units: dict[str, int] = {}
         ignored: list[str] = []
+        dropped: list[tuple[int, str]] = []
+        excluding = False
         for i, cell in enumerate(cells):
             text = "" if cell is None else " ".join(str(cell).split())
             if not text:
                 continue
             key, unit = split_unit(cell)
             col = amap.get(key) or amap.get(header_key(cell))
+            if col is None and header_key(cell) in personal:
+                dropped.append((i, text))
+                continue
+            if col is None and (key in excluded or header_key(cell) in excluded):
+                excluding = True
+                break
             if col is None or col in positions:
                 ignored.append(text)
                 continue
             positions[col] = i
             written[col] = text
-            if unit is not None and layout.column(col).kind == "amount":
+            if unit is not None and layout.column(col).kind in AMOUNT_KINDS:
                 units[col] = UNIT_MULTIPLIERS[unit]
-        if all(c in positions for c in layout.required) and (
+        if excluding:
+            continue
+        if all(c in positions for c in layout.required_in_header) and (
             not layout.required_any or any(c in positions for c in layout.required_any)
         ):
-            return HeaderMatch(layout, positions, written, units, tuple(ignored))
+            return HeaderMatch(
+                layout,
+                positions,
+                written,
+                units,
+                tuple(ignored),
+                tuple(t for _, t in dropped),
+                tuple(i for i, _ in dropped),
+            )
     return None
 
 
@@ -161,7 +216,7 @@ def expected_header_text() -> str:
         def shown(c: str, zh: dict[str, str] = zh) -> str:
             return f"{c} ({zh[c]})" if c in zh else c
 
-        need = [shown(c) for c in layout.required]
+        need = [shown(c) for c in layout.required_in_header]
         if layout.required_any:
             need.append(" or ".join(shown(c) for c in layout.required_any))
         parts.append(f"{layout.name} needs " + ", ".join(need))

@@ -31,7 +31,7 @@ import contextlib
 import os
 import re
 import shutil
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -42,6 +42,7 @@ import pyarrow.compute as pc
 
 from ingestion import normalise as n
 from ingestion.arrow_memory import allocating_from_intake_pool
+from ingestion.context import Context, FileContext, UnknownChannelError, file_context
 from ingestion.layouts import LEDGER, LEDGER_STAGE_DATES, Column, Layout
 from ingestion.printable import printable
 from ingestion.reading import (
@@ -52,7 +53,7 @@ from ingestion.reading import (
     read_submission,
     sha256_of,
 )
-from ingestion.reference import register_reference
+from ingestion.reference import register_reference, unmapped_values_sql
 from scenetrack.faults import checkpoint
 
 # The long-field limit: a value longer than an Excel cell holds (32,767 characters) is no
@@ -60,9 +61,11 @@ from scenetrack.faults import checkpoint
 MAX_VALUE_CHARS = 32_767
 # Every time the intake writes is UTC, whatever the process's time zone (TZ) says.
 UTC_NOW = "timezone('UTC', now())"
-KIND_TO_ALIAS = {"stage", "event_type", "end_type", "domain", "technology"}
+# Kinds resolved to codes at intake (they change what an event means; unreadable -> quarantine).
+# Domain and technology are descriptive: kept as written, mapped to codes in dbt staging.
+KIND_TO_ALIAS = {"stage", "event_type", "end_type"}
 # Kinds normalised over distinct values (parsed or looked up); the others are free text.
-MAPPED_KINDS = frozenset({"city", "date", "amount", *KIND_TO_ALIAS})
+MAPPED_KINDS = frozenset({"city", "date", "amount", "planned_amount", *KIND_TO_ALIAS})
 
 
 @dataclass
@@ -90,6 +93,18 @@ class Receipt:
     receipt_json: str | None = None
     receipt_xlsx: str | None = None
     load_id: int | None = None  # the file's place in the load sequence (loaded files only)
+    # contact columns (personal data): never read, never stored
+    dropped_columns: list[str] = field(default_factory=list)
+    # values taken from outside the rows (title rows, channel, operator) -> value
+    inferred: dict[str, str] = field(default_factory=dict)
+    # ids derived for rows without one (published lists): line, name, id
+    derived_ids: list[dict] = field(default_factory=list)
+    # domain/technology wordings no alias maps (loaded as unclassified): column, value, rows
+    unmapped_values: list[dict] = field(default_factory=list)
+    # what the submission said about itself (kept in the ledger for a replay)
+    channel: str | None = None
+    city_option: str | None = None
+    published_on_option: str | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -103,10 +118,12 @@ class Receipt:
         escaped: they come from the file and must not forge lines)."""
         if self.status == "rejected":
             return f"REJECTED {printable(self.file)}: {printable(self.reason)}"
+        unmapped = len(self.unmapped_values)
         return (
             f"{self.status:<9} {printable(self.file)}: read {self.rows_read}, "
             f"loaded {self.rows_loaded}, "
             f"quarantined {self.rows_quarantined}, duplicate {self.rows_duplicate}"
+            + (f"; {unmapped} unmapped wording(s) loaded as unclassified" if unmapped else "")
         )
 
 
@@ -121,13 +138,15 @@ def _sql_str(text: str) -> str:
 
 
 def _value_map_sql(col: Column, unit: int) -> str:
-    """``(raw, clean, val[, prec])`` for each *distinct* value of ``src``'s column ``col``.
+    """``(raw, clean, val[, prec | approx, absent])`` for each *distinct* value of ``src``'s
+    column ``col``.
 
     Cleaning, half-width conversion, parsing and look-ups run once per distinct value, not
     once per row: a million-row file holds a few thousand dates and a few hundred cities.
     ``raw`` is the text as read (the join key back to the rows), ``clean`` the trimmed text
     (NULL when empty), ``val`` the normalised value (NULL when it does not parse or resolve),
-    ``prec`` a date's precision.
+    ``prec`` a date's precision; a planned amount also says whether it was approximate
+    (约300万) and whether the text gives no figure at all (面议).
     """
     distinct = f'(select distinct src."{col.name}" as raw from src)'
     cleaned = f"(select raw, {n.clean_text('raw')} as clean from {distinct})"
@@ -147,27 +166,142 @@ def _value_map_sql(col: Column, unit: int) -> str:
             f"select raw, clean, {n.date_of('day', 'hw')} as val, {n.precision_of('day')} as prec "
             f"from (select raw, clean, hw, {n.day_of('hw')} as day from {halfwidth})"
         )
+    if col.kind == "planned_amount":
+        stripped = (
+            f"(select raw, clean, hw, {n.approximate_stripped_of('hw')} as exact, "
+            f"{n.no_figure_of('hw')} as absent from {halfwidth})"
+        )
+        return (
+            f"select raw, clean, case when not absent then "
+            f"{n.amount_from_parts('parts', unit)} end as val, exact <> hw as approx, absent "
+            f"from (select *, {n.amount_parts_of('exact')} as parts from {stripped})"
+        )
     return (
         f"select raw, clean, {n.amount_from_parts('parts', unit)} as val "
         f"from (select raw, clean, {n.amount_parts_of('hw')} as parts from {halfwidth})"
     )
 
 
-_ABSENT_VALUE = {"date": "cast(null as date)", "amount": "cast(null as decimal(18, 2))"}
+_ABSENT_VALUE = {
+    "date": "cast(null as date)",
+    "amount": "cast(null as decimal(18, 2))",
+    "planned_amount": "cast(null as decimal(18, 2))",
+}
+_UNREAD_REASON = {
+    "city": "unknown_city",
+    "date": "bad_date",
+    "amount": "bad_amount",
+    "planned_amount": "bad_amount",
+}
+# The per-file values a file's context gives (ingestion.context.FileContext), one row per
+# ``__file`` in the temp table ``ctx``.
+CONTEXT_COLUMNS = (
+    "ctx_title_city",
+    "ctx_channel_city",
+    "ctx_option_city",
+    "ctx_date",
+    "ctx_date_precision",
+    "ctx_batch",
+    "ctx_city_sources",
+)
+CONTEXT_CITIES = ("ctx_title_city", "ctx_channel_city", "ctx_option_city")
 
 
-def _normalise_sql(layout: Layout, header: set[str], units: dict[str, int] | None = None) -> str:
-    """One SELECT that normalises every column and names the first problem of each row.
+@dataclass(frozen=True)
+class _Check:
+    """One way a row can fail: ``condition`` over the normalised row, on ``column``."""
+
+    condition: str
+    reason: str
+    column: str
+    value: str  # the raw value the quarantine shows
+
+
+def _checks(layout: Layout, header: set[str], context: bool) -> list[_Check]:
+    """Every check of a row, in layout order, over the columns :func:`_normalise_sql` makes.
+
+    A row is quarantined when any check holds; the quarantine lists each one that holds (one
+    entry per column and reason). A problem the reader found (``extra_fields``, ``bad_json``)
+    makes the row's values meaningless: it is the row's only entry.
+    """
+    checks: list[_Check] = []
+    for col in layout.columns:
+        raw = f"raw__{col.name}"
+        target = col.target or col.name
+        value = raw
+        if col.required:
+            missing = f"{raw} is null"
+            if col.name in layout.inferred:  # the context may give it
+                missing = f"{raw} is null and {target} is null"
+            checks.append(_Check(missing, "missing_required", col.name, raw))
+        if col.kind in MAPPED_KINDS:
+            reason = _UNREAD_REASON.get(col.kind, f"unknown_{col.kind}")
+            checks.append(_Check(f"unread__{col.name}", reason, col.name, value))
+        if col.name == "city" and context:
+            checks.append(
+                _Check(
+                    "city_conflict",
+                    "city_mismatch",
+                    col.name,
+                    "concat_ws(' / ', '城市列 column: ' || raw__city, ctx_city_sources)",
+                )
+            )
+        if col.kind == "date":
+            checks.append(
+                _Check(
+                    f"{target} is not null and not {n.in_range_of(target)}",
+                    "date_out_of_range",
+                    col.name,
+                    f"coalesce({raw}, cast({target} as varchar))",
+                )
+            )
+    for col in layout.columns:  # the long-field limit (docs/submission_contract.md)
+        raw = f"raw__{col.name}"
+        checks.append(
+            _Check(
+                f"strlen({raw}) > {MAX_VALUE_CHARS} and length({raw}) > {MAX_VALUE_CHARS}",
+                "value_too_long",
+                col.name,
+                raw,
+            )
+        )
+    if layout.required_any:
+        named = next((c for c in layout.required_any if c in header), layout.required_any[0])
+        none = " and ".join(f"raw__{c} is null" for c in layout.required_any)
+        checks.append(_Check(none, "missing_required", named, f"raw__{named}"))
+    if layout is LEDGER:
+        checks.append(
+            _Check(
+                "raw__end_date is null "
+                "and (raw__end_type is not null or raw__end_reason is not null)",
+                "missing_required",
+                "end_date",
+                "raw__end_date",
+            )
+        )
+    return checks
+
+
+def _normalise_sql(
+    layout: Layout,
+    header: set[str],
+    units: dict[str, int] | None = None,
+    context: bool = False,
+) -> str:
+    """One SELECT that normalises every column and flags every problem of each row.
 
     ``header``: the columns the source table carries (others are NULL). ``units``: amount
-    column -> multiplier for bare numbers (from a header such as 合作金额（万元）). A problem the
-    reader found (``__problem``, e.g. bad_json) comes first. ``src.__file`` (which file of a
-    batch a row comes from) is passed through.
+    column -> multiplier for bare numbers (from a header such as 合作金额（万元）). ``context``:
+    join the per-file values of table ``ctx`` (city, date and batch from the title rows, the
+    channel, the operator; ingestion.context). ``src.__file`` (which file of a batch a row
+    comes from) is passed through. ``reason``/``reason_column`` name the row's first problem
+    (NULL: the row loads); :func:`_problem_entries` lists all of them for the quarantine.
 
     Columns that need parsing or a look-up (city, codes, dates, amounts) are normalised over
     their distinct values (:func:`_value_map_sql`) and joined back to the rows on the text as
-    read; free-text columns arrive trimmed (:func:`_trimmed_source`) and only turn empty text
-    into NULL here. Per row, the statement is hash joins and one CASE.
+    read; free-text columns (domain and technology among them: descriptive, kept as written)
+    arrive trimmed (:func:`_trimmed_source`) and only turn empty text into NULL here. Per row,
+    the statement is hash joins and one CASE.
     """
     units = units or {}
     cols = layout.columns
@@ -182,6 +316,9 @@ def _normalise_sql(layout: Layout, header: set[str], units: dict[str, int] | Non
         s1 += [f"cast(null as varchar) as {c}" for c in ("reader_reason", "reader_column")]
         s1 += ["cast(null as varchar) as problem_value"]
     joins: list[str] = []
+    if context:
+        s1 += [f"ctx.{c} as {c}" for c in CONTEXT_COLUMNS]
+        joins.append("left join ctx on ctx.__file = src.__file")
     for c in cols:
         mapped = c.kind in MAPPED_KINDS
         if c.name not in header:
@@ -190,6 +327,8 @@ def _normalise_sql(layout: Layout, header: set[str], units: dict[str, int] | Non
                 s1.append(f"{_ABSENT_VALUE.get(c.kind, 'cast(null as varchar)')} as val__{c.name}")
             if c.kind == "date":
                 s1.append(f"'month' as prec__{c.name}")
+            if c.kind == "planned_amount":
+                s1 += [f"false as approx__{c.name}", f"false as absent__{c.name}"]
         elif mapped:
             m = f"m_{c.name}"
             values = _value_map_sql(c, units.get(c.name, 1))
@@ -198,67 +337,106 @@ def _normalise_sql(layout: Layout, header: set[str], units: dict[str, int] | Non
             s1.append(f"{m}.val as val__{c.name}")
             if c.kind == "date":
                 s1.append(f"{m}.prec as prec__{c.name}")
+            if c.kind == "planned_amount":
+                s1 += [f"{m}.approx as approx__{c.name}", f"{m}.absent as absent__{c.name}"]
         else:
             s1.append(f"nullif(src.\"{c.name}\", '') as raw__{c.name}")
 
+    city = "val__city"
+    if context:
+        city = f"coalesce(val__city, {', '.join(CONTEXT_CITIES)})"
     selects = [
         "__file",
         "source_line",
         "reader_reason is not null as reader_problem",
+        "reader_reason",
+        "reader_column",
         "problem_value",
     ]
-    checks = [("reader_reason is not null", "reader_reason", "reader_column")]
+    dates = {  # a date the file's context may give, else the row's own
+        c.name: f"coalesce(val__{c.name}, cast(ctx_date as date))"
+        if c.name in layout.inferred and context
+        else f"val__{c.name}"
+        for c in cols
+        if c.kind == "date"
+    }
+    # the publication year of a batch without its own year: the row's required date
+    published = next((dates[c.name] for c in cols if c.kind == "date" and c.required), None)
     for col in cols:
         raw = f"raw__{col.name}"
         target = col.target or col.name
         value = f"val__{col.name}" if col.kind in MAPPED_KINDS else raw
-        reason = {"city": "unknown_city", "date": "bad_date", "amount": "bad_amount"}.get(
-            col.kind, f"unknown_{col.kind}" if col.kind in KIND_TO_ALIAS else ""
-        )
-        selects.append(raw)
-        selects.append(f"{value} as {target}")
-        if col.required:
-            checks.append((f"{raw} is null", "'missing_required'", f"'{col.name}'"))
-        if reason:
-            checks.append(
-                (f"{raw} is not null and {value} is null", f"'{reason}'", f"'{col.name}'")
-            )
+        if col.name == "city":
+            value = city
         if col.kind == "date":
-            selects.append(f"prec__{col.name} as {target}_precision")
-            checks.append(
-                (
-                    f"{value} is not null and not {n.in_range_of(value)}",
-                    "'date_out_of_range'",
-                    f"'{col.name}'",
+            value = dates[col.name]
+        if col.name == "reported_at" and "published_date" in layout.inferred and published:
+            # a published list reports its rows when it is published (unless 填报日期 says)
+            value = f"coalesce({value}, {published})"
+        selects.append(raw)
+        if col.kind in MAPPED_KINDS:
+            unread = f"{raw} is not null and val__{col.name} is null"
+            if col.kind == "planned_amount":
+                unread += f" and not absent__{col.name}"
+            selects.append(f"{unread} as unread__{col.name}")
+        if col.kind == "date":
+            prec = f"prec__{col.name}"
+            if col.name in layout.inferred and context:
+                prec = (
+                    f"case when val__{col.name} is not null then prec__{col.name} "
+                    "else coalesce(ctx_date_precision, 'month') end"
                 )
+            selects.append(f"{prec} as {target}_precision")
+        if col.kind == "planned_amount":
+            selects.append(
+                f"coalesce(approx__{col.name} and val__{col.name} is not null, false) "
+                f"as {target.removesuffix('_yuan')}_approximate"
             )
-    for col in cols:  # the long-field limit (docs/submission_contract.md)
-        raw = f"raw__{col.name}"
-        checks.append(
-            (
-                f"strlen({raw}) > {MAX_VALUE_CHARS} and length({raw}) > {MAX_VALUE_CHARS}",
-                "'value_too_long'",
-                f"'{col.name}'",
-            )
+        if col.kind == "batch":
+            raw_batch = f"coalesce({raw}, ctx_batch)" if context else raw
+            selects.append(f"{raw_batch} as batch_raw")
+            year = f"extract(year from {published or 'cast(null as date)'})"
+            value = n.batch_label_of(raw_batch, year)
+        if col.name in layout.derived_id[:1]:
+            names = [f"raw__{c}" for c in layout.derived_id[1:]]
+            derived = n.derived_id(n.DERIVED_ID_PREFIX[col.name], city, names)
+            value = f"coalesce({raw}, {derived})"
+            selects.append(f"{raw} is null and {derived} is not null as {col.name}_derived")
+        selects.append(f"{value} as {target}")
+    if context:  # the sources of the city that are present must all name the same one
+        sources = ["val__city", *CONTEXT_CITIES]
+        pairs = [
+            f"coalesce({a} <> {b}, false)" for i, a in enumerate(sources) for b in sources[i + 1 :]
+        ]
+        selects.append(f"({' or '.join(pairs)}) as city_conflict")
+        selects.append("ctx_city_sources")
+    checks = _checks(layout, header, context)
+    reason_sql = " ".join(f"when {c.condition} then '{c.reason}'" for c in checks)
+    column_sql = " ".join(f"when {c.condition} then '{c.column}'" for c in checks)
+    return (
+        "select *, "
+        f"case when reader_problem then reader_reason {reason_sql} end as reason, "
+        f"case when reader_problem then reader_column {column_sql} end as reason_column "
+        f"from (select {', '.join(selects)} "
+        f"from (select {', '.join(s1)} from src {' '.join(joins)}) s) o"
+    )
+
+
+def _problem_entries(norm: _Normalised, where: str) -> str:
+    """SELECT (source_line, column_name, raw_value, reason, city_code) of every problem of the
+    quarantined rows of ``norm.table`` that match ``where``: one entry per column and reason."""
+    parts = [
+        f"select source_line, reader_column as column_name, problem_value as raw_value, "
+        f"reader_reason as reason, city_code from {norm.table} "
+        f"where reason is not null and reader_problem and {where}"
+    ]
+    for c in _checks(norm.layout, norm.header, norm.context):
+        parts.append(
+            f"select source_line, '{c.column}', {c.value}, '{c.reason}', city_code "
+            f"from {norm.table} "
+            f"where reason is not null and not reader_problem and ({c.condition}) and {where}"
         )
-    if layout.required_any:
-        named = next((c for c in layout.required_any if c in header), layout.required_any[0])
-        none = " and ".join(f"raw__{c} is null" for c in layout.required_any)
-        checks.append((none, "'missing_required'", f"'{named}'"))
-    if layout is LEDGER:
-        checks.append(
-            (
-                "raw__end_date is null "
-                "and (raw__end_type is not null or raw__end_reason is not null)",
-                "'missing_required'",
-                "'end_date'",
-            )
-        )
-    reason_sql = " ".join(f"when {c} then {r}" for c, r, _ in checks)
-    column_sql = " ".join(f"when {c} then {name}" for c, _, name in checks)
-    selects.append(f"case {reason_sql} end as reason")
-    selects.append(f"case {column_sql} end as reason_column")
-    return f"select {', '.join(selects)} from (select {', '.join(s1)} from src {' '.join(joins)}) s"
+    return " union all ".join(parts)
 
 
 def _trimmed_source(table: pa.Table, layout: Layout) -> pa.Table:
@@ -276,42 +454,74 @@ def _trimmed_source(table: pa.Table, layout: Layout) -> pa.Table:
     return table
 
 
+def _raw_columns(layout: Layout) -> list[tuple[str, str]]:
+    """(raw table column, expression over the normalised row) of every column a loaded row
+    writes, besides its file, line and load."""
+    out: list[tuple[str, str]] = []
+    for c in layout.columns:
+        target = c.target or c.name
+        out.append((target, target))
+        if c.kind == "date" and c.required:
+            out.append((f"{target}_precision", f"{target}_precision"))
+        if c.name in ("city", "amount", "planned_investment"):
+            out.append((f"{c.name}_raw", f"raw__{c.name}"))
+        if c.kind == "planned_amount":
+            name = f"{target.removesuffix('_yuan')}_approximate"
+            out.append((name, name))
+        if c.kind == "batch":
+            out.append(("batch_raw", "batch_raw"))
+        if c.name in layout.derived_id[:1]:
+            out.append((f"{c.name}_derived", f"{c.name}_derived"))
+    out += [(col, f"'{value}'") for col, value in layout.fixed]
+    return out
+
+
 def _insert_loaded(
-    con: duckdb.DuckDBPyConnection, norm: _Normalised, s: Submission, load_id: int
+    con: duckdb.DuckDBPyConnection,
+    norm: _Normalised,
+    s: Submission,
+    load_id: int,
+    file_load_id: int | None = None,
+    loaded_at: str = UTC_NOW,
+    where: str = "",
 ) -> int:
-    """The file's rows without a problem into the layout's raw table; returns the rows."""
+    """The file's rows without a problem into the layout's raw table; returns the rows.
+
+    ``file_load_id``: the load number of the file's first load (a replay's rows keep it;
+    default ``load_id``); ``loaded_at``: SQL of the stamp (a replay keeps the file's first);
+    ``where``: a further filter on the normalised rows (a replay's lines).
+    """
     layout = norm.layout
-    targets = [c.target or c.name for c in layout.columns]
-    extra = [
-        f"{c.target or c.name}_precision" for c in layout.columns if c.kind == "date" and c.required
-    ]
-    raw_cols = {"city": "city_raw", "amount": "amount_raw"}
-    raw_targets = [raw_cols[c.name] for c in layout.columns if c.name in raw_cols]
-    raw_sources = [f"raw__{c.name}" for c in layout.columns if c.name in raw_cols]
+    columns = _raw_columns(layout)
     cols = [
         "source_file_sha256",
         "source_file_name",
         "source_line",
-        *targets,
-        *extra,
-        *raw_targets,
+        *(c for c, _ in columns),
         "loaded_at",
         "load_id",
+        "file_load_id",
     ]
-    vals = ["?", "?", "source_line", *targets, *extra, *raw_sources, UTC_NOW, "?"]
+    vals = ["?", "?", "source_line", *(v for _, v in columns), loaded_at, "?", "?"]
     if norm.source is None:
         source, params = f"{norm.table} where __file = ? and", [norm.index[id(s)]]
     else:  # the one file's normalising SELECT (a filter on __file would upset its join order)
         source, params = f"({norm.sql}) where", []
     return con.execute(
         f"insert into {layout.table} ({', '.join(cols)}) "
-        f"select {', '.join(vals)} from {source} reason is null",
-        [s.sha256, s.path.name, load_id, *params],
+        f"select {', '.join(vals)} from {source} reason is null {where}",
+        [s.sha256, s.path.name, load_id, file_load_id or load_id, *params],
     ).fetchone()[0]
 
 
 def _insert_ledger_events(
-    con: duckdb.DuckDBPyConnection, norm: _Normalised, s: Submission, load_id: int
+    con: duckdb.DuckDBPyConnection,
+    norm: _Normalised,
+    s: Submission,
+    load_id: int,
+    file_load_id: int | None = None,
+    loaded_at: str = UTC_NOW,
+    where: str = "",
 ) -> int:
     """Ledger rows without a problem, turned into events (see the module doc); returns events."""
     stages = ", ".join(f"('{code}', {i})" for i, (_, code) in enumerate(LEDGER_STAGE_DATES, 1))
@@ -320,21 +530,21 @@ def _insert_ledger_events(
         f"when '{code}' then {col}_precision" for col, code in LEDGER_STAGE_DATES
     )
     common = (
-        "?, ?, source_line, city_code, raw__city, project_id, project_name, domain_code, "
-        "technology_code, demand_owner, supplier, stage_code"
+        "?, ?, source_line, city_code, raw__city, project_id, project_name, domain_raw, "
+        "technology_raw, demand_owner, supplier, stage_code"
     )
     sql = f"""
         insert into raw.events (
             source_file_sha256, source_file_name, source_line, city_code, city_raw, project_id,
-            project_name, domain_code, technology_code, demand_owner, supplier, stage_code,
+            project_name, domain_raw, technology_raw, demand_owner, supplier, stage_code,
             event_type, event_date, event_date_precision, amount_yuan, amount_raw, reported_at,
-            end_reason, loaded_at, load_id)
+            end_reason, loaded_at, load_id, file_load_id)
         with entered as (
             select norm.*, s.stage_code, s.stage_order,
                    case s.stage_code {date_of} end as stage_date,
                    case s.stage_code {precision_of} end as stage_date_precision
             from {norm.table} norm cross join (values {stages}) s(stage_code, stage_order)
-            where norm.__file = ? and norm.reason is null
+            where norm.__file = ? and norm.reason is null {where}
         ),
         filled as (
             select *,
@@ -356,35 +566,46 @@ def _insert_ledger_events(
                    end_date, end_date_precision, null, null, reported_at, end_reason
             from filled where stage_order = top_order and end_date is not null
         )
-        select *, {UTC_NOW}, ? from events
+        select *, {loaded_at}, ?, ? from events
     """
     params = [norm.index[id(s)], s.sha256, s.path.name, s.sha256, s.path.name, load_id]
-    return con.execute(sql, params).fetchone()[0]
+    return con.execute(sql, [*params, file_load_id or load_id]).fetchone()[0]
 
 
-def _insert_quarantined(con: duckdb.DuckDBPyConnection, norm: _Normalised, s: Submission) -> None:
+def _insert_quarantined(
+    con: duckdb.DuckDBPyConnection, norm: _Normalised, s: Submission, where: str = ""
+) -> dict[str, int]:
+    """Every problem of the file's quarantined rows into ``raw.quarantine`` (one entry per
+    column and reason); returns the rows per reason (a row with two reasons counts in both)."""
     layout = norm.layout
-    raw_value = " ".join(f"when '{c.name}' then raw__{c.name}" for c in layout.columns)
     written = " ".join(f"when '{c}' then {_sql_str(text)}" for c, text in s.match.written.items())
-    source_column = f"case reason_column {written} end" if written else "null"
+    source_column = f"case column_name {written} end" if written else "null"
+    entries = _problem_entries(norm, f"__file = {norm.index[id(s)]} {where}")
     con.execute(
         f"""insert into raw.quarantine (source_file_sha256, source_file_name, layout,
-                source_line, column_name, raw_value, reason, quarantined_at, source_column)
-            select ?, ?, ?, source_line, reason_column,
-                   case when reader_problem then problem_value
-                        else case reason_column {raw_value} end end,
-                   reason, {UTC_NOW}, {source_column}
-            from {norm.table} where __file = ? and reason is not null""",
-        [s.sha256, s.path.name, layout.name, norm.index[id(s)]],
+                source_line, column_name, raw_value, reason, quarantined_at, source_column,
+                city_code)
+            select ?, ?, ?, source_line, column_name, raw_value, reason, {UTC_NOW},
+                   {source_column}, city_code
+            from ({entries}) as e""",
+        [s.sha256, s.path.name, layout.name],
+    )
+    return dict(
+        con.execute(
+            f"select reason, count(distinct source_line) from ({entries}) as e "
+            "group by reason order by reason"
+        ).fetchall()
     )
 
 
 _LEDGER_COLUMNS = (
     "file_sha256, file_name, file_size, layout, encoding, rows_read, rows_loaded, "
     "rows_quarantined, status, reason, archived_path, first_seen_at, last_seen_at, times_seen, "
-    "file_format, sheet_name, load_id"
+    "file_format, sheet_name, load_id, channel, city_option, published_on_option"
 )
-_LEDGER_VALUES = f"values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, {UTC_NOW}, {UTC_NOW}, 1, ?, ?, ?)"
+_LEDGER_VALUES = (
+    f"values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, {UTC_NOW}, {UTC_NOW}, 1, ?, ?, ?, ?, ?, ?)"
+)
 _LEDGER_UPDATE = """
     on conflict (file_sha256) do update set
         file_name = excluded.file_name, layout = excluded.layout,
@@ -394,7 +615,8 @@ _LEDGER_UPDATE = """
         archived_path = excluded.archived_path, last_seen_at = excluded.last_seen_at,
         times_seen = raw.file_ledger.times_seen + 1,
         file_format = excluded.file_format, sheet_name = excluded.sheet_name,
-        load_id = excluded.load_id"""
+        load_id = excluded.load_id, channel = excluded.channel,
+        city_option = excluded.city_option, published_on_option = excluded.published_on_option"""
 
 
 def _ledger(
@@ -424,6 +646,9 @@ def _ledger(
             r.format,
             r.sheet,
             r.load_id,
+            r.channel,
+            r.city_option,
+            r.published_on_option,
         ],
     )
 
@@ -522,6 +747,8 @@ class _Normalised:
     counts: dict[int, dict[str | None, int]] = field(default_factory=dict)  # __file -> reason
     source: pa.Table | None = None
     sql: str | None = None
+    header: set[str] = field(default_factory=set)
+    context: pa.Table | None = None  # per-file context values (table ``ctx``), when any
 
 
 @dataclass
@@ -537,6 +764,7 @@ class _Pending:
     error: BaseException | None = None  # raised when the file's turn comes
     sub: Submission | None = None
     norm: _Normalised | None = None
+    context: Context | None = None  # what the channel and the operator say about it
 
 
 def _hash_pending(path: Path, limits: Limits) -> _Pending:
@@ -558,14 +786,26 @@ def _hash_pending(path: Path, limits: Limits) -> _Pending:
     return item
 
 
-def _read_pending(item: _Pending, sheet: str | None, limits: Limits, loaded: set[str]) -> None:
-    """Read the file into its table, unless it is already settled or its content loaded."""
+def _read_pending(
+    con: duckdb.DuckDBPyConnection,
+    item: _Pending,
+    sheet: str | None,
+    limits: Limits,
+    loaded: set[str],
+) -> None:
+    """Read the file into its table, unless it is already settled or its content loaded;
+    then read what its title rows and its context say (ingestion.context)."""
     if item.sha is None or item.error or item.rejection or item.sha in loaded:
         return
     try:
         item.sub = read_submission(item.path, item.sha, item.size, sheet, limits)
+        item.sub.context = file_context(con, item.sub.titles, item.context)
+    except UnknownChannelError as exc:
+        item.sub, item.rejection = None, RejectedFile("unknown_channel", str(exc))
     except RejectedFile as exc:
         item.rejection = exc
+    except ValueError:  # an operator's --city or --published-on that cannot be read: the
+        raise  # call stops before anything is written (the CLI checks them first)
     except Exception as exc:  # a damaged file must not stop the other files of the batch
         item.unreadable = f"the file cannot be read ({type(exc).__name__})"
 
@@ -576,12 +816,55 @@ def _signature(sub: Submission) -> tuple:
         sub.layout.name,
         tuple(sorted(sub.table.column_names)),
         tuple(sorted(sub.match.units.items())),
+        sub.context is not None and sub.context.any,
     )
 
 
-def _normalise(con: duckdb.DuckDBPyConnection, subs: list[Submission], table: str) -> _Normalised:
+def _context_table(subs: list[Submission]) -> pa.Table | None:
+    """The per-file context values of ``subs`` (``__file`` = position), or None when none of
+    them has any (the statement then reads the rows alone)."""
+    contexts = [s.context or FileContext() for s in subs]
+    if not any(c.any for c in contexts):
+        return None
+    columns = {
+        "__file": pa.Array.from_buffers(
+            pa.int32(), len(subs), [None, pa.py_buffer(np.arange(len(subs), dtype=np.int32))]
+        ),
+        "ctx_title_city": [c.title_city for c in contexts],
+        "ctx_channel_city": [c.channel_city for c in contexts],
+        "ctx_option_city": [c.option_city for c in contexts],
+        "ctx_date": [c.date for c in contexts],
+        "ctx_date_precision": [c.date_precision for c in contexts],
+        "ctx_batch": [c.batch for c in contexts],
+        "ctx_city_sources": [c.city_sources() for c in contexts],
+    }
+    return pa.table(
+        {k: v if isinstance(v, pa.Array) else pa.array(v, pa.string()) for k, v in columns.items()}
+    )
+
+
+@contextlib.contextmanager
+def _registered(
+    con: duckdb.DuckDBPyConnection, src: pa.Table, ctx: pa.Table | None
+) -> Iterator[None]:
+    """``src`` (and ``ctx``, the per-file context) registered for the normalising SQL."""
+    con.register("src", src)
+    if ctx is not None:
+        con.register("ctx", ctx)
+    try:
+        yield
+    finally:
+        con.unregister("src")
+        if ctx is not None:
+            con.unregister("ctx")
+
+
+def _normalise(
+    con: duckdb.DuckDBPyConnection, subs: list[Submission], table: str, stream: bool = True
+) -> _Normalised:
     """Normalise ``subs`` (one signature) into the temp table ``table``, one SQL statement,
-    and count each file's rows by reason."""
+    and count each file's rows by reason. ``stream``: a large single file is normalised while
+    it is inserted instead (False: always into the table, as a replay needs)."""
     layout = subs[0].layout
     columns = sorted(subs[0].table.column_names)
     parts = [
@@ -591,16 +874,15 @@ def _normalise(con: duckdb.DuckDBPyConnection, subs: list[Submission], table: st
         for i, s in enumerate(subs)
     ]
     src = parts[0] if len(parts) == 1 else pa.concat_tables(parts)
-    sql = _normalise_sql(layout, set(columns), subs[0].match.units)
+    ctx = _context_table(subs)
+    sql = _normalise_sql(layout, set(columns), subs[0].match.units, ctx is not None)
     norm = _Normalised(layout, table, {id(s): i for i, s in enumerate(subs)})
-    if len(subs) == 1 and layout is not LEDGER and src.num_rows >= PARALLEL_ROWS:
+    norm.header, norm.context = set(columns), ctx
+    if stream and len(subs) == 1 and layout is not LEDGER and src.num_rows >= PARALLEL_ROWS:
         norm.source, norm.sql = src, sql  # normalised while inserted (_write_rows)
         return norm
-    con.register("src", src)
-    try:
+    with _registered(con, src, ctx):
         con.execute(f"create or replace temp table {table} as {sql}")
-    finally:
-        con.unregister("src")
     norm.counts = _reason_counts(con, table)
     return norm
 
@@ -670,27 +952,65 @@ def _write_rows(
             elif loaded:
                 _insert_loaded(con, norm, sub, receipt.load_id)
     else:  # one large file: normalised while inserted, its problem rows kept aside
-        con.register("src", norm.source)
-        try:
-            with _unordered_inserts(con, receipt.rows_read):
-                loaded = _insert_loaded(con, norm, sub, receipt.load_id)
-                counts = {}
-                if loaded < receipt.rows_read:
-                    con.execute(
-                        f"create or replace temp table {norm.table} as "
-                        f"select * from ({norm.sql}) where reason is not null"
-                    )
-                    counts = _reason_counts(con, norm.table).get(0, {})
-        finally:
-            con.unregister("src")
+        with (
+            _registered(con, norm.source, norm.context),
+            _unordered_inserts(con, receipt.rows_read),
+        ):
+            loaded = _insert_loaded(con, norm, sub, receipt.load_id)
+            counts = {}
+            if loaded < receipt.rows_read:
+                con.execute(
+                    f"create or replace temp table {norm.table} as "
+                    f"select * from ({norm.sql}) where reason is not null"
+                )
+                counts = _reason_counts(con, norm.table).get(0, {})
     receipt.rows_loaded = loaded
-    receipt.quarantine_by_reason = dict(sorted(counts.items()))
-    receipt.rows_quarantined = sum(counts.values())
+    receipt.rows_quarantined = sum(counts.values())  # rows, each counted by its first reason
     if layout.table == "raw.events" and layout is not LEDGER:
         receipt.events_loaded = loaded
     checkpoint("ingest:after_insert")
-    if receipt.rows_quarantined:
-        _insert_quarantined(con, norm, sub)
+    receipt.quarantine_by_reason = (
+        _insert_quarantined(con, norm, sub) if receipt.rows_quarantined else {}
+    )
+    _describe(con, receipt, sub, f"source_file_sha256 = ? and load_id = {receipt.load_id}")
+
+
+def _describe(
+    con: duckdb.DuckDBPyConnection, receipt: Receipt, sub: Submission, where: str
+) -> None:
+    """What the receipt says beyond counts: contact columns dropped, values taken from the
+    file's context, ids derived, and the wordings loaded as ``unclassified`` (``where``: the
+    raw rows of this load, a ``?`` for the file's hash)."""
+    layout = sub.layout
+    receipt.dropped_columns = list(sub.match.dropped)
+    if sub.context is not None:
+        receipt.inferred = sub.context.inferred()
+        receipt.notes.extend(n for n in sub.context.notes if n not in receipt.notes)
+    if receipt.dropped_columns:
+        note = "contact columns are personal data and were not read or stored: " + ", ".join(
+            receipt.dropped_columns
+        )
+        if note not in receipt.notes:
+            receipt.notes.append(note)
+    if not receipt.rows_loaded:
+        return
+    params = [sub.sha256]
+    if layout.derived_id:
+        id_col, name_col = layout.derived_id[0], layout.derived_id[-1]
+        receipt.derived_ids = [
+            {"line": line, "name": name, id_col: derived}
+            for line, name, derived in con.execute(
+                f"select distinct source_line, {name_col}, {id_col} from {layout.table} "
+                f"where {where} and {id_col}_derived order by source_line",
+                params,
+            ).fetchall()
+        ]
+    receipt.unmapped_values = [
+        {"column": column, "value": value, "rows": rows}
+        for column, value, rows in con.execute(
+            unmapped_values_sql(layout.table, where, layout is LEDGER), params
+        ).fetchall()
+    ]
 
 
 def _write_loaded(
@@ -704,6 +1024,7 @@ def _write_loaded(
     receipt.columns = {text: col for col, text in sub.match.written.items()}
     receipt.ignored_columns = list(sub.match.ignored)
     receipt.rows_read = sub.table.num_rows
+    _context_to(receipt, item.context)
     con.begin()
     try:
         receipt.load_id = _next_load_id(con)
@@ -723,6 +1044,15 @@ def _write_loaded(
     return receipt
 
 
+def _context_to(receipt: Receipt, given: Context | None) -> None:
+    """Keep what the channel and the operator said with the file (its ledger row): a replay
+    reads the file again in the same context."""
+    if given is not None:
+        receipt.channel = given.channel
+        receipt.city_option = given.city
+        receipt.published_on_option = given.published_on
+
+
 def _next_load_id(con: duckdb.DuckDBPyConnection) -> int:
     """The next number of the load sequence: one above every file loaded so far.
 
@@ -732,7 +1062,10 @@ def _next_load_id(con: duckdb.DuckDBPyConnection) -> int:
     """
     # fetchall, not fetchone: the result must be complete before the next statement registers
     # an Arrow table on this connection
-    return con.execute("select coalesce(max(load_id), 0) + 1 from raw.file_ledger").fetchall()[0][0]
+    return con.execute(
+        "select greatest((select coalesce(max(load_id), 0) from raw.file_ledger), "
+        "(select coalesce(max(load_id), 0) from raw.replays)) + 1"
+    ).fetchall()[0][0]
 
 
 def _batches(paths: list[Path]) -> Iterator[list[Path]]:
@@ -770,9 +1103,14 @@ def ingest_files(
     archive_dir: Path,
     sheet: str | None = None,
     limits: Limits | None = None,
+    context: Context | Mapping[Path, Context] | None = None,
 ) -> Iterator[Receipt]:
     """Load files in the given order (idempotent by content hash); yield each file's receipt
     as soon as its transaction committed.
+
+    ``context``: what the submission channel and the operator say about the files (one for
+    all, or per path): the city and publication date rows and titles do not give
+    (ingestion.context).
 
     The caller holds the writer lock. Every file is written in its own transaction, in order,
     exactly as :func:`ingest_file` would one at a time; what is shared is the work before
@@ -787,20 +1125,23 @@ def ingest_files(
     register_reference(con)
     for batch in _batches([Path(p) for p in paths]):
         items = [_hash_pending(p, limits) for p in batch]
+        for item in items:
+            item.context = context.get(item.path) if isinstance(context, Mapping) else context
         statuses = _ledger_statuses(con, [i.sha for i in items if i.sha is not None])
         in_ledger.update(statuses)
         loaded.update(sha for sha, status in statuses.items() if status != "rejected")
-        first: dict[str, _Pending] = {}
+        first: dict[tuple, _Pending] = {}
         with allocating_from_intake_pool():  # why: ingestion/arrow_memory.py
             for item in items:
-                if item.sha is not None and item.sha in first:  # the same bytes: same read
-                    earlier = first[item.sha]
+                same = (item.sha, item.context)
+                if item.sha is not None and same in first:  # the same bytes: same read
+                    earlier = first[same]
                     item.sub, item.rejection = earlier.sub, earlier.rejection
                     item.unreadable, item.error = earlier.unreadable, earlier.error
                     continue
-                _read_pending(item, sheet, limits, loaded)
+                _read_pending(con, item, sheet, limits, loaded)
                 if item.sha is not None:
-                    first[item.sha] = item
+                    first[same] = item
         tables: list[str] = []
         try:
             with allocating_from_intake_pool():
@@ -828,6 +1169,7 @@ def _write_one(
     if item.sha in loaded:
         seen = _seen_before(con, item.sha, item.path.name)
         if seen is not None:
+            _context_to(seen, item.context)
             return seen
     new = item.sha not in in_ledger
     if item.rejection is not None or item.unreadable is not None:
@@ -836,9 +1178,9 @@ def _write_one(
             if item.rejection is not None
             else ("unreadable", item.unreadable)
         )
-        receipt = _reject(
-            con, Receipt(item.path.name, item.sha, "rejected"), reason, message, item.size, new
-        )
+        receipt = Receipt(item.path.name, item.sha, "rejected")
+        _context_to(receipt, item.context)
+        receipt = _reject(con, receipt, reason, message, item.size, new)
     else:
         receipt = _write_loaded(con, item, archive_dir, new)
         loaded.add(item.sha)
@@ -852,6 +1194,7 @@ def ingest_file(
     archive_dir: Path,
     sheet: str | None = None,
     limits: Limits | None = None,
+    context: Context | None = None,
 ) -> Receipt:
     """Load one file (idempotent by content hash) and return its receipt.
 
@@ -859,5 +1202,5 @@ def ingest_file(
     file ever submitted. ``sheet``: the worksheet of an XLSX to read (default: the first).
     For many files, :func:`ingest_files` shares the normalisation among them.
     """
-    [receipt] = ingest_files(con, [path], archive_dir, sheet, limits)
+    [receipt] = ingest_files(con, [path], archive_dir, sheet, limits, context)
     return receipt

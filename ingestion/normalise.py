@@ -245,3 +245,94 @@ def termination_type_of_reason(reason: str) -> str:
     text = f"regexp_replace(lower(coalesce({reason}, '')), '{NEGATED_FAILURE}', '', 'g')"
     fail = "|".join(FAIL_WORDS)
     return f"(case when regexp_matches({text}, '{fail}') then 'fail' else 'withdraw' end)"
+
+
+# ---------------------------------------------------------------------------------------
+# Published lists: planned investment, batches, derived ids (docs/submission_contract.md).
+
+# Planned investment (预计投资) is often an estimate: 约300万, 300万左右. The marker is dropped,
+# the amount read as usual and flagged approximate. Words that give no figure (面议, 待定 …)
+# are no amount: the value is empty, not an error.
+APPROXIMATE_PREFIX = ("约", "大约", "约计", "预计", "估计", "估算", "概算", "近")
+APPROXIMATE_SUFFIX = ("左右", "上下", "以上")
+NO_FIGURE = ("面议", "待定", "另议", "暂无", "无", "/", "-", "—", "--")
+_APPROX_RE = (
+    "^(" + "|".join(sorted(APPROXIMATE_PREFIX, key=len, reverse=True)) + ")[ ]*"
+    "|[ ]*(" + "|".join(APPROXIMATE_SUFFIX) + ")$"
+)
+
+
+def approximate_stripped_of(hw: str) -> str:
+    """Half-width amount text without its approximation marker (约300万 -> 300万)."""
+    return f"regexp_replace({hw}, '{_APPROX_RE}', '', 'g')"
+
+
+def no_figure_of(hw: str) -> str:
+    """True when the text is a word that gives no amount (面议, 待定, /)."""
+    words = ", ".join(f"'{w}'" for w in NO_FIGURE)
+    return f"({hw} in ({words}))"
+
+
+_ZH_DIGITS = "零一二三四五六七八九"
+
+
+def zh_numeral(n: int) -> str:
+    """1..99 as written in Chinese (二, 十二, 二十, 二十三)."""
+    tens, ones = divmod(n, 10)
+    head = "" if tens == 0 else ("十" if tens == 1 else _ZH_DIGITS[tens] + "十")
+    return head + (_ZH_DIGITS[ones] if ones else "")
+
+
+def batch_label_of(text: str, year_fallback: str) -> str:
+    """The batch as one label, ``2025年第2批``: the number (Arabic or Chinese, 首批 is 1) and
+    the year the text names, else ``year_fallback`` (the publication year); text without a
+    batch number is kept as written."""
+    number = f"regexp_extract({text}, '第[ ]*([0-9０-９一二三四五六七八九十两〇零]+)[ ]*批', 1)"
+    zh = " ".join(f"when '{zh_numeral(i)}' then {i}" for i in range(1, 100))
+    value = (
+        f"(case when {text} like '%首批%' then 1 "
+        f"when regexp_matches({number}, '^[0-9０-９]+$') "
+        f"then try_cast(translate({number}, '０１２３４５６７８９', '0123456789') as integer) "
+        f"else (case replace({number}, '两', '二') {zh} end) end)"
+    )
+    year = f"nullif(regexp_extract({text}, '(20[0-9]{{2}})[ ]*年', 1), '')"
+    return (
+        f"(case when {text} is null then null when {value} is null then {text} "
+        f"else coalesce(coalesce({year}, cast({year_fallback} as varchar)) || '年', '') "
+        f"|| '第' || cast({value} as varchar) || '批' end)"
+    )
+
+
+# Full-width ASCII (Ａ-Ｚ, ａ-ｚ, ０-９) as an IME types it, for the name key below.
+_FULLWIDTH_ASCII = (
+    "".join(chr(c) for c in range(0xFF10, 0xFF1A))
+    + "".join(chr(c) for c in range(0xFF21, 0xFF3B))
+    + "".join(chr(c) for c in range(0xFF41, 0xFF5B))
+)
+_ASCII = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+
+def name_key_of(expr: str) -> str:
+    """A name as compared when an id is derived from it: full-width letters and digits made
+    half-width, lower-case, without spaces, punctuation or symbols (``智慧工厂 （一期）`` and
+    ``智慧工厂(一期)`` are one name)."""
+    hw = f"translate({expr}, '{_FULLWIDTH_ASCII}', '{_ASCII}')"
+    return f"lower(regexp_replace({hw}, '[\\s\\p{{P}}\\p{{S}}]', '', 'g'))"
+
+
+# Prefixes of derived ids: a scene (opportunity) and a capability.
+DERIVED_ID_PREFIX = {"project_id": "SN-", "capability_id": "CN-"}
+DERIVED_ID_HEX = 12
+
+
+def derived_id(prefix: str, city_code: str, names: list[str]) -> str:
+    """A stable id for a list row without one: ``SN-`` and the first 12 hex digits of the
+    SHA-256 of ``<city code>|<name key>[|<name key>…]`` (the same list sent again gives the
+    same ids). NULL when the city or every name is missing."""
+    keys = " || '|' || ".join(f"coalesce({name_key_of(n)}, '')" for n in names)
+    present = " or ".join(f"{n} is not null" for n in names)
+    return (
+        f"(case when {city_code} is not null and ({present}) then "
+        f"'{prefix}' || upper(substr(sha256({city_code} || '|' || {keys}), 1, {DERIVED_ID_HEX})) "
+        "end)"
+    )

@@ -31,6 +31,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -94,10 +95,17 @@ class Submission:
     sheet: str | None = None
     header_line: int | None = None
     notes: list[str] = field(default_factory=list)
+    titles: list[str] = field(default_factory=list)  # title rows above the header, as text
+    context: Any = None  # ingestion.context.FileContext, once read (ingestion.load)
 
     @property
     def layout(self) -> Layout:
         return self.match.layout
+
+
+def title_text(cells: Iterable[object]) -> str:
+    """A title row as one line of text: its non-blank cells, in order."""
+    return " ".join(" ".join(str(c).split()) for c in cells if c is not None and str(c).strip())
 
 
 def sha256_of(path: Path, follow_symlinks: bool = True) -> str:
@@ -431,6 +439,7 @@ def _read_csv(
             f"the header has {len(header_cells)} columns; the limit is {limits.max_columns}",
         )
     sub = Submission(path, sha256, size, "csv", encoding, match, pa.table({}), None, header_line)
+    sub.titles = [title_text(cells) for _, cells in records[:index]]
     sub.notes.append({",": "comma", "\t": "tab", ";": "semicolon"}[delimiter] + "-separated")
     table = None
     if encoding != "utf-16":
@@ -583,10 +592,13 @@ def _csv_exact(
                     continue
                 problem = None
                 if len(rec) > ncols and not is_blank(rec[ncols:]):
+                    shown = [  # contact fields are personal data: never copied out
+                        "" if i in sub.match.dropped_positions else v for i, v in enumerate(rec)
+                    ]
                     problem = (
                         "extra_fields",
                         None,
-                        _truncate(delimiter.join(rec)),
+                        _truncate(delimiter.join(shown)),
                     )
                 acc.add(start, rec, problem)
         except csv.Error as exc:
@@ -620,7 +632,7 @@ def _jsonl_records(path: Path, encoding: str) -> Iterator[tuple[int, dict | None
 
 def _read_jsonl(path: Path, sha256: str, size: int, encoding: str, limits: Limits) -> Submission:
     """One event object a line; a line that is not a JSON object is quarantined (bad_json)."""
-    from ingestion.headers import alias_map, header_key, match_header, split_unit
+    from ingestion.headers import alias_map, header_key, match_header, personal_keys, split_unit
 
     records = []
     keys: dict[str, None] = {}
@@ -650,12 +662,14 @@ def _read_jsonl(path: Path, sha256: str, size: int, encoding: str, limits: Limit
         if col is not None:
             keys_of.setdefault(col, []).append(k)
     mapped = {k for ks in keys_of.values() for k in ks}
+    personal = {k for k in names if k not in mapped and header_key(k) in personal_keys()}
     match = HeaderMatch(
         match.layout,
         {c: i for i, c in enumerate(keys_of)},
         {c: " / ".join(ks) for c, ks in keys_of.items()},
         match.units,
-        tuple(k for k in names if k not in mapped),
+        tuple(k for k in names if k not in mapped and k not in personal),
+        tuple(k for k in names if k in personal),
     )
     acc = _Columns(match, limits)
     for n, obj, raw in records:

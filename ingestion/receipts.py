@@ -24,7 +24,9 @@ import duckdb
 
 from ingestion.load import MAX_VALUE_CHARS, Receipt, _safe_name
 
-# Row-level reasons: each quarantined row carries one of these.
+# Row-level reasons: each quarantined row carries one or more of these (one entry per failing
+# column and reason). Domain and technology are no longer among them: a wording no alias knows
+# loads as ``unclassified`` and is counted in the receipt (``unmapped_values``).
 ROW_REASONS: dict[str, tuple[str, str]] = {
     "missing_required": (
         "必填项为空，请填写该列。",
@@ -35,6 +37,12 @@ ROW_REASONS: dict[str, tuple[str, str]] = {
         "英文同名的城市须注明省份（如 Suzhou-Anhui、Suzhou-Jiangsu）。",
         "City not recognised: write the Chinese name (合肥 or 合肥市) or the English name; "
         "an English name two cities share needs its province (Suzhou-Anhui, Suzhou-Jiangsu).",
+    ),
+    "city_mismatch": (
+        "城市不一致：本行的城市与标题、报送渠道（landing/城市 文件夹）或 --city 所指城市不同；"
+        "各城市只报送本市项目，请核对后重新报送。",
+        "City mismatch: the row's city differs from the city the title rows, the submission "
+        "channel (landing/<city>/) or --city name; a city reports its own projects only.",
     ),
     "unknown_stage": (
         "阶段无法识别：请填写 场景机会、场景验证、产业应用、规模化应用（或 试点、落地、推广 等）。",
@@ -48,16 +56,6 @@ ROW_REASONS: dict[str, tuple[str, str]] = {
     "unknown_end_type": (
         "终止类型无法识别：请填写 失败 或 撤回。",
         "Termination type not recognised: use 失败 (fail) or 撤回 (withdraw).",
-    ),
-    "unknown_domain": (
-        "应用领域无法识别：请填写 产业、消费、社会、城市 或 数字基础设施。",
-        "Domain not recognised: use industry, consumption, society, city or "
-        "digital_infrastructure (产业, 消费, 社会, 城市, 数字基础设施).",
-    ),
-    "unknown_technology": (
-        "技术领域无法识别：请使用提交规范中列出的技术名称（如 人工智能、机器人、低空经济）。",
-        "Technology not recognised: use a technology named in the submission contract "
-        "(人工智能, 机器人, 低空经济 …).",
     ),
     "bad_date": (
         "日期无法识别：请写成 2025-05-13、2025/5/13、2025.5.13、2025年5月13日 或 2025年5月。",
@@ -131,10 +129,24 @@ FILE_REASONS: dict[str, tuple[str, str]] = {
         "The workbook would expand beyond the size limit.",
     ),
     "sheet_not_found": ("指定的工作表不存在。", "The named sheet does not exist."),
+    "unknown_channel": (
+        "报送渠道文件夹不是城市名：请放入 landing/ 或以城市命名的文件夹（如 landing/无锡/）。",
+        "The channel folder names no city: use landing/ itself or a folder named after the "
+        "city (landing/无锡/, landing/320200/).",
+    ),
     "unreadable": ("文件已损坏，无法读取。", "The file is damaged and cannot be read."),
 }
 
-STATUS_ZH = {"loaded": "已入库", "duplicate": "重复提交（未重复入库）", "rejected": "拒收"}
+STATUS_ZH = {
+    "loaded": "已入库",
+    "duplicate": "重复提交（未重复入库）",
+    "rejected": "拒收",
+    "replayed": "重新读取隔离行（部分或全部已入库）",
+    "unchanged": "重新读取隔离行（无变化）",
+}
+# Statuses whose receipt accounts for rows: read = loaded + quarantined (a replay's receipt
+# counts the quarantined rows it read again).
+ACCOUNTED = ("loaded", "replayed", "unchanged")
 
 # (key, 中文, English) for the receipt's summary and the quarantined rows.
 SUMMARY_FIELDS = (
@@ -208,7 +220,9 @@ def _summary(r: Receipt) -> dict:
     zh, en = explain(r.reason_code)
     d["status_zh"] = STATUS_ZH.get(r.status, r.status)
     d["reason_explanation_zh"], d["reason_explanation_en"] = zh, en
-    d["accounting_ok"] = r.status != "loaded" or r.rows_read == r.rows_loaded + r.rows_quarantined
+    d["accounting_ok"] = (
+        r.status not in ACCOUNTED or r.rows_read == r.rows_loaded + r.rows_quarantined
+    )
     for k in ("receipt_json", "receipt_xlsx"):
         d.pop(k, None)
     return d
@@ -358,6 +372,18 @@ def _write_xlsx(path: Path, r: Receipt, rows: list[dict]) -> None:
         info.append(["识别的列", "Column recognised", f"{header} → {column}"])
     for header in r.ignored_columns:
         info.append(["未使用的列", "Column ignored", header])
+    for header in r.dropped_columns:
+        info.append(["未读取的个人信息列", "Personal-data column not read", header])
+    for what, value in r.inferred.items():
+        info.append(["表外推断", "Taken from outside the rows", f"{what}: {value}"])
+    for u in r.unmapped_values:
+        info.append(
+            [
+                "未归类的取值（按未分类入库）",
+                "Unmapped wording (loaded as unclassified)",
+                f"{u['column']}: {u['value']} ({u['rows']} rows)",
+            ]
+        )
     for note in r.notes:
         info.append(["备注", "Note", note])
 
@@ -367,4 +393,14 @@ def _write_xlsx(path: Path, r: Receipt, rows: list[dict]) -> None:
             quarantined.append([f"… {len(rows) - i} more rows: see the JSON receipt"])
             break
         quarantined.append([row[k] for k, _, _ in ROW_FIELDS])
-    write_workbook(path, [("回执 Receipt", info), ("隔离行 Quarantined", quarantined)])
+    sheets = [("回执 Receipt", info), ("隔离行 Quarantined", quarantined)]
+    if r.derived_ids:  # ids the platform gave rows without one: later reports quote them
+        key = next(k for k in r.derived_ids[0] if k not in ("line", "name"))
+        sheets.append(
+            (
+                "编号 Ids",
+                [["行号 Line", "名称 Name", "编号 Id"]]
+                + [[d["line"], d["name"], d[key]] for d in r.derived_ids],
+            )
+        )
+    write_workbook(path, sheets)

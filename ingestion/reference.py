@@ -14,13 +14,16 @@ names of ``ingestion/city_aliases.csv`` (former names, 雄安新区). All are co
 
 from __future__ import annotations
 
+import re
 import weakref
+from functools import cache
 from pathlib import Path
 
 import duckdb
+import yaml
 
-from ingestion.normalise import city_key
-from scenetrack.config import SEEDS_DIR
+from ingestion.normalise import city_key, lookup_key_of
+from scenetrack.config import DBT_PROJECT_DIR, SEEDS_DIR
 
 CITY_ALIASES_FILE = Path(__file__).with_name("city_aliases.csv")
 
@@ -100,3 +103,65 @@ def register_reference(con: duckdb.DuckDBPyConnection) -> None:
         {"value_aliases": files["value_aliases"]},
     )
     _REGISTERED.add(con)
+
+
+def resolve_city(con: duckdb.DuckDBPyConnection, text: str) -> str | None:
+    """The code of a city as an operator or a folder names it (合肥, Hefei, 340100), or None."""
+    register_reference(con)
+    row = con.execute(
+        "select city_code from ref_city, (select ?::varchar as v) "
+        f"where alias_key = {city_key('v')}",
+        [text],
+    ).fetchall()
+    return row[0][0] if row else None
+
+
+@cache
+def technology_separators() -> tuple[str, ...]:
+    """What separates several technologies named in one cell (物联网+AI, 人工智能、机器人):
+    the dbt var ``technology_separators`` (dbt_project.yml), one list for staging and intake."""
+    project = yaml.safe_load((DBT_PROJECT_DIR / "dbt_project.yml").read_text(encoding="utf-8"))
+    return tuple(project["vars"]["technology_separators"])
+
+
+def technology_split_pattern() -> str:
+    """A regular expression matching any of :func:`technology_separators`."""
+    return "[" + "".join(re.escape(s) for s in technology_separators()) + "]"
+
+
+def unmapped_values_sql(table: str, where: str, lines_repeat: bool = False) -> str:
+    """SELECT (column_name, value, rows) of the domain and technology wordings of ``table``'s
+    rows matching ``where`` that no alias of the ``value_aliases`` seed maps (they load as
+    ``unclassified``): each technology of a cell that names several counts on its own. The
+    same rule as dbt staging (macros/descriptive_codes.sql). Counted per distinct wording
+    first, so a million rows cost one aggregation and the split runs on a few hundred cells;
+    ``lines_repeat``: a line may give several rows (a ledger row's events), so rows are
+    distinct lines."""
+    pattern = technology_split_pattern().replace("'", "''")
+    count = "count(distinct source_line)" if lines_repeat else "count(*)"
+    return f"""
+        with rows as (
+            select source_line, domain_raw, technology_raw from {table} where {where}
+        ),
+        domains as (
+            select domain_raw as cell, {count} as n from rows
+            where domain_raw is not null group by domain_raw
+        ),
+        cells as (
+            select technology_raw as cell, {count} as n from rows
+            where technology_raw is not null group by technology_raw
+        ),
+        parts as (
+            select 'domain' as column_name, trim(cell) as value, n from domains
+            union all
+            select 'technology', trim(part), n
+            from (select unnest(string_split_regex(cell, '{pattern}')) as part, n from cells)
+        )
+        select p.column_name, p.value, sum(p.n) as rows
+        from parts as p
+        left join ref_alias as a
+            on a.kind = p.column_name and a.alias_key = {lookup_key_of("p.value")}
+        where p.value <> '' and a.code is null
+        group by all
+        order by rows desc, p.column_name, p.value
+    """

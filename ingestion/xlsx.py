@@ -29,6 +29,7 @@ from ingestion.reading import (
     _Columns,
     find_header,
     is_blank,
+    title_text,
 )
 
 LARGE_MEMBER_BYTES = 1024 * 1024  # the ratio check applies to members declaring more
@@ -130,6 +131,7 @@ def _read_sheet(wb, path, sha256, size, sheet, limits, notes) -> Submission:
         raise RejectedFile("empty_file", f"the sheet {ws.title!r} holds no rows")
     index, match = find_header(head)
     sub = Submission(path, sha256, size, "xlsx", None, match, None, ws.title, head[index][0])
+    sub.titles = [title_text(cells) for _, cells in head[:index]]
     sub.notes.append(f"sheet {ws.title!r}")
     sub.notes.extend(notes)
     acc = _Columns(match, limits)

@@ -8,6 +8,7 @@ would on the asset event.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -115,7 +116,7 @@ def _airflow(p: Paths, *args: str, log_name: str) -> str:
     log = p.logs_dir / f"{log_name}.log"
     exe = Path(sys.executable).with_name("airflow")
     cmd = [str(exe), *args]
-    relay = progress.Relay(prefix=f"{args[-1]}: " if args[:2] == ("dags", "test") else "")
+    relay = progress.Relay(prefix=f"{args[2]}: " if args[:2] == ("dags", "test") else "")
     output: list[str] = []
     with (
         log.open("w") as out,
@@ -176,9 +177,11 @@ def ensure_airflow(p: Paths, manifest: bool | None = None) -> None:
     stamp.write_text(wanted)
 
 
-def dags_test(p: Paths, dag_id: str) -> str:
-    """Run one DAG to completion in-process; raise with the log tail when a task fails."""
-    return _airflow(p, "dags", "test", dag_id, log_name=f"dag-{dag_id}")
+def dags_test(p: Paths, dag_id: str, conf: dict | None = None) -> str:
+    """Run one DAG to completion in-process; raise with the log tail when a task fails.
+    ``conf``: the run's parameters (``scenetrack_replay``'s reason and file)."""
+    extra = ("-c", json.dumps(conf, ensure_ascii=False)) if conf else ()
+    return _airflow(p, "dags", "test", dag_id, *extra, log_name=f"dag-{dag_id}")
 
 
 def admin_login(p: Paths, timeout: float = 120.0) -> tuple[str, str] | None:

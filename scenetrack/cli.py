@@ -1,5 +1,5 @@
-"""``scenetrack`` command line: generate, ingest, run, demo, status, doctor, rollback, report,
-export, airflow.
+"""``scenetrack`` command line: generate, ingest, run, demo, status, quarantine, replay, doctor,
+hold, release, rollback, report, export, airflow.
 
 Every subcommand takes ``--home DIR`` (default ``$SCENETRACK_HOME``, else ``./warehouse``) and
 ``--json`` (a machine-readable summary on stdout instead of text).
@@ -55,9 +55,18 @@ def cmd_generate(args: argparse.Namespace, p: Paths) -> int:
 
 
 def cmd_ingest(args: argparse.Namespace, p: Paths) -> int:
+    from ingestion.context import Context, parse_date
     from scenetrack.pipeline import ingest_paths
 
-    receipts = ingest_paths(p, [Path(f) for f in args.paths], sheet=args.sheet)
+    for name, value in (("--channel", args.channel), ("--city", args.city)):
+        if value is not None:
+            _city_code(value, name)  # an operator's typo fails here, before anything is read
+    if args.published_on is not None and parse_date(args.published_on) is None:
+        raise RuntimeError(
+            f"--published-on {args.published_on!r} is no date: write 2025-06-18 or 2025-06"
+        )
+    context = Context(args.channel, args.city, args.published_on)
+    receipts = ingest_paths(p, [Path(f) for f in args.paths], sheet=args.sheet, context=context)
     where = str(Path(receipts[0].receipt_json).parent) if receipts else None
     _emit(
         args,
@@ -158,26 +167,77 @@ def cmd_status(args: argparse.Namespace, p: Paths) -> int:
     return 0
 
 
-def _city_code(value: str) -> str:
+def _city_code(value: str, option: str = "--city") -> str:
     """A city as the operator writes it (合肥, Hefei, 340100) -> its code; raises when unknown."""
     import duckdb
 
-    from ingestion.normalise import city_key
-    from ingestion.reference import register_reference
+    from ingestion.reference import resolve_city
 
     con = duckdb.connect()
     try:
-        register_reference(con)
-        row = con.execute(
-            "select city_code from ref_city, (select ?::varchar as v) "
-            f"where alias_key = {city_key('v')}",
-            [value],
-        ).fetchall()
+        code = resolve_city(con, value)
     finally:
         con.close()
-    if not row:
-        raise RuntimeError(f"unknown city {value!r}: give its name (合肥) or code (340100)")
-    return row[0][0]
+    if code is None:
+        raise RuntimeError(
+            f"{option}: unknown city {value!r}: give its name (合肥) or code (340100)"
+        )
+    return code
+
+
+def cmd_quarantine(args: argparse.Namespace, p: Paths) -> int:
+    """What waits in quarantine and why, most frequent first (read-only)."""
+    import duckdb
+
+    from scenetrack.quarantine import summary, waiting
+
+    if not p.work_db.exists():
+        _emit(args, {"rows": 0, "groups": []}, "quarantine: nothing ingested yet")
+        return 0
+    con = duckdb.connect(str(p.work_db), read_only=True)
+    try:
+        w = waiting(con, args.by, None if args.all else args.limit)
+    finally:
+        con.close()
+    _emit(args, w, summary(w))
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace, p: Paths) -> int:
+    """Load the quarantined rows that an alias or a reference added since now makes readable."""
+    from ingestion.receipts import ROW_REASONS
+    from scenetrack.pipeline import replay
+
+    legacy = {"unknown_domain", "unknown_technology"}  # rows quarantined before issue 18
+    if args.reason is not None and args.reason not in {*ROW_REASONS, *legacy}:
+        raise RuntimeError(
+            f"--reason {args.reason!r} is no row reason code: one of {', '.join(ROW_REASONS)}"
+        )
+    receipts = replay(p, args.reason, args.file)
+    where = str(Path(receipts[0].receipt_json).parent) if receipts else None
+    loaded = sum(r.rows_loaded for r in receipts if r.status == "replayed")
+    waiting = sum(r.rows_quarantined for r in receipts if r.status != "rejected")
+    text = "\n".join(r.line() for r in receipts)
+    text += (
+        f"\nreplayed {len(receipts)} file(s): {loaded} row(s) loaded, {waiting} still "
+        "quarantined"
+        + ("; `scenetrack run` publishes them" if loaded else "")
+        + (f"\nreceipts (JSON + XLSX): {printable(where)}" if where else "")
+    )
+    _emit(
+        args,
+        {
+            "receipts": [r.to_dict() for r in receipts],
+            "receipts_dir": where,
+            "rows_loaded": loaded,
+            "rows_still_quarantined": waiting,
+        },
+        text
+        if receipts
+        else "nothing waits in quarantine"
+        + (f" for {printable(args.reason)}" if args.reason else ""),
+    )
+    return EXIT_FAILED if any(r.status == "rejected" for r in receipts) else 0
 
 
 def cmd_hold(args: argparse.Namespace, p: Paths) -> int:
@@ -385,6 +445,19 @@ def build_parser() -> argparse.ArgumentParser:
     i = sub.add_parser("ingest", parents=[common], help="load submission files into the raw layer")
     i.add_argument("paths", nargs="+", help="submission files, loaded in the order given")
     i.add_argument("--sheet", help="worksheet to read from XLSX files (default: the first)")
+    i.add_argument(
+        "--channel",
+        help="the city's submission channel the files come through, as landing/<city>/ "
+        "(name or code): rows naming another city are quarantined (city_mismatch)",
+    )
+    i.add_argument(
+        "--city",
+        help="the city of lists that name none (after the city column and the title rows)",
+    )
+    i.add_argument(
+        "--published-on",
+        help="publication date of lists that give none (2025-06-18, 2025-06)",
+    )
     i.set_defaults(func=cmd_ingest)
 
     r = sub.add_parser("run", parents=[common], help="dbt build + GX gate + publish")
@@ -407,6 +480,28 @@ def build_parser() -> argparse.ArgumentParser:
         "age, the report's version, silent cities",
     )
     s.set_defaults(func=cmd_status)
+
+    q = sub.add_parser(
+        "quarantine",
+        parents=[common],
+        help="what waits in quarantine and why, most frequent first (the operator's to-do list)",
+    )
+    q.add_argument(
+        "--by", choices=["reason", "value", "city", "file"], default="reason", help="grouping"
+    )
+    q.add_argument("--limit", type=int, default=20, help="groups shown (default 20)")
+    q.add_argument("--all", action="store_true", help="every group")
+    q.set_defaults(func=cmd_quarantine)
+
+    rpl = sub.add_parser(
+        "replay",
+        parents=[common],
+        help="re-read the quarantined rows of archived files and load those that now pass "
+        "(after an alias or reference was added); `run` publishes them",
+    )
+    rpl.add_argument("--reason", help="only rows quarantined for this reason (unknown_city …)")
+    rpl.add_argument("--file", help="only the file whose sha256 is (or starts with) this")
+    rpl.set_defaults(func=cmd_replay)
 
     for name, func, text in (
         ("hold", cmd_hold, "hold a city's submissions out of the marts (per-city holdback)"),

@@ -9,19 +9,20 @@ from __future__ import annotations
 import contextlib
 import shutil
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 import duckdb
 
+from ingestion.context import Context
 from ingestion.load import Receipt, ingest_files
 from ingestion.reading import Limits
 from scenetrack import progress
 from scenetrack.config import Paths, PgTarget, warehouse_target
 from scenetrack.faults import checkpoint
-from scenetrack.landing import is_complete_upload
+from scenetrack.landing import landed_entries
 from scenetrack.warehouse import connect_work, writer_lock
 
 # What lands in the landing folder comes from upload accounts, not from the operator: a link
@@ -39,7 +40,11 @@ class IngestError(RuntimeError):
 
 
 def _ingest(
-    p: Paths, files: Iterable[Path], sheet: str | None = None, limits: Limits | None = None
+    p: Paths,
+    files: Iterable[Path],
+    sheet: str | None = None,
+    limits: Limits | None = None,
+    context: Context | Mapping[Path, Context] | None = None,
 ) -> list[Receipt]:
     """Ingest under a lock the caller holds; one file's failure does not stop the others.
 
@@ -53,7 +58,9 @@ def _ingest(
     try:
         out = batch_dir(p.home) if files else None
         # receipts come in file order, each once its file committed (see ingest_files)
-        loading = ingest_files(con, files, p.archive_dir, sheet=sheet, limits=limits)
+        loading = ingest_files(
+            con, files, p.archive_dir, sheet=sheet, limits=limits, context=context
+        )
         with (
             contextlib.closing(loading),
             progress.task("ingest", len(files), "files") as shown,
@@ -92,20 +99,25 @@ def _sync_postgres(p: Paths) -> PgTarget | None:
     return pg
 
 
-def ingest_paths(p: Paths, files: Iterable[Path], sheet: str | None = None) -> list[Receipt]:
+def ingest_paths(
+    p: Paths, files: Iterable[Path], sheet: str | None = None, context: Context | None = None
+) -> list[Receipt]:
     """Ingest files in the given order (later files' reports win over earlier ones).
 
     ``sheet``: the worksheet to read from XLSX files (default: each workbook's first sheet).
+    ``context``: the channel, city and publication date the operator names for the files
+    (``scenetrack ingest --channel/--city/--published-on``; ingestion.context).
     On the PostgreSQL target the new raw rows are then copied into PostgreSQL.
     """
     with writer_lock(p):
-        receipts = _ingest(p, files, sheet)
+        receipts = _ingest(p, files, sheet, context=context)
         _sync_postgres(p)
         return receipts
 
 
 def landed_files(p: Paths) -> list[Path]:
-    """Complete submissions waiting in the landing folder, oldest first.
+    """Complete submissions waiting in the landing folder and its channel folders
+    (``landing/<city>/``), oldest first.
 
     Upload protocol: write to a name starting with '.' or ending in '.part', then rename;
     such names are never picked up, so a half-written file is never ingested. Anything else
@@ -114,29 +126,37 @@ def landed_files(p: Paths) -> list[Path]:
     """
     landing = p.home / "landing"
     landing.mkdir(parents=True, exist_ok=True)
-    files = [
-        f
-        for f in landing.iterdir()
-        if is_complete_upload(f.name) and not (f.is_dir() and not f.is_symlink())
-    ]
-    return sorted(files, key=lambda f: (f.lstat().st_mtime, f.name))
+    files = [landing / name for name, _ in landed_entries(str(landing))]
+    return sorted(files, key=lambda f: (f.lstat().st_mtime, str(f.relative_to(landing))))
+
+
+def channel_of(p: Paths, f: Path) -> str | None:
+    """The submission channel of a landed file: its folder under ``landing/`` (None: the
+    file lies in ``landing/`` itself)."""
+    relative = f.relative_to(p.home / "landing")
+    return relative.parts[0] if len(relative.parts) > 1 else None
 
 
 def ingest_landing(p: Paths) -> list[Receipt]:
     """Ingest everything landed, then move each file to processed/ or rejected/ (never delete).
 
-    A rejected file gets a copy of its receipts beside it (``<name>.receipt.json``/``.xlsx``),
-    so whoever looks in rejected/ sees why; the originals stay under ``<home>/receipts/``.
-    Files move only after their transaction committed: after a crash in between, a file still
-    in landing is loaded content, so the rerun (an Airflow retry) finds it a duplicate and
-    moves it; nothing is loaded twice.
+    A file from a channel folder (``landing/无锡/``) is that city's (ingestion.context) and
+    moves to ``processed/无锡/`` (or ``rejected/无锡/``). A rejected file gets a copy of its
+    receipts beside it (``<name>.receipt.json``/``.xlsx``), so whoever looks in rejected/ sees
+    why; the originals stay under ``<home>/receipts/``. Files move only after their
+    transaction committed: after a crash in between, a file still in landing is loaded
+    content, so the rerun (an Airflow retry) finds it a duplicate and moves it; nothing is
+    loaded twice.
     """
     with writer_lock(p):
         files = landed_files(p)
-        receipts = _ingest(p, files, limits=LANDING_LIMITS)
+        contexts = {f: Context(channel=channel) for f in files if (channel := channel_of(p, f))}
+        receipts = _ingest(p, files, limits=LANDING_LIMITS, context=contexts)
         _sync_postgres(p)
         for f, r in zip(files, receipts, strict=True):
             dest = p.home / ("rejected" if r.status == "rejected" else "processed")
+            if (channel := channel_of(p, f)) is not None:
+                dest = dest / channel
             dest.mkdir(parents=True, exist_ok=True)
             shutil.move(str(f), dest / f.name)
             checkpoint("landing:after_move")
@@ -147,8 +167,64 @@ def ingest_landing(p: Paths) -> list[Receipt]:
     return receipts
 
 
+def replay(
+    p: Paths, reason: str | None = None, file: str | None = None, by: str | None = None
+) -> list[Receipt]:
+    """Read the quarantined rows of the archived files again and load those that now pass
+    (after an alias or a reference was added), under the writer lock; one receipt per file,
+    in a new folder under ``<home>/receipts/``. The next ``run`` publishes them.
+
+    ``reason``: only rows quarantined for it; ``file``: only the file whose hash is (or
+    starts with) it; ``by``: who replays (kept in ``raw.replays``). Exactly once whatever is
+    re-run, killed or run concurrently: see :mod:`ingestion.replay`.
+    """
+    import getpass
+
+    from ingestion.receipts import batch_dir, write_receipt
+    from ingestion.replay import replay_file, waiting_files
+
+    replay_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+    by = by or f"{getpass.getuser()} (operator)"
+    receipts: list[Receipt] = []
+    with writer_lock(p):
+        con = connect_work(p)
+        try:
+            waiting = waiting_files(con, reason, file)
+            out = batch_dir(p.home) if waiting else None
+            with progress.task("replay", len(waiting), "files") as shown:
+                for w in waiting:
+                    shown.update(note=w.file_name)
+                    r = replay_file(con, w, reason, by, replay_id)
+                    write_receipt(con, r, out)
+                    receipts.append(r)
+                    shown.advance(rows=r.rows_read, loaded=r.rows_loaded)
+        finally:
+            con.close()
+        _sync_postgres(p)
+    return receipts
+
+
 HOLDS_CHANGES = "holds_changes"
 """Key of the holds count kept with the record of a passing build (scenetrack.transform)."""
+VOCABULARY = "vocabulary"
+"""Key of the vocabulary's fingerprint kept with the record of a passing build."""
+
+
+def vocabulary_fingerprint() -> str:
+    """A hash of what maps descriptive wordings to codes in staging: the value_aliases,
+    ref_domains and ref_technologies seeds and the technology separators (dbt_project.yml).
+    An alias added changes the code of rows staged long ago, which an incremental run never
+    rereads: a build after it changed is a full refresh."""
+    import hashlib
+
+    from ingestion.reference import technology_separators
+    from scenetrack.config import SEEDS_DIR
+
+    h = hashlib.sha256()
+    for name in ("value_aliases.csv", "ref_domains.csv", "ref_technologies.csv"):
+        h.update((SEEDS_DIR / name).read_bytes())
+    h.update("\x1f".join(technology_separators()).encode())
+    return h.hexdigest()
 
 
 def build(p: Paths) -> int:
@@ -156,7 +232,8 @@ def build(p: Paths) -> int:
     schemas, after syncing any raw rows it lacks); returns the number of dbt nodes run.
 
     A full refresh when the held submissions changed since the last passing build
-    (scenetrack.holdback): rows taken out of staging are invisible to an incremental run.
+    (scenetrack.holdback: rows taken out of staging are invisible to an incremental run), or
+    the vocabulary did (:func:`vocabulary_fingerprint`: staged rows take new codes).
     """
     from scenetrack import holdback
     from scenetrack.transform import dbt_build, last_build_record
@@ -168,8 +245,11 @@ def build(p: Paths) -> int:
         finally:
             con.close()
         _sync_postgres(p)
-        full = last_build_record(p).get(HOLDS_CHANGES, 0) != holds
-        nodes = len(dbt_build(p, full_refresh=full, record={HOLDS_CHANGES: holds}).nodes)
+        last = last_build_record(p)
+        vocabulary = vocabulary_fingerprint()
+        full = last.get(HOLDS_CHANGES, 0) != holds or last.get(VOCABULARY) != vocabulary
+        record = {HOLDS_CHANGES: holds, VOCABULARY: vocabulary}
+        nodes = len(dbt_build(p, full_refresh=full, record=record).nodes)
         checkpoint("build:after_dbt")
         return nodes
 

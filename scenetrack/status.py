@@ -1,5 +1,6 @@
-"""What an operator asks first: what was loaded, what waits in quarantine, did the gate pass
-and on what, what is live and since when, is the report current, which cities went quiet.
+"""What an operator asks first: what was loaded, what waits in quarantine, which wordings loaded
+as unclassified, did the gate pass and on what, what is live and since when, is the report
+current, which cities went quiet.
 
 :func:`status` gathers it as one JSON-able dict (``scenetrack status --json``);
 :func:`summary` renders that dict as the text ``scenetrack status`` prints.
@@ -39,14 +40,44 @@ def _ledger(con: duckdb.DuckDBPyConnection) -> dict | None:
 
 
 def _quarantine(con: duckdb.DuckDBPyConnection) -> dict:
-    """Quarantined rows (they wait for a corrected resubmission), by reason."""
-    rows = con.execute(
-        "select reason, count(*), count(distinct source_file_sha256) from raw.quarantine "
-        "group by reason order by 2 desc, 1"
-    ).fetchall()
+    """Quarantined rows (they wait for a correction or a replay), by reason (a row listed for
+    two reasons counts under each, once in the total)."""
+    from scenetrack.quarantine import waiting
+
+    w = waiting(con, "reason", limit=None)
     return {
-        "rows": sum(n for _, n, _ in rows),
-        "by_reason": {r: {"rows": n, "files": f} for r, n, f in rows},
+        "rows": w["rows"],
+        "by_reason": {g["reason"]: {"rows": g["rows"], "files": g["files"]} for g in w["groups"]},
+    }
+
+
+UNMAPPED_MODEL = "intermediate.int_values_left_unclassified"
+TEXT_UNMAPPED = 10
+"""Unmapped wordings listed in the text summary (``--json`` lists all)."""
+
+
+def _unmapped(con: duckdb.DuckDBPyConnection) -> dict:
+    """Domain and technology wordings no alias maps (loaded as ``unclassified``), as the last
+    dbt build staged them: most rows first, with the cities that wrote each."""
+    try:
+        rows = con.execute(
+            f"""
+            select column_name, value_text, sum(row_count) as rows,
+                   string_agg(distinct city_code, ', ' order by city_code) as cities
+            from {UNMAPPED_MODEL}
+            group by column_name, value_text
+            order by rows desc, column_name, value_text
+            """
+        ).fetchall()
+    except duckdb.CatalogException:  # no dbt build yet
+        return {"known": False, "wordings": 0, "rows": 0, "values": []}
+    return {
+        "known": True,
+        "wordings": len(rows),
+        "rows": int(sum(r[2] for r in rows)),
+        "values": [
+            {"column": c, "value": v, "rows": int(n), "cities": cities} for c, v, n, cities in rows
+        ],
     }
 
 
@@ -142,7 +173,7 @@ def _work_database(p: Paths) -> dict:
     from scenetrack.gate import last_gate_outcome
     from scenetrack.warehouse import WriterBusyError, writer_lock
 
-    keys = ("ledger", "quarantine", "held", "last_gate", "silent_cities")
+    keys = ("ledger", "quarantine", "unmapped", "held", "last_gate", "silent_cities")
     if not p.work_db.exists():
         return dict.fromkeys(keys) | {"work_database": "nothing ingested yet"}
     try:
@@ -157,6 +188,7 @@ def _work_database(p: Paths) -> dict:
                     "ledger": _ledger(con),
                     "quarantine": _quarantine(con),
                     "held": _held(con),
+                    "unmapped": _unmapped(con),
                     "last_gate": gate,
                     "silent_cities": _silent_cities(con),
                 }
@@ -273,7 +305,10 @@ def _lines_quarantine(s: dict) -> list[str]:
         return [f"quarantine: {printable(q)}"] if q else []
     if not q["rows"]:
         return ["quarantine: no rows waiting"]
-    lines = [f"quarantine: {q['rows']:,} rows waiting for a corrected resubmission, by reason:"]
+    lines = [
+        f"quarantine: {q['rows']:,} rows waiting for a correction or a replay, by reason "
+        "(scenetrack quarantine --by value):"
+    ]
     for reason, v in q["by_reason"].items():
         files = f"{v['files']} file" + ("s" if v["files"] != 1 else "")
         lines.append(f"  {printable(reason):<22} {v['rows']:>9,} rows in {files}")
@@ -296,6 +331,29 @@ def _lines_held(s: dict) -> list[str]:
             f" since {h['held_at']} by {printable(h['held_by'])}: "
             f"{printable('; '.join(h['checks']))}"
         )
+    return lines
+
+
+def _lines_unmapped(s: dict) -> list[str]:
+    u = s.get("unmapped")
+    if not isinstance(u, dict):
+        return [f"unclassified wordings: {printable(u)}"] if u else []
+    if not u["known"]:
+        return ["unclassified wordings: not known before the first dbt build"]
+    if not u["wordings"]:
+        return ["unclassified wordings: none (every domain and technology has a code)"]
+    lines = [
+        f"unclassified wordings: {u['wordings']:,} domain/technology wording(s) in "
+        f"{u['rows']:,} staged rows loaded as unclassified; add aliases to "
+        "dbt_project/seeds/value_aliases.csv:"
+    ]
+    for v in u["values"][:TEXT_UNMAPPED]:
+        lines.append(
+            f"  {printable(v['column']):<10} {printable(v['value']):<24} {v['rows']:>9,} rows "
+            f"({printable(v['cities'])})"
+        )
+    if len(u["values"]) > TEXT_UNMAPPED:
+        lines.append(f"  … and {len(u['values']) - TEXT_UNMAPPED} more (scenetrack status --json)")
     return lines
 
 
@@ -375,7 +433,14 @@ def _lines_silent(s: dict) -> list[str]:
 def summary(s: dict) -> str:
     """The text of ``scenetrack status``: one block per question, file-derived text escaped."""
     lines = [f"home: {printable(s['home'])}"]
-    parts = (_lines_ledger, _lines_quarantine, _lines_held, _lines_gate, _lines_published)
-    for part in (*parts, _lines_silent):
+    for part in (
+        _lines_ledger,
+        _lines_quarantine,
+        _lines_unmapped,
+        _lines_held,
+        _lines_gate,
+        _lines_published,
+        _lines_silent,
+    ):
         lines += part(s)
     return "\n".join(lines)

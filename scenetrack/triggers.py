@@ -1,4 +1,5 @@
-"""Event-driven intake: a trigger that fires once per new complete file in the landing folder.
+"""Event-driven intake: a trigger that fires once per new complete file in the landing folder
+(and in its per-city channel folders, ``landing/<city>/``).
 
 Why a trigger of our own: Airflow 3 schedules a DAG on external events through an
 ``AssetWatcher`` holding a ``BaseEventTrigger``. The standard provider's file triggers
@@ -32,38 +33,30 @@ single ``os.scandir`` run off the event loop, every ``poll_interval`` seconds.
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import AsyncIterator
 from typing import Any
 
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 
-from scenetrack.landing import is_complete_upload
+from scenetrack.landing import landed_entries
 
 CLASSPATH = "scenetrack.triggers.LandingFolderTrigger"
 
 
 def scan_landing(directory: str) -> dict[str, tuple[int, int]]:
-    """``{name: (size, mtime_ns)}`` of the complete uploads in ``directory`` (missing: empty).
+    """``{name: (size, mtime_ns)}`` of the complete uploads in ``directory`` and its channel
+    folders (``无锡/清单.xlsx``; missing folder: empty).
 
     Everything but a folder counts, symbolic links and named pipes too (their own ``lstat``,
     never their target's): intake rejects what is not a regular file, with a receipt.
     """
     found: dict[str, tuple[int, int]] = {}
-    try:
-        with os.scandir(directory) as it:
-            for entry in it:
-                if not is_complete_upload(entry.name):
-                    continue
-                try:
-                    if entry.is_dir(follow_symlinks=False):
-                        continue
-                    st = entry.stat(follow_symlinks=False)
-                except FileNotFoundError:  # moved away between listing and stat
-                    continue
-                found[entry.name] = (st.st_size, st.st_mtime_ns)
-    except FileNotFoundError:
-        pass
+    for name, entry in landed_entries(directory):
+        try:
+            st = entry.stat(follow_symlinks=False)
+        except FileNotFoundError:  # moved away between listing and stat
+            continue
+        found[name] = (st.st_size, st.st_mtime_ns)
     return found
 
 

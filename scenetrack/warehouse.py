@@ -48,8 +48,8 @@ create table if not exists raw.events (
     city_raw varchar,
     project_id varchar not null,
     project_name varchar,
-    domain_code varchar,
-    technology_code varchar,
+    domain_raw varchar,
+    technology_raw varchar,
     demand_owner varchar,
     supplier varchar,
     stage_code varchar not null,
@@ -69,8 +69,8 @@ create table if not exists raw.capabilities (
     city_raw varchar,
     capability_id varchar not null,
     supplier varchar,
-    technology_code varchar,
-    domain_code varchar,
+    technology_raw varchar,
+    domain_raw varchar,
     title varchar,
     published_on date not null,
     published_on_precision varchar not null,
@@ -111,6 +111,63 @@ create table if not exists raw.file_holds (
     released_at timestamp,
     released_by varchar
 );
+-- Published lists and forgiving vocabulary (issue 18). Domain and technology are kept as
+-- written (*_raw) and mapped to codes in dbt staging; a list's description, batch, planned
+-- investment and derived ids; file_load_id is the load number of the file a row came from
+-- (a replayed row gets a new load_id, so staging sees it, and keeps its file's place here).
+alter table raw.events add column if not exists domain_raw varchar;
+alter table raw.events add column if not exists technology_raw varchar;
+alter table raw.events add column if not exists description varchar;
+alter table raw.events add column if not exists batch varchar;
+alter table raw.events add column if not exists batch_raw varchar;
+alter table raw.events add column if not exists planned_investment_yuan decimal(18, 2);
+alter table raw.events add column if not exists planned_investment_raw varchar;
+alter table raw.events add column if not exists planned_investment_approximate boolean;
+alter table raw.events add column if not exists project_id_derived boolean;
+alter table raw.events add column if not exists file_load_id bigint;
+alter table raw.capabilities add column if not exists domain_raw varchar;
+alter table raw.capabilities add column if not exists technology_raw varchar;
+alter table raw.capabilities add column if not exists description varchar;
+alter table raw.capabilities add column if not exists batch varchar;
+alter table raw.capabilities add column if not exists batch_raw varchar;
+alter table raw.capabilities add column if not exists capability_id_derived boolean;
+alter table raw.capabilities add column if not exists file_load_id bigint;
+alter table raw.quarantine add column if not exists city_code varchar;
+-- what the channel and the operator said about a file (a replay reads it the same way)
+alter table raw.file_ledger add column if not exists channel varchar;
+alter table raw.file_ledger add column if not exists city_option varchar;
+alter table raw.file_ledger add column if not exists published_on_option varchar;
+alter table raw.file_ledger add column if not exists times_replayed integer;
+alter table raw.file_ledger add column if not exists last_replayed_load_id bigint;
+-- Replays (scenetrack replay): each re-reading of an archived file's quarantined rows takes a
+-- number of the load sequence of its own; the rows it loads carry it as their load_id.
+create table if not exists raw.replays (
+    replay_id varchar not null,
+    file_sha256 varchar not null,
+    load_id bigint not null,
+    replayed_at timestamp not null,
+    replayed_by varchar not null,
+    reason_filter varchar,
+    rows_considered bigint not null,
+    rows_loaded bigint not null,
+    rows_still_quarantined bigint not null,
+    events_loaded bigint not null
+);
+"""
+
+# Warehouses loaded before issue 18 resolved domain and technology to codes at intake: the code
+# is kept as the written value (every code is an alias of itself), then the columns dropped.
+DESCRIPTIVE_BACKFILL = """
+update raw.events set domain_raw = domain_code, technology_raw = technology_code;
+alter table raw.events drop column domain_code;
+alter table raw.events drop column technology_code;
+update raw.capabilities set domain_raw = domain_code, technology_raw = technology_code;
+alter table raw.capabilities drop column domain_code;
+alter table raw.capabilities drop column technology_code;
+"""
+FILE_LOAD_ID_BACKFILL = """
+update raw.events set file_load_id = load_id where file_load_id is null;
+update raw.capabilities set file_load_id = load_id where file_load_id is null;
 """
 
 # Warehouses loaded before the load sequence existed: number their files in the order they
@@ -185,9 +242,14 @@ def connect_work(p: Paths, read_only: bool = False) -> duckdb.DuckDBPyConnection
         return duckdb.connect(str(p.work_db), read_only=True)
     con = duckdb.connect(str(p.work_db))
     had_load_ids = _has_column(con, "file_ledger", "load_id")
+    had_file_load_ids = _has_column(con, "events", "file_load_id")
     con.execute(RAW_DDL)
     if not had_load_ids:
         con.execute(LOAD_ID_BACKFILL)
+    if _has_column(con, "events", "domain_code"):
+        con.execute(DESCRIPTIVE_BACKFILL)
+    if not had_file_load_ids:
+        con.execute(FILE_LOAD_ID_BACKFILL)
     return con
 
 

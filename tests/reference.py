@@ -46,6 +46,35 @@ def parse_day(text: str) -> pd.Timestamp:
     return pd.Timestamp(text)
 
 
+def _aliases(kind: str) -> dict[str, str]:
+    """The value_aliases seed of one kind: wording (lower-case, no spaces) -> code."""
+    seed = pd.read_csv(SEEDS_DIR / "value_aliases.csv", dtype=str)
+    seed = seed[seed.kind == kind]
+    return dict(zip(seed.alias.str.lower().str.replace(" ", ""), seed.code, strict=True))
+
+
+def _separators() -> str:
+    import yaml
+
+    from scenetrack.config import DBT_PROJECT_DIR
+
+    project = yaml.safe_load((DBT_PROJECT_DIR / "dbt_project.yml").read_text(encoding="utf-8"))
+    return "".join(project["vars"]["technology_separators"])
+
+
+def code_of(kind: str, text) -> str | None:
+    """The README's rule for a domain or technology as written: the alias's code, or
+    ``unclassified``; for a technology, of the first one a cell names; None when empty."""
+    if text is None or (isinstance(text, float) and pd.isna(text)) or not str(text).strip():
+        return None
+    if kind == "technology":
+        parts = [p.strip() for p in re.split(f"[{re.escape(_separators())}]", str(text))]
+        text = next((p for p in parts if p), None)
+        if text is None:
+            return None
+    return _aliases(kind).get(str(text).strip().lower().replace(" ", ""), "unclassified")
+
+
 def city_codes() -> dict[str, str]:
     cities = pd.read_csv(SEEDS_DIR / "ref_cities.csv", dtype=str)
     out = dict(zip(cities.name_zh, cities.city_code, strict=True))
@@ -132,8 +161,8 @@ def lifecycle_with_attributes(files: list[Path]) -> pd.DataFrame:
     ev = read_events(files)
     ev["project_key"] = ev.city_code + ":" + ev.project_id
     first = ev.groupby("project_key").first()
-    p["domain"] = first.domain
-    p["technology"] = first.technology
+    p["domain"] = first.domain.map(lambda t: code_of("domain", t))
+    p["technology"] = first.technology.map(lambda t: code_of("technology", t))
     stages = list(STAGE_ORDER)
     p["current_stage"] = p[stages].apply(
         lambda r: next((s for s in reversed(stages) if pd.notna(r[s])), None), axis=1
@@ -167,6 +196,7 @@ def supply_demand(event_files: list[Path], capability_files: list[Path]) -> pd.D
     )
     caps = pd.concat(pd.read_csv(f, dtype=str) for f in capability_files)
     caps["city_code"] = caps.city.map(city_codes())
+    caps["technology"] = caps.technology.map(lambda t: code_of("technology", t))
     supply = caps.groupby(["city_code", "technology"]).size().rename("capabilities_published")
     out = demand.join(supply, how="outer").fillna(0).astype(int)
     out.index.names = ["city_code", "technology_code"]

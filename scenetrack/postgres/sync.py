@@ -8,6 +8,9 @@ does not have yet:
 - rows of ``raw.events``, ``raw.capabilities`` and ``raw.quarantine`` whose source file
   (``source_file_sha256``) is not yet in PostgreSQL's ``raw.file_ledger``, streamed out of
   DuckDB as Arrow record batches, written as CSV into ``COPY … FROM STDIN`` (no row INSERTs);
+- the rows of files a replay loaded rows of since the last sync (``last_replayed_load_id``
+  differs), deleted and copied again (``scenetrack replay``: the rows move from quarantine to
+  the raw tables in one transaction, and so they do here);
 - every ledger row, upserted (``times_seen``/``last_seen_at`` change when a file is resent);
 - the held submissions (``raw.file_holds``), replaced whole.
 
@@ -92,19 +95,33 @@ def sync_raw_to_postgres(p: Paths, target: PgTarget) -> SyncResult:
         with connect(target) as pg, pg.cursor() as cur:
             cur.execute("select pg_advisory_xact_lock(%s)", [SYNC_LOCK_KEY])
             cur.execute(RAW_DDL)
-            have = {r[0] for r in cur.execute("select file_sha256 from raw.file_ledger")}
-            local_ledger = duck.execute("select file_sha256 from raw.file_ledger").fetchall()
-            local = [r[0] for r in local_ledger]
-            new = [s for s in local if s not in have]
+            have = dict(
+                cur.execute("select file_sha256, last_replayed_load_id from raw.file_ledger")
+            )
+            local_ledger = duck.execute(
+                "select file_sha256, last_replayed_load_id from raw.file_ledger"
+            ).fetchall()
+            new = [s for s, _ in local_ledger if s not in have]
+            # files a replay loaded rows of since the last sync: their rows are copied again
+            replayed = [s for s, r in local_ledger if s in have and have[s] != r]
+            for table in FILE_TABLES:
+                if replayed:
+                    cur.execute(
+                        sql.SQL("delete from {} where source_file_sha256 = any(%s)").format(
+                            sql.Identifier("raw", table)
+                        ),
+                        [replayed],
+                    )
+            copied = new + replayed
             rows: dict[str, int] = {}
             for table in FILE_TABLES:
                 cols = _columns(duck, table)
                 rel = duck.sql(
                     f"select {', '.join(cols)} from raw.{table} "
                     "where source_file_sha256 in (select unnest($new::varchar[]))",
-                    params={"new": new},
+                    params={"new": copied},
                 )
-                rows[table] = _copy(cur, rel, sql.Identifier("raw", table), cols) if new else 0
+                rows[table] = _copy(cur, rel, sql.Identifier("raw", table), cols) if copied else 0
             cols = _columns(duck, "file_ledger")
             cur.execute(
                 "create temporary table incoming_ledger "

@@ -21,6 +21,7 @@ import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -605,6 +606,71 @@ def _quarantine_table(data: ReportData, lang: str) -> Table:
     return t
 
 
+YI = Decimal(100_000_000)  # yuan in one 亿元
+
+
+def _unmapped_table(data: ReportData, lang: str) -> Table:
+    """Domain and technology wordings no alias maps, per city (they loaded as unclassified)."""
+    L = labels(lang)
+    t = Table(
+        "unmapped_values",
+        [
+            Col("city", L["city"], "text"),
+            Col("column_name", L["column"], "text"),
+            Col("value_text", L["wording"], "text"),
+            Col("row_count", L["rows"]),
+        ],
+    )
+    for r in data.quality.unmapped:
+        t.add(
+            {**r, "city": r["city_code"]},
+            key=f"{r['city_code']}:{r['column_name']}:{r['value_text']}",
+            display={
+                "city": city_name(data, r["city_code"], lang),
+                "column_name": L.get(r["column_name"], r["column_name"]),
+            },
+        )
+    return t
+
+
+def _batch_table(data: ReportData, lang: str) -> Table:
+    """How each batch of the cities' opportunity lists did (mart_opportunity_batches)."""
+    L = labels(lang)
+    t = Table(
+        "opportunity_batches",
+        [
+            Col("city", L["city"], "text"),
+            Col("opportunity_batch", L["batch"], "text"),
+            Col("first_published_on", L["published_on"], "date"),
+            Col("opportunities_published", L["opportunities_published"]),
+            Col("projects_reached_validation", L["projects_reached_validation"]),
+            Col("projects_reached_application", L["projects_reached_application"]),
+            Col("projects_failed", L["projects_failed"]),
+            Col(
+                "conversion_opportunity_to_validation",
+                L["conversion_opportunity_to_validation"],
+                "pct",
+            ),
+            Col("planned_investment_yi", L["planned_investment_yi"], "yi"),
+            Col("cooperation_amount_yi", L["cooperation_amount_yi"], "yi"),
+        ],
+        note=L["batches_note"],
+    )
+    for r in data.batches:
+        planned = r["planned_investment_yuan"]
+        t.add(
+            {
+                **r,
+                "city": r["city_code"],
+                "planned_investment_yi": None if planned is None else Decimal(planned) / YI,
+                "cooperation_amount_yi": Decimal(r["cooperation_amount_yuan"]) / YI,
+            },
+            key=f"{r['city_code']}:{r['opportunity_batch']}",
+            display={"city": city_name(data, r["city_code"], lang)},
+        )
+    return t
+
+
 def _supply_table(data: ReportData, rows: list[Row], lang: str) -> Table:
     L = labels(lang)
     t = Table(
@@ -760,6 +826,8 @@ def _render_index(env, p: Paths, data: ReportData, lang: str) -> str:
         "problem_table": _problem_table(data, lang),
         "quarantine_table": _quarantine_table(data, lang),
         "held_table": _held_table(data, lang),
+        "unmapped_table": _unmapped_table(data, lang),
+        "batch_table": _batch_table(data, lang),
         "quality_reason": L["quality_unavailable"].format(reason=data.quality.reason or "-"),
         "gate_newer": bool(gate and gate["run_id"] != data.overview.gate_run_id),
         "data_docs_href": _rel(dd, page_dir) if dd.exists() else None,

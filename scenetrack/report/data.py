@@ -24,6 +24,9 @@ from scenetrack.publish import publish_log
 
 Row = dict[str, Any]
 
+UNMAPPED_ROWS = 200
+"""Unclassified wordings the quality panel lists (most rows first; all: scenetrack status)."""
+
 LEADERBOARD_COLUMNS = (
     "opportunities_published",
     "capabilities_published",
@@ -77,6 +80,8 @@ class Quality:
     held: list[Row] = field(default_factory=list)  # submissions held back (scenetrack.holdback)
     # per city, the date of its newest report (the gate's freshness query)
     last_reports: list[Row] = field(default_factory=list)
+    # wordings loaded as unclassified (int_values_left_unclassified): city, column, value, rows
+    unmapped: list[Row] = field(default_factory=list)
 
     def to_json(self) -> dict:
         """Plain JSON (str, int, bool, None): how the pooled Airflow task hands it on (XCom)."""
@@ -115,6 +120,7 @@ class ReportData:
     reason_groups: list[Row] = field(default_factory=list)
     # each city's projects (at most CITY_PROJECT_ROWS, latest move first), for the drill-down
     projects: list[Row] = field(default_factory=list)
+    batches: list[Row] = field(default_factory=list)  # mart_opportunity_batches
     _groups: dict[str, dict[str, list[Row]]] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
@@ -246,7 +252,7 @@ def read_quality(p: Paths, postgres: bool = True) -> Quality:
             (s, t)
             for s, t in con.execute(
                 "select schema_name, table_name from duckdb_tables() "
-                "where schema_name in ('audit', 'raw')"
+                "where schema_name in ('audit', 'raw', 'intermediate')"
             ).fetchall()
         }
         if gate and ("audit", "gate_results") in tables:
@@ -261,6 +267,14 @@ def read_quality(p: Paths, postgres: bool = True) -> Quality:
         if ("raw", "quarantine") in tables:
             q.quarantine, q.quarantine_total = _quarantine_by_city(con, tables)
         q.last_reports = _last_reports(con)
+        if ("intermediate", "int_values_left_unclassified") in tables:
+            q.unmapped = _rows(
+                con,
+                "select city_code, column_name, value_text, cast(sum(row_count) as bigint) "
+                "as row_count from intermediate.int_values_left_unclassified "
+                "group by all order by row_count desc, city_code, column_name, value_text "
+                f"limit {UNMAPPED_ROWS}",
+            )
         if ("raw", "file_holds") in tables:
             from scenetrack import holdback
 
@@ -321,7 +335,9 @@ def _quarantine_by_city(con: duckdb.DuckDBPyConnection, tables: set) -> tuple[li
         con,
         f"""
         with q as (
-            select source_file_sha256, count(*) as n from raw.quarantine group by 1
+            -- a row is listed once per failing column and reason: count its lines
+            select source_file_sha256, count(distinct source_line) as n
+            from raw.quarantine group by 1
         ),
         fc as ({file_city})
         select fc.city_code, count(*) as files, sum(q.n) as rows_quarantined
@@ -524,6 +540,14 @@ def read_report_data(
         maturity = _maturity_days(con)
         suppliers = _top_by(con, "supplier")
         owners = _top_by(con, "demand_owner")
+        try:
+            batches = _rows(
+                con,
+                "select * from main.mart_opportunity_batches "
+                "order by city_code, first_published_on, opportunity_batch",
+            )
+        except duckdb.CatalogException:  # a version published before the batches mart
+            batches = []
     finally:
         con.close()
     return ReportData(
@@ -546,6 +570,7 @@ def read_report_data(
         top_demand_owners=owners,
         projects=projects,
         reason_groups=reason_groups,
+        batches=batches,
         quality=quality
         if quality is not None
         else (read_quality(p) if with_quality else Quality(False, "not read")),

@@ -195,6 +195,35 @@ _TEXT: dict[str, tuple[str, str]] = {
         "无法归属（多城市或无有效行的文件）",
         "Unattributed (multi-city or empty files)",
     ),
+    "unmapped": (
+        "未归类的领域与技术用语（按城市）",
+        "Unclassified domain and technology wordings, per city",
+    ),
+    "unmapped_note": (
+        "城市填写的领域或技术用语若不在别名表中，按“未分类”入库（不丢行）；"
+        "在 dbt_project/seeds/value_aliases.csv 增加别名后，下次运行即重新归类。",
+        "A domain or technology wording no alias knows is loaded as unclassified (the row is "
+        "kept); once an alias is added to dbt_project/seeds/value_aliases.csv, the next run "
+        "classifies it.",
+    ),
+    "unmapped_none": (
+        "所有领域与技术用语均已归类。",
+        "Every domain and technology wording is classified.",
+    ),
+    "wording": ("用语（原文）", "Wording (as written)"),
+    "rows": ("行数", "Rows"),
+    "batches": ("场景机会清单批次", "Opportunity-list batches"),
+    "batches_note": (
+        "各城市按批次发布的场景机会清单（第二批、2025年第2批）及其后续进展；预计投资为清单所列金额，"
+        "与合作金额分列。",
+        "Each batch of a city's published opportunity list (第二批, 2025年第2批) and how its "
+        "opportunities fared; planned investment is what the list stated, kept apart from the "
+        "cooperation amount.",
+    ),
+    "batches_none": ("尚无按批次发布的场景机会清单。", "No opportunity list with a batch yet."),
+    "batch": ("批次", "Batch"),
+    "published_on": ("发布日期", "Published"),
+    "planned_investment_yi": ("预计投资(亿元)", "Planned investment (亿元)"),
     "data_docs": ("Great Expectations 数据文档", "Great Expectations Data Docs"),
     "dbt_docs": ("dbt 数据字典（模型与字段说明）", "dbt docs (models and column descriptions)"),
     "not_generated": ("尚未生成", "not generated yet"),

@@ -200,7 +200,8 @@ INDEX = r"""{% extends "base.html" %}
 <a href="#funnel">{{ L.funnel }}</a><a href="#leaderboard">{{ L.leaderboard }}</a>
 <a href="#attention">{{ L.attention }}</a><a href="#money">{{ L.money }}</a>
 <a href="#durations">{{ L.durations }}</a><a href="#stalled">{{ L.stalled }}</a>
-<a href="#failures">{{ L.failures }}</a><a href="#quality">{{ L.quality }}</a>
+<a href="#failures">{{ L.failures }}</a><a href="#batches">{{ L.batches }}</a>
+<a href="#quality">{{ L.quality }}</a>
 {% endblock %}
 {% block main %}
 <section id="overview">
@@ -287,6 +288,11 @@ INDEX = r"""{% extends "base.html" %}
 {{ table(terminated_table) }}
 </section>
 
+<section id="batches">
+<h2>{{ L.batches }}</h2>
+{% if batch_table.rows %}{{ table(batch_table) }}{% else %}<p class="note" data-figure="opportunity_batches" data-value="0">{{ L.batches_none }}</p>{% endif %}
+</section>
+
 <section id="quality">
 <h2>{{ L.quality }}</h2>
 {% include "quality.html" %}
@@ -327,6 +333,11 @@ QUALITY = r"""{% from "macros.html" import fig, table with context %}
 {{ fig('quarantine_total', quality.quarantine_total, fmt_int(quality.quarantine_total)) }}</p>
 {% if quarantine_table.rows %}{{ table(quarantine_table) }}{% else %}<p class="note">{{ L.quarantine_none }}</p>{% endif %}
 {% else %}<p class="warn">{{ L.unavailable }}</p>{% endif %}
+{% if unmapped_table is defined %}<h3>{{ L.unmapped }}</h3>
+{% if quality.available %}
+<p class="note">{{ L.unmapped_note }}</p>
+{% if unmapped_table.rows %}{{ table(unmapped_table) }}{% else %}<p class="note" data-figure="unmapped_values" data-value="0">{{ L.unmapped_none }}</p>{% endif %}
+{% else %}<p class="warn">{{ L.unavailable }}</p>{% endif %}{% endif %}
 <h3>{{ L.docs }}</h3>
 <ul>
 <li>{% if data_docs_href %}<a href="{{ data_docs_href }}" data-link="data_docs">{{ L.data_docs }}</a>{% else %}{{ L.data_docs }}: {{ L.not_generated }}{% endif %}</li>

@@ -57,8 +57,9 @@ def test_status_shows_escaped_values_from_the_work_database(tmp_path) -> None:
     con = connect_work(home)
     try:
         con.execute(
-            "insert into raw.quarantine values ('sha', 'f.csv', 'events', 2, 'city', 'x', "
-            "'bad\nledger loaded: 1 files\x1b[2J', now(), null)"
+            "insert into raw.quarantine (source_file_sha256, source_file_name, layout, "
+            "source_line, column_name, raw_value, reason, quarantined_at) values ('sha', "
+            "'f.csv', 'events', 2, 'city', 'x', 'bad\nledger loaded: 1 files\x1b[2J', now())"
         )
         con.execute(GATE_RESULTS_DDL)
         con.execute(

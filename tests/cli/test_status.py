@@ -3,6 +3,8 @@
 Quarantine: file a.csv has 2 bad dates; file b.csv 1 bad date and 1 unknown city, so
 bad_date = 3 rows in 2 files, unknown_city = 1 row in 1 file (real ingest).
 Gate: an older run with a failure, then run ``r-new`` (1 error failure, 1 warning, 1 pass).
+Unclassified wordings (the dbt model, made by hand): 物联网 in 5 rows of 320200 and 2 of 340100,
+海洋开发 in 1 capability of 320200: 2 wordings, 8 rows, 物联网 first.
 Freshness (window 90 days, measured against 2025-12-31): Hefei last reported 2025-01-01 (364
 days: silent), Wuxi 2025-09-30 (92: silent), Nanjing 2025-10-02 (exactly 90: fresh, as the
 gate's ``last_reported_on >= run date - 90 days``), Shenzhen 2025-12-01 (30: fresh).
@@ -90,6 +92,14 @@ def made(tmp_path) -> Paths:
             "('340100', '2025-01-01'), ('320200', '2025-09-30'), ('320100', '2025-10-02'), "
             "('440300', '2025-12-01')"
         )
+        con.execute("create schema intermediate")
+        con.execute(
+            "create table intermediate.int_values_left_unclassified as select * from (values "
+            "('events', '320200', 'technology', '物联网', 5), "
+            "('events', '340100', 'technology', '物联网', 2), "
+            "('capabilities', '320200', 'domain', '海洋开发', 1)) "
+            "as t(reported_in, city_code, column_name, value_text, row_count)"
+        )
         con.execute(
             "create table marts.dim_city (city_code varchar, name_zh varchar, name_en varchar)"
         )
@@ -129,6 +139,15 @@ def test_status_answers_each_question(made, monkeypatch) -> None:
             "bad_date": {"rows": 3, "files": 2},
             "unknown_city": {"rows": 1, "files": 1},
         },
+    }
+    assert s["unmapped"] == {
+        "known": True,
+        "wordings": 2,
+        "rows": 8,
+        "values": [
+            {"column": "technology", "value": "物联网", "rows": 7, "cities": "320200, 340100"},
+            {"column": "domain", "value": "海洋开发", "rows": 1, "cities": "320200"},
+        ],
     }
     gate = s["last_gate"]
     assert (gate["run_id"], gate["passed"], gate["failures"], gate["warnings"]) == (
@@ -177,9 +196,15 @@ def test_status_text_names_checks_reasons_report_and_silent_cities(made, monkeyp
     text = capsys.readouterr().out
     assert "{" not in text  # no raw JSON inside the text
     lines = text.splitlines()
-    assert "quarantine: 4 rows waiting for a corrected resubmission, by reason:" in lines
+    assert (
+        "quarantine: 4 rows waiting for a correction or a replay, by reason "
+        "(scenetrack quarantine --by value):"
+    ) in lines
     assert any(ln.split() == ["bad_date", "3", "rows", "in", "2", "files"] for ln in lines)
     assert any(ln.split() == ["unknown_city", "1", "rows", "in", "1", "file"] for ln in lines)
+    assert any(ln.startswith("unclassified wordings: 2 domain/technology") for ln in lines)
+    assert any(ln.split() == ["technology", "物联网", "7", "rows", "(320200,", "340100)"]
+               for ln in lines)  # fmt: skip
     assert any(ln.startswith("last gate: r-new") and "FAILED" in ln for ln in lines)
     assert (
         "  ERROR fct_project_lifecycle: expect_column_values_to_be_between(amount_yuan)"
@@ -225,7 +250,7 @@ def test_status_answers_while_a_writer_holds_the_work_database(made) -> None:
     with writer_lock(made):
         s = status(made)
         text = summary(s)
-    for key in ("ledger", "quarantine", "last_gate", "silent_cities"):
+    for key in ("ledger", "quarantine", "unmapped", "last_gate", "silent_cities"):
         assert s[key].startswith("busy: "), key
     assert s["published"]["version"] == 2 and s["report"]["en"]["current"] is True
     assert "ledger: busy: " in text and "published: v2" in text
@@ -253,7 +278,9 @@ def test_silent_cities_are_not_known_before_the_first_build(tmp_path, monkeypatc
     )
     s = status(p)
     assert s["silent_cities"]["known"] is False
+    assert s["unmapped"]["known"] is False
     assert "not known before the first dbt build" in summary(s)
+    assert "unclassified wordings: not known before the first dbt build" in summary(s)
 
 
 def test_status_names_the_submissions_held_back(made, capsys) -> None:

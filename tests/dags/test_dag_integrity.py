@@ -17,7 +17,13 @@ from scenetrack.config import DAGS_DIR, PROJECT_DIR
 
 HEAVY = ("great_expectations", "dbt", "pandas", "duckdb", "pyarrow")
 DAG_FILES = sorted(DAGS_DIR.glob("*.py"))
-DAG_IDS = ["scenetrack_ingest", "scenetrack_transform", "scenetrack_evaluate", "scenetrack_watch"]
+DAG_IDS = [
+    "scenetrack_ingest",
+    "scenetrack_transform",
+    "scenetrack_evaluate",
+    "scenetrack_watch",
+    "scenetrack_replay",
+]
 WRITER_POOL = "scenetrack_warehouse_writer"
 # Tasks that read only the published file (never the work DB) and so stay out of the pool.
 READERS = {("scenetrack_evaluate", "build_evaluator_report")}
@@ -103,6 +109,17 @@ def test_the_asset_chain_is_declared_end_to_end(dagbag) -> None:
     assert GATE_RESULTS in transform.get_task("quality_gate").outlets
     assert list(evaluate.timetable.asset_condition.objects) == [PUBLISHED_MARTS]
     assert EVALUATOR_OUTPUTS in evaluate.get_task("build_evaluator_report").outlets
+
+
+def test_replay_is_manual_with_params_and_feeds_the_raw_asset(dagbag) -> None:
+    from scenetrack.assets import RAW_SUBMISSIONS
+
+    dag = dagbag.dags["scenetrack_replay"]
+    assert type(dag.timetable).__name__ == "NullTimetable"  # triggered by hand, never scheduled
+    assert set(dag.params) == {"reason", "file"}
+    assert dag.params["reason"] is None and dag.params["file"] is None
+    task = dag.get_task("replay_quarantined")
+    assert RAW_SUBMISSIONS in task.outlets  # transform builds, gates and publishes after it
 
 
 def test_evaluate_holds_the_writer_pool_only_for_dbt_docs(dagbag) -> None:
@@ -283,3 +300,24 @@ def test_trigger_restarted_reports_files_still_waiting(tmp_path) -> None:
     trig = LandingFolderTrigger(directory=str(tmp_path), poll_interval=0.02)
     assert [e["file"] for e in _collect(trig, [lambda: None])] == ["x.csv"]
     assert [e["file"] for e in _collect(trig, [lambda: None])] == ["x.csv"]
+
+
+def test_trigger_fires_for_files_in_a_city_channel_folder(tmp_path) -> None:
+    """landing/<city>/ is that city's channel: its files fire too (named with their folder);
+    a folder deeper down, a hidden folder and a .part upload do not."""
+    from scenetrack.triggers import LandingFolderTrigger
+
+    landing = tmp_path / "landing"
+    (landing / "无锡" / "deeper").mkdir(parents=True)
+    (landing / ".staging").mkdir()
+    trig = LandingFolderTrigger(directory=str(landing), poll_interval=0.02)
+
+    def drop() -> None:
+        (landing / "无锡" / "清单.csv").write_text("x")
+        (landing / "无锡" / "next.csv.part").write_text("half")
+        (landing / "无锡" / "deeper" / "lost.csv").write_text("y")
+        (landing / ".staging" / "hidden.csv").write_text("z")
+        (landing / "root.csv").write_text("r")
+
+    got = _collect(trig, [drop])
+    assert sorted(e["file"] for e in got) == ["root.csv", "无锡/清单.csv"]

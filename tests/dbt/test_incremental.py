@@ -47,10 +47,34 @@ def _marts(con: duckdb.DuckDBPyConnection, db: str) -> list[str]:
     ]
 
 
+def _opportunity_lists(tmp: Path) -> tuple[Path, Path]:
+    """Two batches of a city's published opportunity list (title rows, no city column, a
+    multi-technology cell, planned investment), the second re-listing one scene."""
+    first = tmp / "wuxi_batch1.csv"
+    first.write_text(
+        "无锡市2025年第一批场景机会清单（发布日期：2025年3月3日）\n"
+        "序号,场景名称,需求单位,所属领域,技术方向,预计投资（万元）,联系人\n"
+        "1,港口理货,港务集团,交通,机器视觉+5G,约800,甲\n"
+        "2,病房巡视,市人民医院,医疗健康,服务机器人,120,乙\n",
+        encoding="utf-8",
+    )
+    second = tmp / "wuxi_batch2.csv"
+    second.write_text(
+        "无锡市2025年第二批场景机会清单,,,,\n"
+        "场景名称,所属领域,技术方向,预计投资（万元）,发布日期\n"
+        "港口理货,交通,机器视觉+5G,900,2025-03-03\n"  # re-listed: the later report wins
+        "冷链仓储,商贸,物联网、AI,,2025-07-01\n",
+        encoding="utf-8",
+    )
+    return first, second
+
+
 def test_sequence_of_incremental_runs_equals_full_refresh(tmp_path) -> None:
     files = generate(tmp_path / "subs", cities=6, seed=5, correction_share=0.2)
     ordered = _hold_back_late_events(files, tmp_path)
     assert ordered[-1].name == "events_corrections.csv"
+    first_list, second_list = _opportunity_lists(tmp_path)
+    ordered = [first_list, *ordered[:-2], second_list, *ordered[-2:]]
 
     full = Paths(tmp_path / "full").ensure()
     ingest_paths(full, ordered)

@@ -229,6 +229,53 @@ def test_demo_gate_measures_freshness_as_of_the_datas_date(demo) -> None:
     assert [f for f in failing if f[0] == "source_freshness"] == []
 
 
+def test_a_city_channel_and_a_replay_through_the_dags(demo, tmp_path) -> None:
+    """A list dropped in landing/无锡/ through the ingest DAG: its rows are 无锡's, a row of
+    another city waits (city_mismatch), an unknown stage waits; the replay DAG, triggered
+    with a reason, reads the waiting rows again and (nothing being fixed) loads nothing."""
+    home, _ = demo
+    channel = home.home / "landing" / "无锡"
+    channel.mkdir(parents=True, exist_ok=True)
+    listed = channel / ".list.csv.part"  # the landing protocol: write, then rename
+    listed.write_text(
+        "无锡市2025年第三批场景机会清单（发布日期：2025年9月1日）\n"
+        "场景名称,技术方向,预计投资（万元）,联系电话\n"
+        "隧道巡检,具身智能+5G,约500,13800138000\n"
+        "湖面保洁,无人船,,13900139000\n",
+        encoding="utf-8",
+    )
+    listed.rename(channel / "list.csv")
+    events = write_csv(
+        channel / "events.csv",
+        [
+            event("合肥", "H-9", "opportunity", "enter", "2025-09-01"),  # not 无锡's
+            event("无锡", "W-9", "需求征集", "enter", "2025-09-01"),  # unknown stage
+        ],
+    )
+    dags_test(home, "scenetrack_ingest")
+    assert (home.home / "processed" / "无锡" / "list.csv").exists() and not events.exists()
+    con = duckdb.connect(str(home.work_db), read_only=True)
+    try:
+        listed_rows = con.execute(
+            "select city_code, batch, planned_investment_yuan from raw.events "
+            "where source_file_name = 'list.csv' order by source_line"
+        ).fetchall()
+        waiting = con.execute(
+            "select source_line, reason from raw.quarantine "
+            "where source_file_name = 'events.csv' order by 1"
+        ).fetchall()
+    finally:
+        con.close()
+    assert listed_rows == [
+        ("320200", "2025年第3批", Decimal("5000000.00")),
+        ("320200", "2025年第3批", None),
+    ]
+    assert waiting == [(2, "city_mismatch"), (3, "unknown_stage")]
+    dags_test(home, "scenetrack_replay", {"reason": "unknown_stage"})  # skipped: nothing loads
+    log = (home.logs_dir / "dag-scenetrack_replay.log").read_text()
+    assert "unchanged" in log and "nothing loaded: 1 row(s) still wait" in log
+
+
 # Last: it adds a version, holds back a file and leaves a blocked gate run behind.
 def test_a_breaking_submission_is_held_back_and_a_failure_of_everyone_blocks(
     demo, tmp_path, capsys, monkeypatch

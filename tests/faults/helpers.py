@@ -122,7 +122,7 @@ def published_version(p: Paths) -> int:
 
 
 def ledger_accounting(p: Paths) -> dict[str, tuple]:
-    """Per ledger row: (status, rows_read, loaded, quarantined, raw rows, quarantine rows).
+    """Per ledger row: (status, rows_read, loaded, quarantined, raw rows, quarantined lines).
 
     Asserts that no raw or quarantine row belongs to a file missing from the ledger and that
     every loaded file's rows are all there: a file is in whole or not at all.
@@ -136,7 +136,11 @@ def ledger_accounting(p: Paths) -> dict[str, tuple]:
                 union all
                 select source_file_sha256, count(*) from raw.capabilities group by 1
             ),
-            q as (select source_file_sha256 as sha, count(*) as n from raw.quarantine group by 1)
+            q as (
+                -- a row is listed once per failing column and reason: count rows (lines)
+                select source_file_sha256 as sha, count(distinct source_line) as n
+                from raw.quarantine group by 1
+            )
             select l.file_sha256, l.status, l.rows_read, l.rows_loaded, l.rows_quarantined,
                    coalesce((select sum(n) from r where r.sha = l.file_sha256), 0),
                    coalesce((select sum(n) from q where q.sha = l.file_sha256), 0)

@@ -66,14 +66,14 @@ def test_columns_needed_are_the_expectations_columns_and_the_id_columns():
     # id columns first, then the city column (per-city holdback puts failing rows on cities)
     assert columns_needed(specs["fct_stage_transitions"]) == (
         "transition_key",
-        "city_code",
+        "city_code",  # meta.city_column: failing rows are put on their city
         "from_stage",
         "to_stage",
         "days_taken",
     )
     assert columns_needed(specs["stg_raw__events"]) == (
         "event_key",
-        "city_code",
+        "city_code",  # meta.city_column
         "project_key",
         "project_id",
         "domain_code",

@@ -102,7 +102,7 @@ def test_gbk_file_is_detected_from_its_bytes(home, tmp_path) -> None:
     )
     r = ingest_paths(home, [f])[0]
     assert (r.encoding, r.rows_loaded) == ("gb18030", 1)
-    assert _q(home, "select city_code, domain_code from raw.events") == [("340200", "industry")]
+    assert _q(home, "select city_code, domain_raw from raw.events") == [("340200", "产业")]
 
 
 def test_loaded_files_are_archived_by_content_hash(home, tmp_path) -> None:

@@ -131,6 +131,15 @@ def lived(tmp_path_factory, pg_target: PgTarget, pg_server: server.PgServer):
     """Build on PostgreSQL (v1, then v2 under BI readers) and on DuckDB, same submissions."""
     tmp = tmp_path_factory.mktemp("pglive")
     files = generate(tmp / "subs", cities=6, seed=23)
+    listed = tmp / "subs" / "无锡第一批.csv"  # a published list: batches, several technologies
+    listed.write_text(
+        "无锡市2025年第一批场景机会清单（发布日期：2025年3月3日）\n"
+        "场景名称,所属领域,技术方向,预计投资（万元）,联系人,填报日期\n"
+        "港口理货,交通,机器视觉+5G,约800,甲,2025-03-05\n"
+        "冷链仓储,海洋开发,物联网、AI,,乙,2025-03-05\n",
+        encoding="utf-8",
+    )
+    files = [*files, listed]
     first, rest = files[: len(files) // 2], files[len(files) // 2 :]
     mp = pytest.MonkeyPatch()
     mp.setenv("SCENETRACK_REFERENCE_DATE", REFERENCE_DATE)
@@ -199,7 +208,7 @@ def test_every_published_mart_equals_the_duckdb_build_row_for_row(lived) -> None
             "and table_name <> 'publish_info'"
         ).fetchall()
     )
-    assert "mart_city_scorecard" in tables and len(tables) == 14
+    assert "mart_city_scorecard" in tables and len(tables) == 16
     with psycopg.connect(lived["target"].dsn) as pg:
         pg_tables = sorted(
             r[0]
@@ -291,7 +300,7 @@ def test_bi_reader_can_select_every_published_table(lived) -> None:
                 "select tablename from pg_tables where schemaname = 'published' order by 1"
             ).fetchall()
         ]
-        assert len(tables) == 15 and "publish_info" in tables
+        assert len(tables) == 17 and "publish_info" in tables
         for t in tables:
             bi.execute(sql.SQL("select * from {} limit 1").format(sql.Identifier("published", t)))
         assert bi.execute("select current_user").fetchone()[0] == "bi_reader"

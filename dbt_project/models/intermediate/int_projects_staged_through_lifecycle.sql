@@ -129,6 +129,50 @@ ranked_events as (
     inner join stages on events.stage_code = stages.stage_code
 ),
 
+described as (
+    -- domain and technology from the most recent report that names them: a later report
+    -- that leaves them blank (a ledger row without 技术领域) does not erase what a list said
+    select
+        project_key,
+        max(case when domain_rank = 1 then domain_text end) as domain_text,
+        max(case when domain_rank = 1 then domain_code end) as domain_code,
+        max(case when technology_rank = 1 then technology_text end) as technology_text,
+        max(case when technology_rank = 1 then technology_code end) as technology_code
+    from (
+        select
+            events.project_key,
+            events.domain_text,
+            events.domain_code,
+            events.technology_text,
+            events.technology_code,
+            row_number() over (
+                partition by events.project_key
+                order by case when events.domain_text is null then 1 else 0 end,
+                    events.event_date desc, stages.stage_order desc, events.event_type
+            ) as domain_rank,
+            row_number() over (
+                partition by events.project_key
+                order by case when events.technology_text is null then 1 else 0 end,
+                    events.event_date desc, stages.stage_order desc, events.event_type
+            ) as technology_rank
+        from events
+        inner join stages on events.stage_code = stages.stage_code
+    ) as ranked
+    group by project_key
+),
+
+listing as (
+    -- what the city's opportunity list said: the batch it was published in and the planned
+    -- investment (a project enters the opportunity stage once: one row at most)
+    select
+        project_key,
+        batch as opportunity_batch,
+        planned_investment_yuan,
+        planned_investment_is_approximate
+    from events
+    where stage_code = 'opportunity' and event_type = 'enter'
+),
+
 amount_ranked as (
     -- the latest event that reports an amount states the project's cooperation amount
     select
@@ -149,8 +193,10 @@ final as (
         latest.city_code,
         latest.project_id,
         latest.project_name,
-        latest.domain_code,
-        latest.technology_code,
+        described.domain_text,
+        described.domain_code,
+        described.technology_text,
+        described.technology_code,
         latest.demand_owner,
         latest.supplier,
         entry_dates.opportunity_entered_on,
@@ -165,6 +211,10 @@ final as (
             else 'active'
         end as status,
         amount_ranked.amount_yuan as cooperation_amount_yuan,
+        listing.opportunity_batch,
+        listing.planned_investment_yuan,
+        coalesce(listing.planned_investment_is_approximate, false)
+            as planned_investment_is_approximate,
         coalesce(
             entry_dates.opportunity_entered_on, entry_dates.first_entered_on, latest.event_date
         ) as cohort_date,
@@ -186,6 +236,8 @@ final as (
         on latest.project_key = amount_ranked.project_key
         and amount_ranked.amount_rank = 1
     left join regressions on latest.project_key = regressions.project_key
+    left join listing on latest.project_key = listing.project_key
+    left join described on latest.project_key = described.project_key
     where latest.recency_rank = 1
 )
 

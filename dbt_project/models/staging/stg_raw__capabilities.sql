@@ -1,5 +1,6 @@
 -- One row per supplier capability; a re-listed capability keeps its latest report. The rows
--- of held submissions (raw.file_holds) stay out until released.
+-- of held submissions (raw.file_holds) stay out until released. Domain and technology get
+-- their codes from the value_aliases seed, as for events (macros/descriptive_codes.sql).
 with
 
 source as (
@@ -14,21 +15,34 @@ source as (
     )
 ),
 
+coded as (
+    select
+        source.*,
+        {{ technology_part('source.technology_raw', 1) }} as primary_technology_text,
+        {{ code_of('domains', 'source.domain_raw') }} as domain_code
+    from source
+    {{ join_alias('domain', 'source.domain_raw', 'domains') }}
+),
+
 renamed as (
     select
         city_code || ':' || capability_id as capability_key,
         city_code,
         capability_id,
         supplier,
-        technology_code,
+        technology_raw as technology_text,
+        {{ code_of('technologies', 'coded.primary_technology_text') }} as technology_code,
+        domain_raw as domain_text,
         domain_code,
         title,
+        batch,
         published_on,
         coalesce(reported_at, cast(loaded_at as date)) as reported_at,
-        load_id,
+        coalesce(file_load_id, load_id) as file_load_id,
         source_file_sha256,
         source_line
-    from source
+    from coded
+    {{ join_alias('technology', 'coded.primary_technology_text', 'technologies') }}
 ),
 
 ranked as (
@@ -36,7 +50,7 @@ ranked as (
         *,
         row_number() over (
             partition by capability_key
-            order by reported_at desc, load_id desc, source_file_sha256 desc, source_line desc
+            order by reported_at desc, file_load_id desc, source_file_sha256 desc, source_line desc
         ) as report_rank
     from renamed
 ),
@@ -47,9 +61,12 @@ final as (
         city_code,
         capability_id,
         supplier,
+        technology_text,
         technology_code,
+        domain_text,
         domain_code,
         title,
+        batch,
         published_on,
         reported_at
     from ranked

@@ -54,6 +54,15 @@ in_scope as (
 ),
 {% endif %}
 
+coded as (
+    select
+        in_scope.*,
+        {{ technology_part('in_scope.technology_raw', 1) }} as primary_technology_text,
+        {{ code_of('domains', 'in_scope.domain_raw') }} as domain_code
+    from in_scope
+    {{ join_alias('domain', 'in_scope.domain_raw', 'domains') }}
+),
+
 renamed as (
     select
         city_code || ':' || project_id as project_key,
@@ -61,8 +70,10 @@ renamed as (
         city_code,
         project_id,
         project_name,
+        domain_raw as domain_text,
         domain_code,
-        technology_code,
+        technology_raw as technology_text,
+        {{ code_of('technologies', 'coded.primary_technology_text') }} as technology_code,
         demand_owner,
         supplier,
         stage_code,
@@ -70,12 +81,17 @@ renamed as (
         event_date,
         event_date_precision,
         amount_yuan,
+        batch,
+        planned_investment_yuan,
+        coalesce(planned_investment_approximate, false) as planned_investment_is_approximate,
         coalesce(reported_at, cast(loaded_at as date)) as reported_at,
         source_file_sha256,
         source_line,
         loaded_at,
-        load_id
-    from in_scope
+        load_id,
+        coalesce(file_load_id, load_id) as file_load_id
+    from coded
+    {{ join_alias('technology', 'coded.primary_technology_text', 'technologies') }}
 ),
 
 ranked as (
@@ -83,7 +99,7 @@ ranked as (
         *,
         row_number() over (
             partition by event_key
-            order by reported_at desc, load_id desc, source_file_sha256 desc, source_line desc
+            order by reported_at desc, file_load_id desc, source_file_sha256 desc, source_line desc
         ) as report_rank,
         count(*) over (partition by event_key) as report_count,
         min(event_date) over (partition by event_key) as earliest_date_reported,
@@ -102,7 +118,9 @@ final as (
         city_code,
         project_id,
         project_name,
+        domain_text,
         domain_code,
+        technology_text,
         technology_code,
         demand_owner,
         supplier,
@@ -111,6 +129,9 @@ final as (
         event_date,
         event_date_precision,
         amount_yuan,
+        batch,
+        planned_investment_yuan,
+        planned_investment_is_approximate,
         reported_at,
         cast(report_count as integer) as report_count,
         -- reports that disagree on the date or the amount (one with an amount, one without
