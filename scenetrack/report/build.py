@@ -1020,6 +1020,8 @@ def _filters(data: ReportData, lang: str) -> list[dict]:
             return L["unknown"] if v == "unknown" else _name_of(data.domains, v, lang)
         if dim == "technology_code":
             return L["unknown"] if v == "unknown" else _name_of(data.technologies, v, lang)
+        if dim == "batch_code" and v == "none":
+            return L["no_batch"]
         return v
 
     out = []
@@ -1182,6 +1184,7 @@ def _money_table(data: ReportData, dimension: str, lang: str) -> Table:
             Col("year", L["year"], "text"),
             Col("projects", L["projects_signed"]),
             Col("amount_yi", L["amount_signed_yi"], "yi"),
+            Col("planned_yi", L["planned_investment_yi"], "yi"),
         ],
     )
     for m in slices.money_by(data.activity, dimension):

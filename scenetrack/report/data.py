@@ -389,7 +389,8 @@ def _activity(con: duckdb.DuckDBPyConnection) -> list[Row]:
     """``mart_stage_activity`` (year and quarter rows) summed per province (with its region),
     domain, technology and stage: the dimensions the report's filters slice by, at the
     coarsest grain they need (the page embeds these rows). A dimension the mart gains (the
-    opportunity-list batch) is kept as a key, so it reaches the filters unchanged."""
+    opportunity-list batch) is kept as a key, so it reaches the filters unchanged; the planned
+    investment the lists stated rides on the opportunity rows."""
     if not _has_table(con, "mart_stage_activity"):
         return []
     mart_cols = {
@@ -400,6 +401,11 @@ def _activity(con: duckdb.DuckDBPyConnection) -> list[Row]:
         ).fetchall()
     }
     extra = [d for d in ("batch_code",) if d in mart_cols]
+    planned = (
+        "sum(a.planned_investment_yuan)"
+        if "planned_investment_yuan" in mart_cols
+        else "cast(0 as decimal(20, 2))"  # a version published before the lists carried it
+    )
     keys = ", ".join(
         [
             "a.period_type",
@@ -419,7 +425,8 @@ def _activity(con: duckdb.DuckDBPyConnection) -> list[Row]:
         f"select {keys}, sum(a.projects_entered) as projects_entered, "
         "sum(a.projects_failed) as projects_failed, "
         "sum(a.projects_withdrawn) as projects_withdrawn, "
-        "sum(a.cooperation_amount_yuan) as cooperation_amount_yuan "
+        "sum(a.cooperation_amount_yuan) as cooperation_amount_yuan, "
+        f"{planned} as planned_investment_yuan "
         "from main.mart_stage_activity as a left join main.dim_city as c using (city_code) "
         f"where a.period_type in ('year', 'quarter') group by {keys} "
         "order by a.period_type, a.period_start, c.province_zh, a.domain_code, "

@@ -271,6 +271,7 @@ _TEXT: dict[str, tuple[str, str]] = {
     "dim_technology_code": ("技术领域", "Technology"),
     "dim_year": ("年份", "Year"),
     "dim_batch_code": ("清单批次", "List batch"),
+    "no_batch": ("无批次", "no batch"),
     "dim_stage": ("阶段", "Stage"),
     # activity view
     "activity": ("阶段活动（按期间）", "Activity by period"),
@@ -349,9 +350,12 @@ _TEXT: dict[str, tuple[str, str]] = {
     # money and suppliers
     "money": ("资金", "Money"),
     "money_note": (
-        "按项目进入应用（签约）的年份统计合作金额；计划投资待清单批次数据接入后并列显示。",
+        "合作金额按项目进入应用（签约）的年份统计；预计投资为机会清单所列金额，按机会发布年份统计，"
+        "两者分列、不相加。各批次的预计投资与签约金额见“场景机会清单批次”。",
         "Cooperation amounts by the year the projects reached application (signed); planned "
-        "investment joins here once the opportunity lists carry it.",
+        "investment is what the opportunity lists stated, by the year the opportunities were "
+        "published, kept apart (never added). Each batch's planned and signed money: see "
+        "“Opportunity-list batches”.",
     ),
     "money_by_domain": ("按领域", "By domain"),
     "money_by_technology": ("按技术", "By technology"),
@@ -445,6 +449,29 @@ _COLUMNS: dict[str, tuple[str, str]] = {
     "application_entered_on": ("进入应用日期", "Application started on"),
     "scale_up_entered_on": ("进入推广日期", "Scale-up started on"),
     "cooperation_amount_yuan": ("合作金额（元）", "Cooperation amount (yuan)"),
+    # the published lists (场景机会清单): batch, planned investment, the words as written
+    "batch_code": ("清单批次", "List batch"),
+    "opportunity_batch": ("清单批次", "List batch"),
+    "first_published_on": ("首次发布日期", "First published on"),
+    "planned_investment_yuan": ("预计投资（元）", "Planned investment (yuan)"),
+    "planned_investment_is_approximate": ("预计投资为约数", "Planned investment approximate"),
+    "opportunities_with_planned_investment": (
+        "列明预计投资的机会数",
+        "Opportunities with planned investment",
+    ),
+    "opportunities_with_approximate_investment": (
+        "预计投资为约数的机会数",
+        "Opportunities with approximate investment",
+    ),
+    "domain_text": ("应用领域（原文）", "Domain (as written)"),
+    "technology_text": ("技术领域（原文）", "Technology (as written)"),
+    "project_technology_key": ("项目技术编号", "Project technology key"),
+    "technology_position": ("技术序位", "Technology position"),
+    "is_primary": ("是否主要技术", "Primary technology"),
+    # audit columns: which load and dbt run last wrote the row
+    "last_load_id": ("最近装载编号", "Last load number"),
+    "dbt_run_seq": ("dbt 运行序号", "dbt run number"),
+    "dbt_updated_at": ("dbt 更新时间", "dbt updated at"),
     "cohort_year": ("队列年份", "Cohort year"),
     "cohort_date": ("队列日期", "Cohort date"),
     "days_opportunity_to_validation": ("机会→验证（天）", "Opportunity → validation (days)"),

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import statistics
-from collections import defaultdict
 from datetime import date, timedelta
 from typing import Any
 
@@ -168,19 +167,33 @@ def attention(
 
 
 def money_by(rows: list[Row], dimension: str) -> list[Row]:
-    """Money signed (application rows of the activity) per ``dimension`` value and year."""
-    acc: dict[tuple[str, str], Row] = defaultdict(dict)
+    """Per ``dimension`` value and year: the money signed (application rows of the activity,
+    by the year projects reached application) beside the planned investment the opportunity
+    lists stated (opportunity rows, by the year the opportunities were published)."""
+    acc: dict[tuple[str, str], Row] = {}
     for r in rows:
-        if r["period_type"] != "year" or r["stage_code"] != "application":
+        if r["period_type"] != "year" or r["stage_code"] not in ("opportunity", "application"):
             continue
-        key = (r[dimension], r["period_label"])
-        a = acc[key]
-        a.setdefault("value", r[dimension])
-        a.setdefault("year", r["period_label"])
-        a["projects"] = a.get("projects", 0) + int(r["projects_entered"])
-        a["amount_yuan"] = a.get("amount_yuan", 0) + (r["cooperation_amount_yuan"] or 0)
+        a = acc.setdefault(
+            (r[dimension], r["period_label"]),
+            {
+                "value": r[dimension],
+                "year": r["period_label"],
+                "projects": 0,
+                "amount_yuan": 0,
+                "planned_yuan": 0,
+            },
+        )
+        if r["stage_code"] == "application":
+            a["projects"] += int(r["projects_entered"])
+            a["amount_yuan"] += r["cooperation_amount_yuan"] or 0
+        else:
+            a["planned_yuan"] += r.get("planned_investment_yuan") or 0
     out = []
     for a in acc.values():
+        if not a["projects"] and not a["planned_yuan"]:
+            continue  # a year with opportunities but neither money signed nor planned
         a["amount_yi"] = float(a.pop("amount_yuan")) / 1e8
+        a["planned_yi"] = float(a.pop("planned_yuan")) / 1e8
         out.append(a)
     return sorted(out, key=lambda a: (a["year"], -a["amount_yi"], a["value"]))

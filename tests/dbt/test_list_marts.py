@@ -108,6 +108,24 @@ def test_how_the_batch_did(home: Paths) -> None:
     ]  # fmt: skip
 
 
+def test_the_activity_view_slices_by_batch_and_carries_the_planned_investment(
+    home: Paths,
+) -> None:
+    """2025, batch 第2批: 3 opportunities published (planned 300万 + 1.5亿, the third 面议),
+    2 validations, 1 of them failed there, 1 application signing 500万 (a stage's amount is
+    that of the projects entering it: the 500万 project entered all three)."""
+    assert _published(
+        home,
+        "select batch_code, stage_code, sum(projects_entered), sum(projects_failed), "
+        "sum(cooperation_amount_yuan), sum(planned_investment_yuan) from mart_stage_activity "
+        "where period_type = 'year' group by all order by min(stage_order)",
+    ) == [
+        ("2025年第2批", "opportunity", 3, 0, Decimal("5000000.00"), Decimal("153000000.00")),
+        ("2025年第2批", "validation", 2, 1, Decimal("5000000.00"), Decimal("0.00")),
+        ("2025年第2批", "application", 1, 0, Decimal("5000000.00"), Decimal("0.00")),
+    ]
+
+
 def test_wordings_no_alias_knows_are_listed_per_city(home: Paths) -> None:
     con = duckdb.connect(str(home.work_db), read_only=True)
     try:
@@ -139,3 +157,18 @@ def test_contacts_reach_neither_the_published_file_nor_an_export(home: Paths, tm
         with Path(f).open(encoding="utf-8-sig") as fh:
             text = " ".join(" ".join(row) for row in csv.reader(fh))
         assert "13800138000" not in text and "张三" not in text and "x@y.cn" not in text
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_every_published_column_has_a_readable_header(home: Paths, lang: str) -> None:
+    """`export --labels` names every column of every published table (lists' columns too)."""
+    from scenetrack.report.labels import column_words, labels
+
+    words = labels(lang) | column_words(lang)
+    columns = _published(
+        home,
+        "select distinct column_name from duckdb_columns() where not internal "
+        "and schema_name = 'main' and table_name <> 'publish_info'",
+    )
+    missing = sorted(c for (c,) in columns if c not in words)
+    assert missing == [], " ".join(missing)

@@ -69,8 +69,9 @@ create table mart_supply_demand (
 create table mart_stage_activity (
     period_type varchar, period_label varchar, period_start date, city_code varchar,
     domain_code varchar, technology_code varchar, stage_code varchar, stage_order integer,
-    projects_entered bigint, projects_failed bigint, projects_withdrawn bigint,
-    cooperation_amount_yuan decimal(20, 2));
+    batch_code varchar, projects_entered bigint, projects_failed bigint,
+    projects_withdrawn bigint, cooperation_amount_yuan decimal(20, 2),
+    planned_investment_yuan decimal(20, 2));
 create table mart_terminations (
     project_key varchar, city_code varchar, domain_code varchar, technology_code varchar,
     supplier varchar, stage_code varchar, status varchar, terminated_on date,
@@ -107,6 +108,13 @@ PROJECTS = [
      "2025-04-01", None, None, None, "2025-05-01", "opportunity", "2025-04-01",
      "terminated_withdrawn", None, 2025, "2025-04-01", None, None, None, None, False),
 ]
+
+# the opportunity-list batch and planned investment (预计投资) of the projects a list published
+BATCHES = {
+    "340100:P1": ("2025年第1批", "50000000.00"),
+    "340100:P3": ("2025年第1批", "8000000.00"),
+    "320200:P1": ("2025年第2批", None),
+}
 
 TRANSITIONS = [
     ("340100:P1", "340100", "industry", "ai", "opportunity", "validation", "2025-01-10",
@@ -205,8 +213,10 @@ def activity_rows(projects: list[tuple]) -> list[tuple]:
     stages = ["opportunity", "validation", "application", "scale_up"]
     acc: Counter = Counter()
     amounts: Counter = Counter()
+    planned: Counter = Counter()
     for r in projects:
         city, domain, tech, status, amount = r[1], r[4], r[5], r[15], r[16]
+        batch, planned_yuan = BATCHES.get(r[0], ("none", None))
         happenings = [(r[8 + i], s, "entered") for i, s in enumerate(stages) if r[8 + i]]
         if r[12]:
             happenings.append((r[12], r[13], status.removeprefix("terminated_")))
@@ -217,19 +227,23 @@ def activity_rows(projects: list[tuple]) -> list[tuple]:
                 ("year", str(d.year), date(d.year, 1, 1)),
                 ("quarter", f"{d.year}-Q{q + 1}", date(d.year, 3 * q + 1, 1)),
             ):
-                key = (ptype, label, start, city, domain, tech, stage)
+                key = (ptype, label, start, city, domain, tech, stage, batch)
                 acc[key, what] += 1
                 if what == "entered" and amount:
                     amounts[key] += Decimal(amount)
+                if what == "entered" and stage == "opportunity" and planned_yuan:
+                    planned[key] += Decimal(planned_yuan)
     keys = sorted({k for k, _ in acc})
     return [
         (
             *k[:7],
             stages.index(k[6]) + 1,
+            k[7],
             acc[k, "entered"],
             acc[k, "failed"],
             acc[k, "withdrawn"],
             amounts[k],
+            planned[k],
         )
         for k in keys
     ]

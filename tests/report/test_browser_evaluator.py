@@ -29,14 +29,18 @@ def _sql(p: Paths, sql: str, params: list | None = None) -> list[tuple]:
         con.close()
 
 
-def _expected_activity(p: Paths, region: str | None) -> dict[tuple[str, str], int]:
-    """(year, stage) -> projects entering, over the cities of ``region`` (None: all)."""
+def _expected_activity(
+    p: Paths, region: str | None, batch: str | None = None
+) -> dict[tuple[str, str], int]:
+    """(year, stage) -> projects entering, over the cities of ``region`` and the opportunity
+    list ``batch`` (None: all)."""
     rows = _sql(
         p,
         "select a.period_label, a.stage_code, sum(a.projects_entered) "
         "from mart_stage_activity a join dim_city c using (city_code) "
-        "where a.period_type = 'year' and (? is null or c.region = ?) group by all",
-        [region, region],
+        "where a.period_type = 'year' and (? is null or c.region = ?) "
+        "and (? is null or a.batch_code = ?) group by all",
+        [region, region, batch, batch],
     )
     return {(y, s): int(n) for y, s, n in rows}
 
@@ -115,6 +119,28 @@ def test_filter_drill_download_print_and_phone(built_report, browser, lang, tmp_
         assert shared.eval_on_selector('select[data-filter="region"]', "s => s.value") == "east"
         assert _shown_activity(shared) == _expected_activity(p, "east")
         shared.close()
+
+        # the opportunity-list batch slices the same view (every batch offered, 'none' named)
+        batches = page.eval_on_selector_all(
+            'select[data-filter="batch_code"] option',
+            "os => os.map(o => [o.value, o.textContent])",
+        )
+        assert dict(batches[1:]) == {
+            "2025年第1批": "2025年第1批",
+            "2025年第2批": "2025年第2批",
+            "none": {"zh": "无批次", "en": "no batch"}[lang],
+        }
+        page.select_option('select[data-filter="region"]', "")
+        page.select_option('select[data-filter="batch_code"]', "2025年第1批")
+        assert _shown_activity(page) == _expected_activity(p, None, "2025年第1批")
+        assert _shown_activity(page) == {
+            ("2025", "opportunity"): 2,
+            ("2025", "validation"): 1,
+            ("2025", "application"): 1,
+            ("2025", "scale_up"): 1,
+        }
+        page.select_option('select[data-filter="batch_code"]', "")
+        page.select_option('select[data-filter="region"]', "east")
 
         # download: the filtered leaderboard as CSV (raw mart values, the page's headers) ...
         with page.expect_download() as dl:

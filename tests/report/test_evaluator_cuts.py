@@ -118,6 +118,12 @@ def test_attention_money_suppliers_freshness(built_report, lang) -> None:
     assert money == pytest.approx({"industry:2025": 3.0, "city:2025": 1.2345678912})
     tech = {r["_key"]: r["projects"][0] for r in page.tables["money_technology"]}
     assert tech == {"ai:2025": "1", "drone:2025": "1"}
+    # planned investment the lists stated (conftest.BATCHES), by the opportunities' year, kept
+    # apart from the money signed: 合肥 P1 5000万 (industry, ai), P3 800万 (city, drone)
+    planned = {r["_key"]: float(r["planned_yi"][0]) for r in page.tables["money_domain"]}
+    assert planned == pytest.approx({"industry:2025": 0.5, "city:2025": 0.08})
+    planned = {r["_key"]: float(r["planned_yi"][0]) for r in page.tables["money_technology"]}
+    assert planned == pytest.approx({"ai:2025": 0.5, "drone:2025": 0.08})
     suppliers = {r["_key"]: r["projects_reached_application"][0] for r in page.tables["suppliers"]}
     expected = dict(
         _one(

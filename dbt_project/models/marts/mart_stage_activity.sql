@@ -8,7 +8,8 @@
 --
 -- Read from fct_project_lifecycle alone (a date per stage entered, the termination date), one
 -- row per project and stage entered plus one per termination, grouped in one GROUPING SETS
--- pass. A dimension the lifecycle gains (the opportunity-list batch) joins the key here.
+-- pass. The opportunity-list batch is a key ('none' for projects no numbered list published),
+-- and the planned investment a list stated counts on the opportunity row of its period.
 {% set stage_codes = ['opportunity', 'validation', 'application', 'scale_up'] %}
 
 with
@@ -30,10 +31,13 @@ happenings as (
         coalesce(technology_code, 'unknown') as technology_code,
         '{{ s }}' as stage_code,
         {{ s }}_entered_on as happened_on,
+        coalesce(opportunity_batch, 'none') as batch_code,
         1 as entered,
         0 as failed,
         0 as withdrawn,
-        cooperation_amount_yuan
+        cooperation_amount_yuan,
+        {% if s == 'opportunity' %}planned_investment_yuan{% else %}null{% endif %}
+            as planned_investment_yuan
     from projects
     where {{ s }}_entered_on is not null
     union all
@@ -45,10 +49,12 @@ happenings as (
         coalesce(technology_code, 'unknown') as technology_code,
         current_stage as stage_code,
         terminated_on as happened_on,
+        coalesce(opportunity_batch, 'none') as batch_code,
         0 as entered,
         case when status = 'terminated_failed' then 1 else 0 end as failed,
         case when status = 'terminated_withdrawn' then 1 else 0 end as withdrawn,
-        null as cooperation_amount_yuan
+        null as cooperation_amount_yuan,
+        null as planned_investment_yuan
     from projects
     where terminated_on is not null and status <> 'active' and current_stage is not null
 ),
@@ -64,16 +70,18 @@ rolled_up as (
         domain_code,
         technology_code,
         stage_code,
+        batch_code,
         {{ period_of_group() }},
         sum(entered) as projects_entered,
         sum(failed) as projects_failed,
         sum(withdrawn) as projects_withdrawn,
-        sum(case when entered = 1 then cooperation_amount_yuan end) as cooperation_amount_yuan
+        sum(case when entered = 1 then cooperation_amount_yuan end) as cooperation_amount_yuan,
+        sum(planned_investment_yuan) as planned_investment_yuan
     from dated
     group by grouping sets (
-        (city_code, domain_code, technology_code, stage_code, year_start),
-        (city_code, domain_code, technology_code, stage_code, quarter_start),
-        (city_code, domain_code, technology_code, stage_code, month_start)
+        (city_code, domain_code, technology_code, stage_code, batch_code, year_start),
+        (city_code, domain_code, technology_code, stage_code, batch_code, quarter_start),
+        (city_code, domain_code, technology_code, stage_code, batch_code, month_start)
     )
 ),
 
@@ -88,11 +96,14 @@ final as (
         cast(rolled_up.technology_code as varchar) as technology_code,
         cast(rolled_up.stage_code as varchar) as stage_code,
         stages.stage_order,
+        cast(rolled_up.batch_code as varchar) as batch_code,
         cast(rolled_up.projects_entered as bigint) as projects_entered,
         cast(rolled_up.projects_failed as bigint) as projects_failed,
         cast(rolled_up.projects_withdrawn as bigint) as projects_withdrawn,
         cast(coalesce(rolled_up.cooperation_amount_yuan, 0) as decimal(20, 2))
-            as cooperation_amount_yuan
+            as cooperation_amount_yuan,
+        cast(coalesce(rolled_up.planned_investment_yuan, 0) as decimal(20, 2))
+            as planned_investment_yuan
     from rolled_up
     inner join stages on rolled_up.stage_code = stages.stage_code
 )
