@@ -192,16 +192,32 @@ def find_header(rows: list[list[object]]) -> tuple[int, HeaderMatch] | None:
     """(index into ``rows``, match) of the first row that is a recognised header.
 
     ``rows`` are the first non-blank rows of the file (titles such as
-    ``2025年无锡市场景项目台账`` may come first). Each row is tried as-is, then with merged
-    cells from the row above filled in.
+    ``2025年无锡市场景项目台账`` may come first). Each row is tried as-is and with merged
+    cells from the row above filled in; the reading that names more columns wins (as-is on a
+    tie). A match is then checked against the next row: the upper row of a two-row header
+    (``城市 | 项目编号 | 阶段日期`` over ``发布日期 | 验证日期``) can pass for a short list
+    header on its own, and the lower row, merged, names more columns.
     """
-    for i in range(min(len(rows), MAX_HEADER_SEARCH_ROWS)):
-        m = match_header(rows[i])
-        if m is None and i > 0:
-            m = match_header(header_with_merges(rows, i))
-        if m is not None:
-            return i, m
+    last = min(len(rows), MAX_HEADER_SEARCH_ROWS)
+    for i in range(last):
+        m = _best_reading(rows, i)
+        if m is None:
+            continue
+        below = _best_reading(rows, i + 1) if i + 1 < last else None
+        if below is not None and len(below.positions) > len(m.positions):
+            return i + 1, below
+        return i, m
     return None
+
+
+def _best_reading(rows: list[list[object]], i: int) -> HeaderMatch | None:
+    """Row ``i`` read as-is or with the merged cells of the row above, whichever names more
+    columns (as-is on a tie; None when neither is a header)."""
+    as_is = match_header(rows[i])
+    merged = match_header(header_with_merges(rows, i)) if i > 0 else None
+    if merged is not None and (as_is is None or len(merged.positions) > len(as_is.positions)):
+        return merged
+    return as_is
 
 
 def expected_header_text() -> str:
