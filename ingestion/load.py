@@ -43,6 +43,7 @@ import pyarrow.compute as pc
 from ingestion import normalise as n
 from ingestion.arrow_memory import allocating_from_intake_pool
 from ingestion.context import Context, FileContext, UnknownChannelError, file_context
+from ingestion.faultpoints import checkpoint
 from ingestion.layouts import LEDGER, LEDGER_STAGE_DATES, Column, Layout
 from ingestion.printable import printable
 from ingestion.reading import (
@@ -54,7 +55,6 @@ from ingestion.reading import (
     sha256_of,
 )
 from ingestion.reference import register_reference, unmapped_values_sql
-from scenetrack.faults import checkpoint
 
 # The long-field limit: a value longer than an Excel cell holds (32,767 characters) is no
 # clerk's entry; its row is quarantined (value_too_long), so every export can show every value.

@@ -27,6 +27,7 @@ from pathlib import Path
 import duckdb
 
 from ingestion.context import Context, UnknownChannelError, file_context
+from ingestion.faultpoints import checkpoint
 from ingestion.layouts import LEDGER
 from ingestion.load import (
     UTC_NOW,
@@ -40,7 +41,6 @@ from ingestion.load import (
 )
 from ingestion.reading import Limits, RejectedFile, read_submission
 from ingestion.reference import register_reference
-from scenetrack.faults import checkpoint
 
 REPLAY_TABLE = "_replay_norm"
 
