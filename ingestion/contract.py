@@ -15,11 +15,11 @@ from pathlib import Path
 from ingestion import normalise as n
 from ingestion.headers import MAX_HEADER_SEARCH_ROWS, PERSONAL, UNIT_MULTIPLIERS, aliases
 from ingestion.layouts import LAYOUTS
-from ingestion.load import MAX_VALUE_CHARS
 from ingestion.locations import project_dir, seeds_dir
 from ingestion.reading import Limits
 from ingestion.receipts import FILE_REASONS, ROW_REASONS
 from ingestion.reference import CITY_ALIASES_FILE, technology_separators
+from ingestion.sql import MAX_VALUE_CHARS
 
 DOC_PATH = project_dir() / "docs" / "submission_contract.md"
 
