@@ -13,7 +13,7 @@ publication date and batch come, in this order, from:
 - **batch**: the row's 批次 column; the title rows (``第二批``, ``2025年第2批``, ``首批``).
 
 The title rows are read here, in Python (a few short strings per file); the rows themselves
-are resolved in the one SQL statement that normalises the file (:mod:`ingestion.load`), from
+are resolved in the one SQL statement that normalises the file (:mod:`ingestion.sql`), from
 the per-file values of :class:`FileContext`.
 """
 
