@@ -35,11 +35,6 @@ def configure(project_dir: Path, dbt_project_dir: Path, seeds_dir: Path) -> None
     _current = Locations(Path(project_dir), Path(dbt_project_dir), Path(seeds_dir))
 
 
-def locations() -> Locations:
-    """The locations in use."""
-    return _current
-
-
 def seeds_dir() -> Path:
     return _current.seeds_dir
 
