@@ -48,6 +48,10 @@ lint: $(STAMP) ## ruff lint and format check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+.PHONY: lint-imports
+lint-imports: $(STAMP) ## import contracts (.importlinter): dags -> scenetrack -> ingestion, no cycles
+	$(BIN)/lint-imports
+
 format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .

@@ -13,7 +13,7 @@ publication date and batch come, in this order, from:
 - **batch**: the row's 批次 column; the title rows (``第二批``, ``2025年第2批``, ``首批``).
 
 The title rows are read here, in Python (a few short strings per file); the rows themselves
-are resolved in the one SQL statement that normalises the file (:mod:`ingestion.load`), from
+are resolved in the one SQL statement that normalises the file (:mod:`ingestion.sql`), from
 the per-file values of :class:`FileContext`.
 """
 
@@ -28,8 +28,8 @@ from functools import cache
 
 import duckdb
 
+from ingestion.locations import seeds_dir
 from ingestion.reference import CITY_ALIASES_FILE, resolve_city
-from scenetrack.config import SEEDS_DIR
 
 # A date in a title: labelled (发布日期：2025年6月18日) or bare; day or month precision.
 _DAY = (
@@ -131,7 +131,7 @@ class FileContext:
 def _city_names() -> tuple[tuple[str, str], ...]:
     """(Chinese name, city code) for title search, longest first (马鞍山 before 鞍山)."""
     names: dict[str, str] = {}
-    with (SEEDS_DIR / "ref_cities.csv").open(encoding="utf-8", newline="") as f:
+    with (seeds_dir() / "ref_cities.csv").open(encoding="utf-8", newline="") as f:
         for r in csv.DictReader(f):
             names[r["name_zh"]] = r["city_code"]
     with CITY_ALIASES_FILE.open(encoding="utf-8", newline="") as f:

@@ -15,13 +15,13 @@ from pathlib import Path
 from ingestion import normalise as n
 from ingestion.headers import MAX_HEADER_SEARCH_ROWS, PERSONAL, UNIT_MULTIPLIERS, aliases
 from ingestion.layouts import LAYOUTS
-from ingestion.load import MAX_VALUE_CHARS
+from ingestion.locations import project_dir, seeds_dir
 from ingestion.reading import Limits
 from ingestion.receipts import FILE_REASONS, ROW_REASONS
 from ingestion.reference import CITY_ALIASES_FILE, technology_separators
-from scenetrack.config import PROJECT_DIR, SEEDS_DIR
+from ingestion.sql import MAX_VALUE_CHARS
 
-DOC_PATH = PROJECT_DIR / "docs" / "submission_contract.md"
+DOC_PATH = project_dir() / "docs" / "submission_contract.md"
 
 KIND_TEXT = {
     "text": "text",
@@ -90,7 +90,7 @@ def _layout_section(layout) -> list[str]:
 def _value_section(
     kind: str, title: str, reference: list[dict[str, str]] | None, code_col: str
 ) -> list[str]:
-    rows = [r for r in _read(SEEDS_DIR / "value_aliases.csv") if r["kind"] == kind]
+    rows = [r for r in _read(seeds_dir() / "value_aliases.csv") if r["kind"] == kind]
     codes: dict[str, list[str]] = {}
     for r in rows:
         source = r.get("source") or "platform"
@@ -321,15 +321,15 @@ def render() -> str:
         lines.append(f"| `{r['alias']}` | {r['city_code']} | {r['note']} |")
     lines.append("")
     lines += _value_section(
-        "stage", "Stages", _read(SEEDS_DIR / "lifecycle_stages.csv"), "stage_code"
+        "stage", "Stages", _read(seeds_dir() / "lifecycle_stages.csv"), "stage_code"
     )
     lines += _value_section("event_type", "Event types", None, "")
     lines += _value_section("end_type", "Termination types (ledger 终止类型)", None, "")
     lines += _value_section(
-        "domain", "Domains", _read(SEEDS_DIR / "ref_domains.csv"), "domain_code"
+        "domain", "Domains", _read(seeds_dir() / "ref_domains.csv"), "domain_code"
     )
     lines += _value_section(
-        "technology", "Technologies", _read(SEEDS_DIR / "ref_technologies.csv"), "technology_code"
+        "technology", "Technologies", _read(seeds_dir() / "ref_technologies.csv"), "technology_code"
     )
     lines += [
         "## 4. Reason codes",

@@ -18,7 +18,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from ingestion.layouts import CAPABILITIES, EVENTS
-from scenetrack.config import SEEDS_DIR
+from ingestion.locations import seeds_dir
 
 AS_OF = date(2025, 12, 31)
 DOMAINS = ("industry", "consumption", "society", "city", "digital_infrastructure")
@@ -117,7 +117,7 @@ OTHER_NAMED = (
 
 
 def _cities() -> list[dict[str, str]]:
-    with (SEEDS_DIR / "ref_cities.csv").open(encoding="utf-8") as f:
+    with (seeds_dir() / "ref_cities.csv").open(encoding="utf-8") as f:
         return list(csv.DictReader(f))
 
 

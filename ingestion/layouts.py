@@ -190,11 +190,3 @@ CAPABILITIES = Layout(
 # Tried in this order: the first layout whose required columns the header carries (and none
 # of the columns it excludes) wins.
 LAYOUTS: tuple[Layout, ...] = (EVENTS, OPPORTUNITIES, LEDGER, CAPABILITIES)
-
-
-def detect_layout(header: list[str]) -> Layout | None:
-    """The layout recognised from ``header`` (English or Chinese names), or None."""
-    from ingestion.headers import match_header
-
-    m = match_header(header)
-    return m.layout if m else None

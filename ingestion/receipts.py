@@ -16,13 +16,115 @@ import math
 import re
 import uuid
 import zipfile
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from xml.sax.saxutils import escape as xml_escape
 
 import duckdb
 
-from ingestion.load import MAX_VALUE_CHARS, Receipt, _safe_name
+from ingestion.archive import safe_name
+from ingestion.layouts import LEDGER
+from ingestion.printable import printable
+from ingestion.reference import unmapped_values_sql
+from ingestion.sql import MAX_VALUE_CHARS
+from ingestion.submission import Submission
+
+
+@dataclass
+class Receipt:
+    """What happened to one submitted file: the answer a city clerk gets back."""
+
+    file: str
+    sha256: str | None
+    status: str  # loaded | duplicate | rejected
+    layout: str | None = None
+    encoding: str | None = None
+    rows_read: int = 0
+    rows_loaded: int = 0
+    rows_quarantined: int = 0
+    rows_duplicate: int = 0
+    reason: str | None = None
+    quarantine_by_reason: dict[str, int] = field(default_factory=dict)
+    format: str | None = None
+    sheet: str | None = None
+    header_line: int | None = None
+    events_loaded: int = 0
+    columns: dict[str, str] = field(default_factory=dict)  # header as written -> column
+    ignored_columns: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    receipt_json: str | None = None
+    receipt_xlsx: str | None = None
+    load_id: int | None = None  # the file's place in the load sequence (loaded files only)
+    # contact columns (personal data): never read, never stored
+    dropped_columns: list[str] = field(default_factory=list)
+    # values taken from outside the rows (title rows, channel, operator) -> value
+    inferred: dict[str, str] = field(default_factory=dict)
+    # ids derived for rows without one (published lists): line, name, id
+    derived_ids: list[dict] = field(default_factory=list)
+    # domain/technology wordings no alias maps (loaded as unclassified): column, value, rows
+    unmapped_values: list[dict] = field(default_factory=list)
+    # what the submission said about itself (kept in the ledger for a replay)
+    channel: str | None = None
+    city_option: str | None = None
+    published_on_option: str | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @property
+    def reason_code(self) -> str | None:
+        return self.reason.split(":", 1)[0] if self.reason else None
+
+    def line(self) -> str:
+        """One readable line for the CLI and the task log (the file's name and the reason
+        escaped: they come from the file and must not forge lines)."""
+        if self.status == "rejected":
+            return f"REJECTED {printable(self.file)}: {printable(self.reason)}"
+        unmapped = len(self.unmapped_values)
+        return (
+            f"{self.status:<9} {printable(self.file)}: read {self.rows_read}, "
+            f"loaded {self.rows_loaded}, "
+            f"quarantined {self.rows_quarantined}, duplicate {self.rows_duplicate}"
+            + (f"; {unmapped} unmapped wording(s) loaded as unclassified" if unmapped else "")
+        )
+
+
+def describe(con: duckdb.DuckDBPyConnection, receipt: Receipt, sub: Submission, where: str) -> None:
+    """What the receipt says beyond counts: contact columns dropped, values taken from the
+    file's context, ids derived, and the wordings loaded as ``unclassified`` (``where``: the
+    raw rows of this load, a ``?`` for the file's hash)."""
+    layout = sub.layout
+    receipt.dropped_columns = list(sub.match.dropped)
+    if sub.context is not None:
+        receipt.inferred = sub.context.inferred()
+        receipt.notes.extend(n for n in sub.context.notes if n not in receipt.notes)
+    if receipt.dropped_columns:
+        note = "contact columns are personal data and were not read or stored: " + ", ".join(
+            receipt.dropped_columns
+        )
+        if note not in receipt.notes:
+            receipt.notes.append(note)
+    if not receipt.rows_loaded:
+        return
+    params = [sub.sha256]
+    if layout.derived_id:
+        id_col, name_col = layout.derived_id[0], layout.derived_id[-1]
+        receipt.derived_ids = [
+            {"line": line, "name": name, id_col: derived}
+            for line, name, derived in con.execute(
+                f"select distinct source_line, {name_col}, {id_col} from {layout.table} "
+                f"where {where} and {id_col}_derived order by source_line",
+                params,
+            ).fetchall()
+        ]
+    receipt.unmapped_values = [
+        {"column": column, "value": value, "rows": rows}
+        for column, value, rows in con.execute(
+            unmapped_values_sql(layout.table, where, layout is LEDGER), params
+        ).fetchall()
+    ]
+
 
 # Row-level reasons: each quarantined row carries one or more of these (one entry per failing
 # column and reason). Domain and technology are no longer among them: a wording no alias knows
@@ -231,7 +333,7 @@ def _summary(r: Receipt) -> dict:
 def write_receipt(con: duckdb.DuckDBPyConnection, r: Receipt, out_dir: Path) -> tuple[Path, Path]:
     """Write ``<name>.<hash>.receipt.json`` and ``.receipt.xlsx``; set their paths on ``r``."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    stem = f"{_safe_name(r.file)}.{(r.sha256 or uuid.uuid4().hex)[:12]}.receipt"
+    stem = f"{safe_name(r.file)}.{(r.sha256 or uuid.uuid4().hex)[:12]}.receipt"
     # A rejected file has no rows, a loaded one exactly those it quarantined now; only a
     # duplicate's rows (quarantined at its first load) need looking up.
     settled = r.status == "rejected" or (r.status == "loaded" and not r.rows_quarantined)

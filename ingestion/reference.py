@@ -22,8 +22,8 @@ from pathlib import Path
 import duckdb
 import yaml
 
+from ingestion.locations import dbt_project_dir, seeds_dir
 from ingestion.normalise import city_key, lookup_key_of
-from scenetrack.config import DBT_PROJECT_DIR, SEEDS_DIR
 
 CITY_ALIASES_FILE = Path(__file__).with_name("city_aliases.csv")
 
@@ -55,9 +55,9 @@ def city_name_candidates_sql() -> str:
 def reference_files() -> dict[str, str]:
     """The named parameters of the reference SQL: the seed files it reads."""
     return {
-        "cities": (SEEDS_DIR / "ref_cities.csv").as_posix(),
+        "cities": (seeds_dir() / "ref_cities.csv").as_posix(),
         "city_aliases": CITY_ALIASES_FILE.as_posix(),
-        "value_aliases": (SEEDS_DIR / "value_aliases.csv").as_posix(),
+        "value_aliases": (seeds_dir() / "value_aliases.csv").as_posix(),
     }
 
 
@@ -120,7 +120,7 @@ def resolve_city(con: duckdb.DuckDBPyConnection, text: str) -> str | None:
 def technology_separators() -> tuple[str, ...]:
     """What separates several technologies named in one cell (物联网+AI, 人工智能、机器人):
     the dbt var ``technology_separators`` (dbt_project.yml), one list for staging and intake."""
-    project = yaml.safe_load((DBT_PROJECT_DIR / "dbt_project.yml").read_text(encoding="utf-8"))
+    project = yaml.safe_load((dbt_project_dir() / "dbt_project.yml").read_text(encoding="utf-8"))
     return tuple(project["vars"]["technology_separators"])
 
 

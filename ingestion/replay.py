@@ -27,20 +27,15 @@ from pathlib import Path
 import duckdb
 
 from ingestion.context import Context, UnknownChannelError, file_context
+from ingestion.faultpoints import checkpoint
+from ingestion.file_ledger import next_load_id
 from ingestion.layouts import LEDGER
-from ingestion.load import (
-    UTC_NOW,
-    Receipt,
-    _describe,
-    _insert_ledger_events,
-    _insert_loaded,
-    _insert_quarantined,
-    _next_load_id,
-    _normalise,
-)
+from ingestion.load import _normalise
 from ingestion.reading import Limits, RejectedFile, read_submission
+from ingestion.receipts import Receipt, describe
 from ingestion.reference import register_reference
-from scenetrack.faults import checkpoint
+from ingestion.sql import UTC_NOW, insert_loaded, insert_quarantined
+from ingestion.stage_dates import insert_stage_date_events
 
 REPLAY_TABLE = "_replay_norm"
 
@@ -166,7 +161,7 @@ def _replay_rows(con, w, reason, replayed_by, replay_id, sub, norm, receipt) -> 
             f"delete from raw.quarantine where source_file_sha256 = ? and source_line in ({lines})",
             [w.sha256],
         )
-        receipt.quarantine_by_reason = _insert_quarantined(con, norm, sub) if failing else {}
+        receipt.quarantine_by_reason = insert_quarantined(con, norm, sub) if failing else {}
         if not passing and _entries_of(con, w.sha256, lines) == before:
             con.rollback()  # nothing new: the replay changes nothing
             receipt.notes.append(
@@ -175,16 +170,14 @@ def _replay_rows(con, w, reason, replayed_by, replay_id, sub, norm, receipt) -> 
             )
             return receipt
         receipt.status = "replayed"
-        receipt.load_id = _next_load_id(con)
+        receipt.load_id = next_load_id(con)
         stamp = f"cast('{w.first_seen_at.isoformat(sep=' ')}' as timestamp)"
         if sub.layout is LEDGER:
-            receipt.events_loaded = _insert_ledger_events(
+            receipt.events_loaded = insert_stage_date_events(
                 con, norm, sub, receipt.load_id, w.load_id, stamp
             )
         elif passing:
-            receipt.events_loaded = _insert_loaded(
-                con, norm, sub, receipt.load_id, w.load_id, stamp
-            )
+            receipt.events_loaded = insert_loaded(con, norm, sub, receipt.load_id, w.load_id, stamp)
         if sub.layout.table != "raw.events":
             receipt.events_loaded = 0
         checkpoint("replay:after_insert")
@@ -218,7 +211,7 @@ def _replay_rows(con, w, reason, replayed_by, replay_id, sub, norm, receipt) -> 
                 receipt.events_loaded,
             ],
         )
-        _describe(con, receipt, sub, f"source_file_sha256 = ? and load_id = {receipt.load_id}")
+        describe(con, receipt, sub, f"source_file_sha256 = ? and load_id = {receipt.load_id}")
         checkpoint("replay:before_commit")
         con.commit()
     except BaseException:

@@ -22,11 +22,11 @@ import zipfile
 from pathlib import Path
 
 from ingestion.headers import MAX_HEADER_SEARCH_ROWS
-from ingestion.reading import (
+from ingestion.submission import (
+    Columns,
     Limits,
     RejectedFile,
     Submission,
-    _Columns,
     find_header,
     is_blank,
     title_text,
@@ -134,7 +134,7 @@ def _read_sheet(wb, path, sha256, size, sheet, limits, notes) -> Submission:
     sub.titles = [title_text(cells) for _, cells in head[:index]]
     sub.notes.append(f"sheet {ws.title!r}")
     sub.notes.extend(notes)
-    acc = _Columns(match, limits)
+    acc = Columns(match, limits)
     for line, cells in head[index + 1 :]:
         acc.add(line, cells)
     for cells in rows:
