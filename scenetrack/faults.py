@@ -27,6 +27,8 @@ import os
 import signal
 from collections import Counter
 
+from scenetrack.config import settings
+
 FAULT_ENV = "SCENETRACK_FAULT"
 FAULT_FILE_ENV = "SCENETRACK_FAULT_FILE"
 STALL_SECONDS = 600
@@ -36,8 +38,8 @@ _passes: Counter[str] = Counter()
 
 def _armed(name: str) -> str | None:
     """The action armed for this pass of checkpoint ``name``, or None."""
-    spec = os.environ.get(FAULT_ENV, "")
-    if not spec and (armed := os.environ.get(FAULT_FILE_ENV)):
+    spec = settings().fault
+    if not spec and (armed := settings().fault_file):
         try:
             spec = open(armed, encoding="utf-8").read().strip()
         except OSError:  # not armed
@@ -68,9 +70,9 @@ def checkpoint(name: str) -> None:
     elif action == "stall":
         import time
 
-        marker = os.environ.get(FAULT_FILE_ENV)
+        marker = settings().fault_file
         if marker:
-            with open(marker + ".reached", "w", encoding="utf-8") as f:
+            with open(f"{marker}.reached", "w", encoding="utf-8") as f:
                 f.write(f"{name} {os.getpid()}")
         time.sleep(STALL_SECONDS)
     elif action == "enospc":

@@ -30,7 +30,7 @@ import jinja2
 from markupsafe import Markup
 
 from scenetrack import progress
-from scenetrack.config import Paths
+from scenetrack.config import Paths, settings
 from scenetrack.report import slices
 from scenetrack.report.data import CITY_PROJECT_ROWS, Overview, ReportData, Row, read_report_data
 from scenetrack.report.figures import city_charts, city_name, national_charts, plotly_js_path
@@ -47,9 +47,6 @@ from scenetrack.report.labels import (
     stage_label,
 )
 from scenetrack.report.templates import TEMPLATES
-
-TIMEZONE = os.environ.get("SCENETRACK_TIMEZONE", "Asia/Shanghai")
-"""Times on the pages are shown in this zone (stored in UTC); evaluators read local time."""
 
 VENDOR = Path(__file__).resolve().parent.parent / "vendor" / "report"
 
@@ -217,7 +214,7 @@ def local_time(value: Any) -> str:
     if not isinstance(value, datetime):
         return str(value)
     aware = value if value.tzinfo else value.replace(tzinfo=UTC)
-    local = aware.astimezone(ZoneInfo(TIMEZONE))
+    local = aware.astimezone(ZoneInfo(settings().timezone))
     offset = local.strftime("%z")
     return f"{local:%Y-%m-%d %H:%M} (UTC{offset[:3]}:{offset[3:]})"
 
@@ -853,17 +850,17 @@ def _render_index(env, p: Paths, data: ReportData, lang: str) -> str:
 
 
 def _attention_note(data: ReportData, lang: str) -> str:
-    from scenetrack.gate import FRESHNESS_DAYS
+    freshness_days = settings().freshness_days
 
     ref = data.reference_date.isoformat() if data.reference_date else "-"
-    return labels(lang)["attention_note"].format(days=FRESHNESS_DAYS, d=ref)
+    return labels(lang)["attention_note"].format(days=freshness_days, d=ref)
 
 
 def _freshness_note(data: ReportData, lang: str) -> str:
-    from scenetrack.gate import FRESHNESS_DAYS
+    freshness_days = settings().freshness_days
 
     ref = data.reference_date.isoformat() if data.reference_date else "-"
-    return labels(lang)["freshness_note"].format(days=FRESHNESS_DAYS, d=ref)
+    return labels(lang)["freshness_note"].format(days=freshness_days, d=ref)
 
 
 def _render_city(env, p: Paths, data: ReportData, row: Row, lang: str) -> str:
@@ -1096,7 +1093,7 @@ def _benchmark_table(data: ReportData, code: str, lang: str) -> Table:
 
 
 def _attention_table(data: ReportData, lang: str) -> Table:
-    from scenetrack.gate import FRESHNESS_DAYS
+    freshness_days = settings().freshness_days
 
     L = labels(lang)
     t = Table(
@@ -1111,7 +1108,7 @@ def _attention_table(data: ReportData, lang: str) -> Table:
         ],
     )
     last = {r["city_code"]: _as_date(r["last_reported_on"]) for r in data.quality.last_reports}
-    for a in slices.attention(data.leaderboard, last, data.reference_date, FRESHNESS_DAYS):
+    for a in slices.attention(data.leaderboard, last, data.reference_date, freshness_days):
         t.add(
             {**a, "city": a["city_code"], "reasons": " ".join(a["reasons"])},
             key=a["city_code"],
@@ -1138,7 +1135,7 @@ def _as_date(v: Any) -> date | None:
 
 
 def _freshness_table(data: ReportData, lang: str) -> Table:
-    from scenetrack.gate import FRESHNESS_DAYS
+    freshness_days = settings().freshness_days
 
     L = labels(lang)
     t = Table(
@@ -1154,7 +1151,7 @@ def _freshness_table(data: ReportData, lang: str) -> Table:
     for r in data.quality.last_reports:
         last = _as_date(r["last_reported_on"])
         days = (ref - last).days if (ref and last) else None
-        fresh = days is not None and days <= FRESHNESS_DAYS
+        fresh = days is not None and days <= freshness_days
         t.add(
             {
                 "city": r["city_code"],
