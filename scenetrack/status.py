@@ -213,7 +213,7 @@ def _age(at: str, now: datetime) -> dict:
 
 class _FigureReader(HTMLParser):
     """``data-value`` of ``<span data-figure="version">`` (the report's convention for headline
-    figures, see scenetrack/report/templates.py)."""
+    figures, see scenetrack/report/templates/)."""
 
     def __init__(self) -> None:
         super().__init__()

@@ -46,7 +46,6 @@ from scenetrack.report.labels import (
     raw_value,
     stage_label,
 )
-from scenetrack.report.templates import TEMPLATES
 
 VENDOR = Path(__file__).resolve().parent.parent / "vendor" / "report"
 
@@ -148,8 +147,20 @@ class Kpi:
 
 
 def _env() -> jinja2.Environment:
+    """The report's Jinja2 environment over ``scenetrack/report/templates/*.html.j2`` (package
+    data, so an installed scenetrack has them).
+
+    Conventions the tests and the browser check rely on:
+
+    - a headline figure is ``<span data-figure="NAME" data-value="RAW">formatted</span>``;
+    - a table is ``<table data-table="NAME">``; each body cell is
+      ``<td data-col="COLUMN" data-value="RAW">formatted</td>`` (``data-value`` is also the
+      sort key);
+    - a chart is ``<div class="plot" data-chart="KEY">`` with its Plotly JSON in
+      ``<script type="application/json" id="spec-KEY">``.
+    """
     env = jinja2.Environment(
-        loader=jinja2.DictLoader(TEMPLATES),
+        loader=jinja2.PackageLoader("scenetrack.report", "templates"),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
@@ -846,7 +857,7 @@ def _render_index(env, p: Paths, data: ReportData, lang: str) -> str:
         "stalled_rule_table": _stalled_rule_table(data, lang),
         "reason_table": _reason_table(data, lang),
     }
-    return env.get_template("index.html").render(ctx)
+    return env.get_template("index.html.j2").render(ctx)
 
 
 def _attention_note(data: ReportData, lang: str) -> str:
@@ -900,7 +911,7 @@ def _render_city(env, p: Paths, data: ReportData, row: Row, lang: str) -> str:
         "filters": [],
         "activity_json": "",
     }
-    return env.get_template("city.html").render(ctx)
+    return env.get_template("city.html.j2").render(ctx)
 
 
 def build_report(p: Paths, lang: str = "zh", data: ReportData | None = None) -> Path:
