@@ -429,7 +429,15 @@ def write_markdown(snap: dict, path: Path) -> None:
     for t in snap["targets"]:
         L.append(f"- **{t['id']}** ({_verdict(t)}; {t['measured_as']}): {t['bound_by']}.")
     if snap.get("profiles"):
-        L += ["", "### Profiles (pyinstrument) of the steps behind missed targets", ""]
+        L += [
+            "",
+            "### Profiles (pyinstrument) of the steps behind missed targets",
+            "",
+            "Made by the benchmark run that wrote this file (`python -m benchmarks.run`, not "
+            "with `--no-profile`) under `benchmarks/results/profiles/`, which is not in git: "
+            "run the benchmark to get them.",
+            "",
+        ]
         for p in snap["profiles"]:
             L.append(
                 f"- `{p['html']}`: {p['step']} at {p['size']} ({p['seconds']:.1f} s). "
@@ -613,8 +621,9 @@ def main(argv: list[str] | None = None) -> None:
     path = Path(args.results)
     snap = json.loads(path.read_text())
     out_dir = path.parent.parent
-    for p in snap.get("profiles", []):
-        p["hot_spots"] = hot_spots(out_dir / p["text"])
+    for p in snap.get("profiles", []):  # profiles are not in git: keep the recorded hot spots
+        if (out_dir / p["text"]).exists():
+            p["hot_spots"] = hot_spots(out_dir / p["text"])
     snap["notes"] = [*snap.get("notes", []), *args.note]
     snap["targets"] = evaluate_targets(snap)
     path.write_text(json.dumps(snap, indent=2, ensure_ascii=False, default=str) + "\n")

@@ -23,7 +23,8 @@ Per size and round:
 Once: the XLSX readers on a 50k-row workbook; file-to-published latency through the real
 Airflow scheduler on the 1M-event warehouse the pipeline built (:mod:`benchmarks.event_driven`).
 Then, for each target missed at the largest size, a pyinstrument profile of the step
-(``results/profiles/``).
+(``results/profiles/<step>_<size>.html`` and ``.txt``: made by each run on demand, not kept in
+git; ``--no-profile`` skips them).
 """
 
 from __future__ import annotations

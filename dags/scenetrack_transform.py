@@ -25,7 +25,6 @@ Logic: `scenetrack.pipeline`; dbt project: `dbt_project/`; suites: `expectations
 
 from __future__ import annotations
 
-import os
 from datetime import datetime
 
 from airflow.sdk import DAG, task
@@ -38,12 +37,12 @@ from scenetrack.assets import (
     RAW_SUBMISSIONS,
     WRITER_POOL,
 )
+from scenetrack.config import settings
 from scenetrack.notify import ScenetrackNotifier
 
 DBT_MODE_ENV = "SCENETRACK_AIRFLOW_DBT"
-DBT_MODE = os.environ.get(DBT_MODE_ENV, "build").strip().lower()
-if DBT_MODE not in ("build", "cosmos"):
-    raise ValueError(f"${DBT_MODE_ENV} must be 'build' (default) or 'cosmos', not {DBT_MODE!r}")
+# 'build' (default) or 'cosmos'; any other value fails the parse with an error naming the variable
+DBT_MODE = settings().airflow_dbt
 
 
 def _marts_rows() -> dict:

@@ -35,13 +35,13 @@ def scenetrack_watch():
     def cities_gone_quiet(**context) -> dict:
         """Alert once per day about every city silent for longer than the freshness limit."""
         from scenetrack.airflow_warehouse import task_paths
-        from scenetrack.gate import FRESHNESS_DAYS
+        from scenetrack.config import settings
         from scenetrack.notify import ScenetrackNotifier, quiet_cities
 
         quiet = quiet_cities(task_paths())
         if quiet:
             ScenetrackNotifier("city_silent")(
-                {**context, "quiet_cities": quiet, "freshness_days": FRESHNESS_DAYS}
+                {**context, "quiet_cities": quiet, "freshness_days": settings().freshness_days}
             )
         return quiet
 

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from scenetrack import progress
-from scenetrack.config import DAGS_DIR, DBT_PROJECT_DIR, PROJECT_DIR, Paths, home_from
+from scenetrack.config import DAGS_DIR, DBT_PROJECT_DIR, PROJECT_DIR, Paths, home_from, settings
 
 MANIFEST_ENV = "SCENETRACK_DBT_MANIFEST"
 
@@ -61,8 +61,8 @@ def dbt_manifest_path(home: Path | None = None) -> Path:
     DAG file, at every parse): ``$SCENETRACK_DBT_MANIFEST`` if set, else the same path under
     ``$SCENETRACK_HOME``. Cheap: no I/O.
     """
-    if home is None and (raw := os.environ.get(MANIFEST_ENV)):
-        return Path(raw)
+    if home is None and (manifest := settings().dbt_manifest):
+        return manifest
     return home_from(home) / "airflow" / "dbt_manifest" / "manifest.json"
 
 
@@ -148,7 +148,7 @@ def ensure_airflow(p: Paths, manifest: bool | None = None) -> None:
     """
     p.airflow_home.mkdir(parents=True, exist_ok=True)
     if manifest is None:
-        manifest = os.environ.get("SCENETRACK_AIRFLOW_DBT", "").strip().lower() == "cosmos"
+        manifest = settings().airflow_dbt == "cosmos"
     if manifest:
         ensure_dbt_manifest(p)
     # `airflow db migrate` and `pools set` each cost an Airflow start-up; a stamp naming the

@@ -598,6 +598,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     from scenetrack.airflow_runner import AirflowRunError
+    from scenetrack.config import SettingsError
     from scenetrack.pipeline import GateBlockedError
     from scenetrack.transform import DbtBuildError
     from scenetrack.warehouse import WriterBusyError
@@ -616,7 +617,7 @@ def main(argv: list[str] | None = None) -> int:
     except WriterBusyError as exc:
         print(f"error: {printable(exc, keep_newlines=True)}", file=sys.stderr)
         return EXIT_BUSY
-    except (DbtBuildError, AirflowRunError, RuntimeError) as exc:
+    except (DbtBuildError, AirflowRunError, RuntimeError, SettingsError) as exc:
         print(f"error: {printable(exc, keep_newlines=True)}", file=sys.stderr)
         return EXIT_FAILED
     except Exception as exc:

@@ -1,20 +1,258 @@
-"""One place for configuration: every path derives from a single home directory.
+"""One place for configuration: the settings object and every path derived from one home.
 
-Environment variables (all optional):
-
-- ``SCENETRACK_HOME``: warehouse home (default ``./warehouse``).
-- ``SCENETRACK_PROJECT_DIR``: repository root holding ``dbt_project/`` and ``expectations/``
-  (default: the checkout this package was imported from).
+Every ``SCENETRACK_*`` environment variable the project reads as its own setting is a field of
+:class:`Settings` (pydantic-settings, prefix ``SCENETRACK_``), typed and validated: a bad
+value fails with a :class:`SettingsError` that names the variable. :func:`settings` reads the
+environment when called (cached per set of ``SCENETRACK_*`` values, so it is cheap and a test
+that changes a variable sees the change at once). The README's configuration table is made
+from the fields' descriptions by :func:`settings_table` (a test keeps them equal).
 """
 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 from pathlib import Path
+from typing import Any, Literal, get_args, get_origin
 
-PROJECT_DIR = Path(os.environ.get("SCENETRACK_PROJECT_DIR", Path(__file__).resolve().parent.parent))
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "SCENETRACK_"
+_CHECKOUT = Path(__file__).resolve().parent.parent
+
+
+class SettingsError(ValueError):
+    """A ``SCENETRACK_*`` variable holds a value scenetrack cannot use (the message names it)."""
+
+
+class _Base(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_ignore_empty=True, frozen=True, extra="ignore"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _blank_is_unset(cls, data: Any) -> Any:
+        """Surrounding spaces are ignored and a blank value counts as unset (the default)."""
+        if isinstance(data, dict):
+            data = {
+                k: v.strip() if isinstance(v, str) else v
+                for k, v in data.items()
+                if not (isinstance(v, str) and not v.strip())
+            }
+        return data
+
+
+class _ProjectDir(_Base):
+    project_dir: Path = Field(
+        _CHECKOUT,
+        description="Repository root holding `dbt_project/`, `expectations/` and `dags/` "
+        "(read once, at import). Default: the checkout scenetrack is imported from.",
+    )
+
+
+class Settings(_ProjectDir):
+    """Every setting of scenetrack, one field per ``SCENETRACK_<FIELD>`` variable (all optional).
+
+    The descriptions are the README's configuration table (:func:`settings_table`)."""
+
+    home: Path | None = Field(
+        None,
+        description="Warehouse home; `--home` overrides it. Default: `./warehouse`.",
+    )
+    reference_date: date | None = Field(
+        None,
+        description="The as-of date (YYYY-MM-DD) of an evaluation: dbt's `reference_date`, "
+        "the gate's freshness, `scenetrack status`, the watch DAG and the report all use it. "
+        "Default: the run date (`scenetrack demo`: the generator's as-of date).",
+    )
+    warehouse: str = Field(
+        "",
+        repr=False,
+        description="`postgresql://user:pass@host:port/db` selects the PostgreSQL warehouse; "
+        "unset (or `duckdb`) is the embedded DuckDB warehouse. Any other scheme is an error.",
+    )
+    bi_role: str = Field(
+        "bi_reader", description="The read-only PostgreSQL role BI tools connect as."
+    )
+    bi_password: SecretStr | None = Field(
+        None,
+        description="Password given to the BI role on every run (PostgreSQL). Default: an "
+        "existing role keeps its password; a new one is created without one, with a warning.",
+    )
+    pg_lock_timeout: str = Field(
+        "60s",
+        pattern=r"^\d+\s*(us|ms|s|min|h|d)?$",
+        description="PostgreSQL `lock_timeout` of the publish and rollback schema swap "
+        "(e.g. `60s`, `500ms`, `2min`); an attempt that waits longer aborts and is retried.",
+    )
+    keep_versions: int = Field(
+        5,
+        ge=1,
+        description="Published versions kept under `published/versions/` for rollback (the "
+        "newest, the live one among them).",
+    )
+    publish_storage_version: str = Field(
+        "v1.1.0",
+        pattern=r"^(v\d+\.\d+\.\d+|latest)$",
+        description="DuckDB storage format of the published file (`v1.1.0`: BI drivers "
+        "bundling DuckDB 1.1 or newer open it).",
+    )
+    volume_max_drop: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="Volume guard: the share of a table's published rows a new build may lose "
+        "before the gate blocks the publish (0 to 1).",
+    )
+    freshness_days: int = Field(
+        90,
+        ge=1,
+        description="A city whose newest report is older than this many days (as of the "
+        "as-of date) is stale: gate warning, `scenetrack status`, the watch DAG's alert.",
+    )
+    rank_min_projects: int = Field(
+        30,
+        ge=0,
+        description="Projects a city needs in a rate's denominator to be ranked on the report "
+        "and counted in its medians.",
+    )
+    timezone: str = Field(
+        "Asia/Shanghai", description="IANA time zone of the times shown on the report."
+    )
+    lock_timeout: float = Field(
+        600, ge=0, description="Seconds a second writer waits for the warehouse lock."
+    )
+    duckdb_memory_limit: str = Field(
+        "3GB",
+        pattern=r"(?i)^\d+(\.\d+)?\s*([KMGT]i?B|B|bytes)$",
+        description="DuckDB memory of a dbt build before it spills to disk (dbt's "
+        "`profiles.yml` reads it).",
+    )
+    progress: Literal["plain", "off", "relay"] | None = Field(
+        None,
+        description="Progress display: `plain` (lines even on a terminal) or `off`. Default: "
+        "live on a terminal, log lines otherwise. `relay` is set by scenetrack for its children.",
+    )
+    airflow_dbt: Literal["build", "cosmos"] = Field(
+        "build",
+        description="How the transform DAG runs dbt: `build` (one task) or `cosmos` (one task "
+        "per model, rendered from the dbt manifest).",
+    )
+    dbt_manifest: Path | None = Field(
+        None,
+        description="The dbt manifest the cosmos rendering reads. Default: "
+        "`<home>/airflow/dbt_manifest/manifest.json`.",
+    )
+    fault: str = Field(
+        "",
+        description="Tests only: fault points to trigger, e.g. `ingest:after_ledger@2` or "
+        "`publish:build_candidate=enospc` (FAULTS.md).",
+    )
+    fault_file: Path | None = Field(
+        None,
+        description="Tests only: a file holding the fault spec when `SCENETRACK_FAULT` is unset "
+        "(armed and disarmed while a process runs).",
+    )
+
+    @field_validator("progress", "airflow_dbt", mode="before")
+    @classmethod
+    def _lower(cls, v: Any) -> Any:
+        return v.lower() if isinstance(v, str) else v
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, v: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {v!r} (an IANA name like Asia/Shanghai)") from None
+        return v
+
+
+SECRET_FIELDS = frozenset({"warehouse", "bi_password"})
+
+
+def env_name(field: str) -> str:
+    """The environment variable of a settings field: ``volume_max_drop`` ->
+    ``SCENETRACK_VOLUME_MAX_DROP``."""
+    return ENV_PREFIX + field.upper()
+
+
+def _error(exc: ValidationError) -> SettingsError:
+    lines = []
+    for e in exc.errors():
+        field = str(e["loc"][0]) if e["loc"] else ""
+        var = env_name(field) if field else ENV_PREFIX + "*"
+        shown = "" if field in SECRET_FIELDS else f"={e.get('input')!r}"
+        msg = re.sub(r"^Value error, ", "", e["msg"])
+        lines.append(f"{var}{shown}: {msg}")
+    return SettingsError("invalid configuration: " + "; ".join(lines))
+
+
+def _load(cls: type[_Base]) -> Any:
+    try:
+        return cls()
+    except ValidationError as exc:
+        raise _error(exc) from None
+
+
+@lru_cache(maxsize=16)
+def _cached(snapshot: tuple[tuple[str, str], ...]) -> Settings:
+    return _load(Settings)
+
+
+def settings() -> Settings:
+    """The settings as the environment holds them now (raises :class:`SettingsError`).
+
+    Cached per set of ``SCENETRACK_*`` values: cheap to call wherever a setting is needed, and
+    a change to a variable (a test's monkeypatch, the CLI pinning the demo's date) is seen at
+    the next call."""
+    snapshot = tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith(ENV_PREFIX)))
+    return _cached(snapshot)
+
+
+_TYPE_NAMES = {str: "text", int: "integer", float: "number", date: "date", Path: "path"}
+
+
+def _type_name(annotation: Any) -> str:
+    """How the README names a field's type."""
+    args = [a for a in get_args(annotation) if a is not type(None)]
+    if get_origin(annotation) is Literal:
+        return "one of " + ", ".join(f"`{a}`" for a in args)
+    if args:  # X | None
+        return " or ".join(_type_name(a) for a in args)
+    if annotation is SecretStr:
+        return "text (secret)"
+    return _TYPE_NAMES.get(annotation, getattr(annotation, "__name__", str(annotation)))
+
+
+def settings_table() -> str:
+    """The README's configuration table (Markdown), made from :class:`Settings`' fields."""
+    rows = [
+        "| Variable | Type | Default | What it does |",
+        "| --- | --- | --- | --- |",
+    ]
+    for name, f in Settings.model_fields.items():
+        default = f.get_default()
+        if name == "project_dir":
+            default_text = "the checkout"
+        elif default is None or default == "":
+            default_text = "unset"
+        else:
+            default_text = f"`{default}`"
+        kind = _type_name(f.annotation)
+        rows.append(f"| `{env_name(name)}` | {kind} | {default_text} | {f.description} |")
+    return "\n".join(rows) + "\n"
+
+
+PROJECT_DIR: Path = _load(_ProjectDir).project_dir
 
 
 @dataclass(frozen=True)
@@ -84,7 +322,7 @@ class Paths:
 
 def home_from(value: str | os.PathLike[str] | None = None) -> Path:
     """The warehouse home: explicit value, else ``SCENETRACK_HOME``, else ``./warehouse``."""
-    raw = value or os.environ.get("SCENETRACK_HOME") or "warehouse"
+    raw = value or settings().home or "warehouse"
     return Path(raw).expanduser().resolve()
 
 
@@ -104,9 +342,9 @@ def as_of_date() -> tuple[date, str]:
     Marts, gate and report then measure against the same day: a gate that measured freshness
     against the run date while the marts used the data's as-of date warned about every city.
     """
-    raw = os.environ.get(REFERENCE_DATE_ENV, "").strip()
-    if raw:
-        return date.fromisoformat(raw), REFERENCE_DATE_ENV
+    pinned = settings().reference_date
+    if pinned is not None:
+        return pinned, REFERENCE_DATE_ENV
     return date.today(), "today"
 
 
@@ -147,7 +385,7 @@ def warehouse_target(value: str | None = None) -> PgTarget | None:
     """
     from urllib.parse import unquote, urlsplit
 
-    raw = (value if value is not None else os.environ.get("SCENETRACK_WAREHOUSE", "")).strip()
+    raw = (value if value is not None else settings().warehouse).strip()
     if not raw or raw.lower() == "duckdb":
         return None
     parts = urlsplit(raw)
@@ -168,3 +406,7 @@ def warehouse_target(value: str | None = None) -> PgTarget | None:
         password=unquote(parts.password or ""),
         dbname=dbname,
     )
+
+
+if __name__ == "__main__":  # python -m scenetrack.config: the README's configuration table
+    print(settings_table(), end="")

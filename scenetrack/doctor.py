@@ -28,7 +28,9 @@ from scenetrack.config import (
     DEFAULT_API_PORT,
     PROJECT_DIR,
     Paths,
+    SettingsError,
     WarehouseConfigError,
+    settings,
     warehouse_target,
 )
 
@@ -181,6 +183,22 @@ def check_duckdb(p: Paths) -> Check:
     return Check(name, OK, "readable: " + ", ".join(seen))
 
 
+# --- settings ---------------------------------------------------------------------------------
+
+
+def check_settings() -> Check:
+    """Every ``SCENETRACK_*`` variable set holds a value scenetrack can use."""
+    name = "settings"
+    try:
+        s = settings()
+    except SettingsError as exc:
+        return Check(
+            name, PROBLEM, str(exc), "correct or unset the variable (README: Configuration)"
+        )
+    given = sorted(s.model_fields_set - {"project_dir"})
+    return Check(name, OK, f"{len(given)} SCENETRACK_* variable(s) set, all valid")
+
+
 # --- PostgreSQL -------------------------------------------------------------------------------
 
 
@@ -191,6 +209,8 @@ def check_postgres(timeout_s: int = 3) -> Check:
         pg = warehouse_target()
     except WarehouseConfigError as exc:
         return Check(name, PROBLEM, str(exc), "correct or unset SCENETRACK_WAREHOUSE")
+    except SettingsError as exc:
+        return Check(name, PROBLEM, str(exc), "see the settings check")
     if pg is None:
         return Check(name, NOT_APPLICABLE, "not configured (the embedded DuckDB warehouse is used)")
     import psycopg
@@ -378,7 +398,16 @@ def check_disk(p: Paths, min_free_gb: float = DEFAULT_MIN_FREE_GB) -> Check:
 
 # --- all together -----------------------------------------------------------------------------
 
-CHECK_NAMES = ("lock", "duckdb", "writer-lock", "postgres", "airflow-db", "ports", "disk")
+CHECK_NAMES = (
+    "settings",
+    "lock",
+    "duckdb",
+    "writer-lock",
+    "postgres",
+    "airflow-db",
+    "ports",
+    "disk",
+)
 
 
 def run_checks(
@@ -389,6 +418,7 @@ def run_checks(
 ) -> list[Check]:
     """Every check in :data:`CHECK_NAMES` order but those in ``skip``."""
     checks: dict[str, Callable[[], Check]] = {
+        "settings": check_settings,
         "lock": check_lock,
         "duckdb": lambda: check_duckdb(p),
         "writer-lock": lambda: check_writer_lock(p),

@@ -52,6 +52,7 @@ import numbers
 import os
 import re
 import shutil
+import sys
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -62,7 +63,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 
 from scenetrack import progress
-from scenetrack.config import EXPECTATIONS_DIR, PgTarget
+from scenetrack.config import EXPECTATIONS_DIR, PgTarget, settings
 from scenetrack.faults import checkpoint
 
 if TYPE_CHECKING:  # pragma: no cover - typing only, never imported at run time
@@ -76,12 +77,24 @@ DATASOURCE_NAME = "scenetrack_gate"
 SAMPLE_SIZE = 10
 """How many unexpected values (with their row keys) an outcome keeps: enough to find the rows."""
 
-VOLUME_MAX_DROP = float(os.environ.get("SCENETRACK_VOLUME_MAX_DROP", "0.5"))
-"""Volume guard: a mart may not lose more than this share of the rows it had in the published
-version (a silent half-file or a broken join shows up as a sudden drop)."""
+_KNOBS = {"VOLUME_MAX_DROP": "volume_max_drop", "FRESHNESS_DAYS": "freshness_days"}
+"""Module attributes read from the settings when asked (PEP 562; setting one overrides it).
+``VOLUME_MAX_DROP`` (``SCENETRACK_VOLUME_MAX_DROP``), volume guard: a mart may not lose more
+than this share of the rows it had in the published version (a silent half-file or a broken
+join shows up as a sudden drop). ``FRESHNESS_DAYS`` (``SCENETRACK_FRESHNESS_DAYS``): a city
+counts as reporting when its newest report is at most this many days old."""
 
-FRESHNESS_DAYS = int(os.environ.get("SCENETRACK_FRESHNESS_DAYS", "90"))
-"""Freshness: a city counts as reporting when its newest report is at most this many days old."""
+
+def __getattr__(name: str) -> Any:
+    if name in _KNOBS:
+        return getattr(settings(), _KNOBS[name])
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _knob(name: str) -> Any:
+    """A knob as this module's attribute: an override set on the module, else the setting."""
+    return getattr(sys.modules[__name__], name)
+
 
 DIM_CITY_CODES_QUERY = "select city_code from marts.dim_city order by city_code"
 """Source of the ``dim_city_codes`` suite parameter (the city reference built by dbt)."""
@@ -290,7 +303,7 @@ def volume_floors(
 
     With no published version yet (no baseline) every floor is 0: the first publish is free.
     """
-    max_drop = VOLUME_MAX_DROP if max_drop is None else max_drop
+    max_drop = _knob("VOLUME_MAX_DROP") if max_drop is None else max_drop
     floors: dict[str, int] = {}
     for f in EXPECTATIONS_DIR.glob("*.json"):
         for name in re.findall(r'"\$PARAMETER":\s*"(min_rows_\w+)"', f.read_text()):
@@ -317,7 +330,7 @@ def explain_volume_guards(
     """``outcomes`` with every volume guard's observed value saying what it compared: the
     rows now, the floor, the published baseline it comes from and the knob that sets it
     (``max_drop``: default :data:`VOLUME_MAX_DROP`, read when called)."""
-    max_drop = VOLUME_MAX_DROP if max_drop is None else max_drop
+    max_drop = _knob("VOLUME_MAX_DROP") if max_drop is None else max_drop
     guards = {
         (spec.name, i): table
         for spec in specs
@@ -381,7 +394,9 @@ def suite_parameters(
         "run_date": run_date.isoformat(),
         "run_year": run_date.year,
         "dim_city_codes": codes,
-        "fresh_since": (freshness_date(run_date) - timedelta(days=FRESHNESS_DAYS)).isoformat(),
+        "fresh_since": (
+            freshness_date(run_date) - timedelta(days=_knob("FRESHNESS_DAYS"))
+        ).isoformat(),
         **volume_floors(baseline_counts),
     }
 

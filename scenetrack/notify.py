@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import re
 import urllib.request
 from dataclasses import dataclass, field
@@ -220,15 +219,13 @@ def quiet_cities(p: Any, run_date: date | None = None) -> dict[str, str]:
     batch query, ``SCENETRACK_FRESHNESS_DAYS``), read from the selected warehouse."""
     from datetime import timedelta
 
-    from scenetrack.config import EXPECTATIONS_DIR, warehouse_target
-    from scenetrack.gate import FRESHNESS_DAYS
+    from scenetrack.config import EXPECTATIONS_DIR, as_of_date, settings, warehouse_target
 
     spec = json.loads((EXPECTATIONS_DIR / "source_freshness.json").read_text(encoding="utf-8"))
     query = spec["meta"]["batch_query"]
     # the evaluation date of the marts when pinned (SCENETRACK_REFERENCE_DATE), else today
-    pinned = os.environ.get("SCENETRACK_REFERENCE_DATE")
-    today = run_date or (date.fromisoformat(pinned) if pinned else date.today())
-    since = today - timedelta(days=FRESHNESS_DAYS)
+    today = run_date or as_of_date()[0]
+    since = today - timedelta(days=settings().freshness_days)
     pg = warehouse_target()
     if pg is not None:
         import psycopg

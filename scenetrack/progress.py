@@ -35,6 +35,7 @@ from datetime import datetime
 from typing import IO, Protocol, TypeVar
 
 from ingestion.printable import printable
+from scenetrack.config import settings
 
 MODE_ENV = "SCENETRACK_PROGRESS"
 RELAY_PREFIX = "@scenetrack-progress "
@@ -293,7 +294,7 @@ _defaults: dict[str, Sink] = {}
 
 
 def _mode() -> str:
-    return os.environ.get(MODE_ENV, "").strip().lower()
+    return settings().progress or ""
 
 
 def _sink() -> Sink:

@@ -34,14 +34,13 @@ from pathlib import Path
 import duckdb
 
 from scenetrack import progress
-from scenetrack.config import Paths
+from scenetrack.config import Paths, settings
 from scenetrack.faults import checkpoint
 
 PUBLISHED_SCHEMA = "marts"
-KEEP_VERSIONS = int(os.environ.get("SCENETRACK_KEEP_VERSIONS", "5"))
-# The published file is written in a storage format that BI drivers bundling DuckDB 1.1 or
-# newer can open (DuckDB 2.x would otherwise write a format only 2.x reads).
-STORAGE_COMPATIBILITY = os.environ.get("SCENETRACK_PUBLISH_STORAGE_VERSION", "v1.1.0")
+# Versions kept: SCENETRACK_KEEP_VERSIONS (settings().keep_versions). The published file is
+# written in a storage format that BI drivers bundling DuckDB 1.1 or newer can open (DuckDB 2.x
+# would otherwise write a format only 2.x reads): SCENETRACK_PUBLISH_STORAGE_VERSION.
 
 
 @dataclass(frozen=True)
@@ -115,7 +114,7 @@ def _build_candidate(p: Paths, target: Path, gate_run_id: str, version: int) -> 
     """Copy every mart (with its table and column comments) from the work DB into a new
     file."""
     con = duckdb.connect(
-        str(target), config={"storage_compatibility_version": STORAGE_COMPATIBILITY}
+        str(target), config={"storage_compatibility_version": settings().publish_storage_version}
     )
     try:
         con.execute("attach ? as work (read_only)", [str(p.work_db)])
@@ -314,14 +313,16 @@ def _next_version(p: Paths, live: PublishRecord | None) -> int:
     return max(known, default=0) + 1
 
 
-def publish(p: Paths, gate_run_id: str, keep: int = KEEP_VERSIONS) -> PublishRecord:
-    """Publish the work DB's audited marts as the next version (caller holds the writer lock).
+def publish(p: Paths, gate_run_id: str, keep: int | None = None) -> PublishRecord:
+    """Publish the work DB's audited marts as the next version (caller holds the writer lock;
+    ``keep``: versions kept, default ``SCENETRACK_KEEP_VERSIONS``).
 
     Idempotent per gate run: when ``gate_run_id`` is already the live version (a retry after
     a crash past the swap), nothing is rebuilt and that version's record is returned.
     Raises :class:`PublishError` (the published version unchanged, nothing left behind) when
     the candidate cannot be written, e.g. on a full disk.
     """
+    keep = settings().keep_versions if keep is None else keep
     recover(p)
     live = live_record(p)
     if live is not None and live.gate_run_id == gate_run_id:

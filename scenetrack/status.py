@@ -19,7 +19,7 @@ from pathlib import Path
 import duckdb
 
 from ingestion.printable import printable
-from scenetrack.config import REFERENCE_DATE_ENV, Paths, as_of_date, warehouse_target
+from scenetrack.config import REFERENCE_DATE_ENV, Paths, as_of_date, settings, warehouse_target
 from scenetrack.publish import publish_log
 
 FRESHNESS_SUITE = "source_freshness"
@@ -116,11 +116,13 @@ def reference_date() -> tuple[date, str]:
 def _silent_cities(con: duckdb.DuckDBPyConnection) -> dict:
     """Cities whose newest report is older than the gate's freshness window, by the gate's own
     query (the ``source_freshness`` suite), oldest first."""
-    from scenetrack.gate import FRESHNESS_DAYS, load_suite_specs
+    from scenetrack.gate import load_suite_specs
+
+    freshness_days = settings().freshness_days
 
     ref, basis = reference_date()
     out: dict = {
-        "window_days": FRESHNESS_DAYS,
+        "window_days": freshness_days,
         "measured_against": ref.isoformat(),
         "basis": basis,
     }
@@ -144,7 +146,7 @@ def _silent_cities(con: duckdb.DuckDBPyConnection) -> dict:
     silent = []
     for code, last in rows:
         days = (ref - last).days
-        if days > FRESHNESS_DAYS:
+        if days > freshness_days:
             zh, en = names.get(code, (None, None))
             silent.append(
                 {
@@ -211,7 +213,7 @@ def _age(at: str, now: datetime) -> dict:
 
 class _FigureReader(HTMLParser):
     """``data-value`` of ``<span data-figure="version">`` (the report's convention for headline
-    figures, see scenetrack/report/templates.py)."""
+    figures, see scenetrack/report/templates/)."""
 
     def __init__(self) -> None:
         super().__init__()

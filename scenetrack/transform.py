@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from scenetrack import progress
-from scenetrack.config import DBT_PROJECT_DIR, Paths, warehouse_target
+from scenetrack.config import DBT_PROJECT_DIR, Paths, settings, warehouse_target
 
 
 class DbtBuildError(RuntimeError):
@@ -47,6 +47,7 @@ def dbt_env(p: Paths) -> dict[str, str]:
     env = {
         **os.environ,
         "SCENETRACK_WORK_DB": str(p.work_db),
+        "SCENETRACK_DUCKDB_MEMORY_LIMIT": settings().duckdb_memory_limit,
         # tests read every row unless dbt_build says since when (see dbt_build)
         "SCENETRACK_LAST_PASSING_BUILD": "",
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
@@ -170,10 +171,8 @@ def follow_dbt_log(lines: Iterable[str], shown: progress.Task) -> str:
 def dbt_vars() -> dict[str, str] | None:
     """dbt vars from the environment: ``SCENETRACK_REFERENCE_DATE`` pins the evaluation date
     (default: the run date) so a past evaluation can be reproduced exactly."""
-    from scenetrack.config import REFERENCE_DATE_ENV
-
-    ref = os.environ.get(REFERENCE_DATE_ENV)
-    return {"reference_date": ref} if ref else None
+    ref = settings().reference_date
+    return {"reference_date": ref.isoformat()} if ref else None
 
 
 # dbt unit tests check the models' logic against fixed fixtures, so their answer cannot change

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import duckdb
 
-from scenetrack.config import Paths
+from scenetrack.config import Paths, settings
 
 RAW_DDL = """
 create schema if not exists raw;
@@ -188,18 +188,13 @@ where c.source_file_sha256 = l.file_sha256 and c.load_id is null;
 """
 
 
-LOCK_TIMEOUT_ENV = "SCENETRACK_LOCK_TIMEOUT"
-DEFAULT_LOCK_TIMEOUT_S = 600.0
-
-
 class WriterBusyError(RuntimeError):
     """Another process holds the writer lock for this warehouse home."""
 
 
 def lock_timeout_s() -> float:
     """How long a writer waits for the lock: ``SCENETRACK_LOCK_TIMEOUT`` seconds, else 600."""
-    raw = os.environ.get(LOCK_TIMEOUT_ENV, "").strip()
-    return float(raw) if raw else DEFAULT_LOCK_TIMEOUT_S
+    return settings().lock_timeout
 
 
 @contextlib.contextmanager

@@ -34,23 +34,21 @@ from __future__ import annotations
 import contextlib
 import getpass
 import json
-import os
 import time
 from datetime import UTC, datetime
 
 import psycopg
 from psycopg import errors, sql
 
-from scenetrack.config import Paths, PgTarget
+from scenetrack.config import Paths, PgTarget, settings
 from scenetrack.faults import checkpoint
 from scenetrack.postgres import connect
 from scenetrack.postgres.rls import CITY_GROUP, secure_tables
-from scenetrack.postgres.roles import BI_ROLE, grant_published
+from scenetrack.postgres.roles import bi_role, grant_published
 from scenetrack.publish import PublishRecord, _append_log, publish_log
 
 SOURCE, PUBLISHED, OLD, NEXT = "marts", "published", "published_old", "published_next"
 PUBLISH_LOCK_KEY = 0x5CE7_0002
-LOCK_TIMEOUT = os.environ.get("SCENETRACK_PG_LOCK_TIMEOUT", "60s")
 NOWAIT_SECONDS = 10.0
 
 PUBLISH_LOG_DDL = """
@@ -179,7 +177,9 @@ def _publish_once(target: PgTarget, gate_run_id: str) -> PublishRecord:
             # while the swap runs see its rows (bi_reader cannot read published_next).
             with con.transaction():
                 cur.execute(
-                    sql.SQL("set local lock_timeout = {}").format(sql.Literal(LOCK_TIMEOUT))
+                    sql.SQL("set local lock_timeout = {}").format(
+                        sql.Literal(settings().pg_lock_timeout)
+                    )
                 )
                 cur.execute(PUBLISH_LOG_DDL)
                 version = cur.execute("select coalesce(max(version), 0) + 1 from audit.publish_log")
@@ -221,13 +221,15 @@ def _publish_once(target: PgTarget, gate_run_id: str) -> PublishRecord:
                     )
                 )
                 # who sees which rows (bi_reader all, city_<code> its own): scenetrack.postgres.rls
-                secure_tables(cur, NEXT, BI_ROLE)
+                secure_tables(cur, NEXT, bi_role())
 
             checkpoint("pg_publish:before_swap")
             # 2.-4. the swap itself: one short transaction
             with con.transaction():
                 cur.execute(
-                    sql.SQL("set local lock_timeout = {}").format(sql.Literal(LOCK_TIMEOUT))
+                    sql.SQL("set local lock_timeout = {}").format(
+                        sql.Literal(settings().pg_lock_timeout)
+                    )
                 )
                 # 2. lock what readers read now, 3. swap the names, grant
                 live = _tables(cur, PUBLISHED)
@@ -245,7 +247,9 @@ def _publish_once(target: PgTarget, gate_run_id: str) -> PublishRecord:
                     )
                     cur.execute(
                         sql.SQL("revoke all on schema {} from public, {}, {}").format(
-                            sql.Identifier(OLD), sql.Identifier(BI_ROLE), sql.Identifier(CITY_GROUP)
+                            sql.Identifier(OLD),
+                            sql.Identifier(bi_role()),
+                            sql.Identifier(CITY_GROUP),
                         )
                     )
                 cur.execute(

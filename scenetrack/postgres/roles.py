@@ -11,22 +11,30 @@ swap because the published schema is a new object each time (see :mod:`.publish`
 
 from __future__ import annotations
 
-import os
 import warnings
 
 import psycopg
 from psycopg import sql
 
-from scenetrack.config import PgTarget
+from scenetrack.config import PgTarget, settings
 from scenetrack.postgres import WRITER_SCHEMAS, connect
 from scenetrack.postgres.rls import CITY_GROUP, ensure_city_roles
 
-BI_ROLE = os.environ.get("SCENETRACK_BI_ROLE", "bi_reader")
+
+def bi_role() -> str:
+    """The read-only role BI tools connect as (``SCENETRACK_BI_ROLE``, default ``bi_reader``)."""
+    return settings().bi_role
+
+
 ROLES_LOCK_KEY = 0x5CE7_0003
 
 
-def grant_published(cur: psycopg.Cursor, schema: str = "published", role: str = BI_ROLE) -> None:
-    """Let ``role`` read every table in ``schema`` (and tables created there later)."""
+def grant_published(
+    cur: psycopg.Cursor, schema: str = "published", role: str | None = None
+) -> None:
+    """Let ``role`` (default :func:`bi_role`) read every table in ``schema`` (and tables
+    created there later)."""
+    role = role or bi_role()
     ident, r = sql.Identifier(schema), sql.Identifier(role)
     cur.execute(sql.SQL("grant usage on schema {} to {}").format(ident, r))
     cur.execute(sql.SQL("grant select on all tables in schema {} to {}").format(ident, r))
@@ -44,13 +52,16 @@ def ensure_roles(target: PgTarget, bi_password: str | None = None) -> None:
     neither is set, an existing role keeps its password and a new one is created without one
     (it cannot log in until an administrator sets it), with a warning.
     """
-    password = bi_password if bi_password is not None else os.environ.get("SCENETRACK_BI_PASSWORD")
-    r = sql.Identifier(BI_ROLE)
+    if bi_password is None and (secret := settings().bi_password) is not None:
+        bi_password = secret.get_secret_value()
+    password = bi_password
+    role = bi_role()
+    r = sql.Identifier(role)
     with connect(target) as con, con.cursor() as cur:
         cur.execute("select pg_advisory_xact_lock(%s)", [ROLES_LOCK_KEY])
         for schema in WRITER_SCHEMAS:
             cur.execute(sql.SQL("create schema if not exists {}").format(sql.Identifier(schema)))
-        exists = cur.execute("select 1 from pg_roles where rolname = %s", [BI_ROLE]).fetchone()
+        exists = cur.execute("select 1 from pg_roles where rolname = %s", [role]).fetchone()
         if not exists:
             cur.execute(sql.SQL("create role {} login").format(r))
         cur.execute(
@@ -62,7 +73,7 @@ def ensure_roles(target: PgTarget, bi_password: str | None = None) -> None:
             cur.execute(sql.SQL("alter role {} password {}").format(r, sql.Literal(password)))
         elif not exists:
             warnings.warn(
-                f"{BI_ROLE} created without a password: set SCENETRACK_BI_PASSWORD and rerun",
+                f"{role} created without a password: set SCENETRACK_BI_PASSWORD and rerun",
                 stacklevel=2,
             )
         db = sql.Identifier(target.dbname)
@@ -91,6 +102,9 @@ def bi_dsn(target: PgTarget, password: str | None = None) -> str:
     """The connection string a BI tool uses (``bi_reader`` on the same server and database)."""
     from urllib.parse import quote
 
-    pw = password if password is not None else os.environ.get("SCENETRACK_BI_PASSWORD", "")
-    auth = quote(BI_ROLE, safe="") + (":" + quote(pw, safe="") if pw else "")
+    if password is None:
+        secret = settings().bi_password
+        password = secret.get_secret_value() if secret is not None else ""
+    pw = password
+    auth = quote(bi_role(), safe="") + (":" + quote(pw, safe="") if pw else "")
     return f"postgresql://{auth}@{target.host}:{target.port}/{quote(target.dbname, safe='')}"

@@ -20,10 +20,9 @@ from datetime import UTC, datetime
 import psycopg
 from psycopg import sql
 
-from scenetrack.config import Paths, PgTarget
+from scenetrack.config import Paths, PgTarget, settings
 from scenetrack.postgres import connect
 from scenetrack.postgres.publish import (
-    LOCK_TIMEOUT,
     OLD,
     PUBLISH_LOCK_KEY,
     PUBLISH_LOG_DDL,
@@ -32,7 +31,7 @@ from scenetrack.postgres.publish import (
     _tables,
 )
 from scenetrack.postgres.rls import CITY_GROUP
-from scenetrack.postgres.roles import BI_ROLE, grant_published
+from scenetrack.postgres.roles import bi_role, grant_published
 from scenetrack.publish import PublishRecord, _append_log
 
 SWAP = "published_swap"
@@ -59,7 +58,9 @@ def rollback(p: Paths, target: PgTarget, version: int | None = None) -> PublishR
         try:
             with con.transaction():
                 cur.execute(
-                    sql.SQL("set local lock_timeout = {}").format(sql.Literal(LOCK_TIMEOUT))
+                    sql.SQL("set local lock_timeout = {}").format(
+                        sql.Literal(settings().pg_lock_timeout)
+                    )
                 )
                 cur.execute(PUBLISH_LOG_DDL)
                 current, kept = _version_of(cur, PUBLISHED), _version_of(cur, OLD)
@@ -86,7 +87,7 @@ def rollback(p: Paths, target: PgTarget, version: int | None = None) -> PublishR
                     )
                 cur.execute(
                     sql.SQL("revoke all on schema {} from public, {}, {}").format(
-                        sql.Identifier(OLD), sql.Identifier(BI_ROLE), sql.Identifier(CITY_GROUP)
+                        sql.Identifier(OLD), sql.Identifier(bi_role()), sql.Identifier(CITY_GROUP)
                     )
                 )
                 grant_published(cur, PUBLISHED)

@@ -30,7 +30,7 @@ import jinja2
 from markupsafe import Markup
 
 from scenetrack import progress
-from scenetrack.config import Paths
+from scenetrack.config import Paths, settings
 from scenetrack.report import slices
 from scenetrack.report.data import CITY_PROJECT_ROWS, Overview, ReportData, Row, read_report_data
 from scenetrack.report.figures import city_charts, city_name, national_charts, plotly_js_path
@@ -46,10 +46,6 @@ from scenetrack.report.labels import (
     raw_value,
     stage_label,
 )
-from scenetrack.report.templates import TEMPLATES
-
-TIMEZONE = os.environ.get("SCENETRACK_TIMEZONE", "Asia/Shanghai")
-"""Times on the pages are shown in this zone (stored in UTC); evaluators read local time."""
 
 VENDOR = Path(__file__).resolve().parent.parent / "vendor" / "report"
 
@@ -151,8 +147,20 @@ class Kpi:
 
 
 def _env() -> jinja2.Environment:
+    """The report's Jinja2 environment over ``scenetrack/report/templates/*.html.j2`` (package
+    data, so an installed scenetrack has them).
+
+    Conventions the tests and the browser check rely on:
+
+    - a headline figure is ``<span data-figure="NAME" data-value="RAW">formatted</span>``;
+    - a table is ``<table data-table="NAME">``; each body cell is
+      ``<td data-col="COLUMN" data-value="RAW">formatted</td>`` (``data-value`` is also the
+      sort key);
+    - a chart is ``<div class="plot" data-chart="KEY">`` with its Plotly JSON in
+      ``<script type="application/json" id="spec-KEY">``.
+    """
     env = jinja2.Environment(
-        loader=jinja2.DictLoader(TEMPLATES),
+        loader=jinja2.PackageLoader("scenetrack.report", "templates"),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
@@ -217,7 +225,7 @@ def local_time(value: Any) -> str:
     if not isinstance(value, datetime):
         return str(value)
     aware = value if value.tzinfo else value.replace(tzinfo=UTC)
-    local = aware.astimezone(ZoneInfo(TIMEZONE))
+    local = aware.astimezone(ZoneInfo(settings().timezone))
     offset = local.strftime("%z")
     return f"{local:%Y-%m-%d %H:%M} (UTC{offset[:3]}:{offset[3:]})"
 
@@ -849,21 +857,21 @@ def _render_index(env, p: Paths, data: ReportData, lang: str) -> str:
         "stalled_rule_table": _stalled_rule_table(data, lang),
         "reason_table": _reason_table(data, lang),
     }
-    return env.get_template("index.html").render(ctx)
+    return env.get_template("index.html.j2").render(ctx)
 
 
 def _attention_note(data: ReportData, lang: str) -> str:
-    from scenetrack.gate import FRESHNESS_DAYS
+    freshness_days = settings().freshness_days
 
     ref = data.reference_date.isoformat() if data.reference_date else "-"
-    return labels(lang)["attention_note"].format(days=FRESHNESS_DAYS, d=ref)
+    return labels(lang)["attention_note"].format(days=freshness_days, d=ref)
 
 
 def _freshness_note(data: ReportData, lang: str) -> str:
-    from scenetrack.gate import FRESHNESS_DAYS
+    freshness_days = settings().freshness_days
 
     ref = data.reference_date.isoformat() if data.reference_date else "-"
-    return labels(lang)["freshness_note"].format(days=FRESHNESS_DAYS, d=ref)
+    return labels(lang)["freshness_note"].format(days=freshness_days, d=ref)
 
 
 def _render_city(env, p: Paths, data: ReportData, row: Row, lang: str) -> str:
@@ -903,7 +911,7 @@ def _render_city(env, p: Paths, data: ReportData, row: Row, lang: str) -> str:
         "filters": [],
         "activity_json": "",
     }
-    return env.get_template("city.html").render(ctx)
+    return env.get_template("city.html.j2").render(ctx)
 
 
 def build_report(p: Paths, lang: str = "zh", data: ReportData | None = None) -> Path:
@@ -1098,7 +1106,7 @@ def _benchmark_table(data: ReportData, code: str, lang: str) -> Table:
 
 
 def _attention_table(data: ReportData, lang: str) -> Table:
-    from scenetrack.gate import FRESHNESS_DAYS
+    freshness_days = settings().freshness_days
 
     L = labels(lang)
     t = Table(
@@ -1113,7 +1121,7 @@ def _attention_table(data: ReportData, lang: str) -> Table:
         ],
     )
     last = {r["city_code"]: _as_date(r["last_reported_on"]) for r in data.quality.last_reports}
-    for a in slices.attention(data.leaderboard, last, data.reference_date, FRESHNESS_DAYS):
+    for a in slices.attention(data.leaderboard, last, data.reference_date, freshness_days):
         t.add(
             {**a, "city": a["city_code"], "reasons": " ".join(a["reasons"])},
             key=a["city_code"],
@@ -1140,7 +1148,7 @@ def _as_date(v: Any) -> date | None:
 
 
 def _freshness_table(data: ReportData, lang: str) -> Table:
-    from scenetrack.gate import FRESHNESS_DAYS
+    freshness_days = settings().freshness_days
 
     L = labels(lang)
     t = Table(
@@ -1156,7 +1164,7 @@ def _freshness_table(data: ReportData, lang: str) -> Table:
     for r in data.quality.last_reports:
         last = _as_date(r["last_reported_on"])
         days = (ref - last).days if (ref and last) else None
-        fresh = days is not None and days <= FRESHNESS_DAYS
+        fresh = days is not None and days <= freshness_days
         t.add(
             {
                 "city": r["city_code"],

@@ -8,8 +8,8 @@ so the opportunity-list batch (``batch_code``, once the marts carry it) plugs in
 
 from __future__ import annotations
 
-import os
 import statistics
+import sys
 from datetime import date, timedelta
 from typing import Any
 
@@ -27,9 +27,18 @@ FILTER_DIMENSIONS: tuple[str, ...] = (
 )
 """Row attributes the filter bar can slice by, in the bar's order (those present are shown)."""
 
-RANK_MIN_PROJECTS = int(os.environ.get("SCENETRACK_RANK_MIN_PROJECTS", "30"))
-"""A city's rates are ranked (and count in the national and regional medians) only when it
-published at least this many opportunities: 西宁 first on 26 opportunities ranks noise."""
+
+def __getattr__(name: str) -> Any:
+    """``RANK_MIN_PROJECTS`` (``SCENETRACK_RANK_MIN_PROJECTS``, read when asked): a city's rates
+    are ranked (and count in the national and regional medians) only when it published at least
+    this many opportunities: 西宁 first on 26 opportunities ranks noise. Setting the attribute
+    (a test) overrides the environment."""
+    if name == "RANK_MIN_PROJECTS":
+        from scenetrack.config import settings
+
+        return settings().rank_min_projects
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 BENCHMARKS: tuple[tuple[str, str, bool], ...] = (
     # (scorecard column, denominator column, higher is better)
@@ -111,7 +120,8 @@ def benchmarks(board: list[Row], code: str, min_projects: int | None = None) -> 
     the cities with at least ``min_projects`` in the measure's denominator (higher rates and
     shorter durations first), how many were ranked, and the national and regional medians
     over those cities."""
-    min_projects = RANK_MIN_PROJECTS if min_projects is None else min_projects
+    if min_projects is None:
+        min_projects = sys.modules[__name__].RANK_MIN_PROJECTS
     city = next(r for r in board if r["city_code"] == code)
     out = []
     for col, denominator, higher_better in BENCHMARKS:

@@ -287,7 +287,8 @@ def test_doctor_exits_0_when_healthy_and_1_on_a_problem(
     assert main(args) == 0
     text = capsys.readouterr().out.splitlines()
     assert text[0] == f"scenetrack doctor: {home.home}" and text[-1] == "healthy"
-    assert [ln.split()[0] for ln in text[1:-1]] == ["ok", "n/a", "ok", "n/a", "n/a", "ok", "ok"]
+    statuses = ["ok", "ok", "n/a", "ok", "n/a", "n/a", "ok", "ok"]  # settings first
+    assert [ln.split()[0] for ln in text[1:-1]] == statuses
     args = ["doctor", "--home", str(home.home), "--port", str(listening), "--json"]
     assert main(args) == 1
     report = json.loads(capsys.readouterr().out)
