@@ -10,8 +10,6 @@
     config(
         materialized='incremental',
         unique_key='event_key',
-        incremental_strategy='delete+insert',
-        on_schema_change='fail',
     )
 }}
 
