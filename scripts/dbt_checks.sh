@@ -32,6 +32,10 @@ for check in "${checks[@]}"; do
     case "$check" in
         sqlfluff)
             echo "== sqlfluff (dbt templater) over dbt_project/models"
+            # the stage list is read from the lifecycle_stages seed when a model compiles
+            # (macros/lifecycle.sql): load it into the throwaway database first
+            "$BIN/dbt" seed --quiet --select lifecycle_stages --project-dir dbt_project \
+                --profiles-dir dbt_project --target-path "$scratch/target" --log-path "$scratch/logs"
             "$BIN/sqlfluff" lint dbt_project/models --processes 2 --disable-progress-bar ;;
         bouncer)
             echo "== dbt-bouncer (dbt-bouncer.yml)"

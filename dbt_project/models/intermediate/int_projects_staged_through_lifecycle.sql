@@ -57,10 +57,9 @@ stage_entries as (
 entry_dates as (
     select
         project_key,
-        max(case when stage_code = 'opportunity' then entered_on end) as opportunity_entered_on,
-        max(case when stage_code = 'validation' then entered_on end) as validation_entered_on,
-        max(case when stage_code = 'application' then entered_on end) as application_entered_on,
-        max(case when stage_code = 'scale_up' then entered_on end) as scale_up_entered_on,
+        {%- for stage in lifecycle_stage_codes() %}
+        max(case when stage_code = '{{ stage }}' then entered_on end) as {{ stage }}_entered_on,
+        {%- endfor %}
         max(case when is_current then stage_code end) as current_stage,
         max(stage_order) as max_stage_order,
         count(*) as stages_entered,

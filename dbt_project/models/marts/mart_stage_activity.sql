@@ -9,7 +9,7 @@
 -- Read from fct_project_lifecycle alone (a date per stage entered, the termination date), one
 -- row per project and stage entered plus one per termination, grouped in one GROUPING SETS
 -- pass. A dimension the lifecycle gains (the opportunity-list batch) joins the key here.
-{% set stage_codes = ['opportunity', 'validation', 'application', 'scale_up'] %}
+{% set stage_codes = lifecycle_stage_codes() %}
 
 with
 
