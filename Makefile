@@ -84,5 +84,9 @@ mutation-sample: $(STAMP) ## a fixed sample of mutants per module (what CI runs)
 clean: ## remove the demo warehouse (keeps .venv)
 	rm -rf $(SCENETRACK_HOME)
 
-sqllint: $(STAMP) ## sqlfluff over the dbt models (advisory: see .sqlfluff)
-	$(BIN)/sqlfluff lint dbt_project/models --processes 2
+sqllint: $(STAMP) ## sqlfluff with the dbt templater over every dbt model (blocking: see .sqlfluff)
+	BIN=$(BIN) scripts/dbt_checks.sh sqlfluff
+
+.PHONY: dbt-checks
+dbt-checks: $(STAMP) ## the field's dbt checks, blocking: sqlfluff (dbt templater), dbt-bouncer, dbt-score >= 9.5
+	BIN=$(BIN) scripts/dbt_checks.sh

@@ -60,13 +60,3 @@
         when 'month' then {{ period_label('month', start_expr) }}
     end
 {%- endmacro %}
-
-{#- Days an active project may stay in a stage before it counts as stalled (dbt var
-    stalled_after_days); NULL for stages that never stall. -#}
-{% macro stalled_after_days(stage_expr) -%}
-    case {{ stage_expr }}
-    {%- for stage, days in var('stalled_after_days').items() %}
-        when '{{ stage }}' then {{ days }}
-    {%- endfor %}
-    end
-{%- endmacro %}

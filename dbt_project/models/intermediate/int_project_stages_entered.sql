@@ -8,8 +8,6 @@
     config(
         materialized='incremental',
         unique_key='project_key',
-        incremental_strategy='delete+insert',
-        on_schema_change='fail',
     )
 }}
 

@@ -8,8 +8,6 @@
     config(
         materialized='incremental',
         unique_key='project_key',
-        incremental_strategy='delete+insert',
-        on_schema_change='fail',
     )
 }}
 
@@ -59,10 +57,9 @@ stage_entries as (
 entry_dates as (
     select
         project_key,
-        max(case when stage_code = 'opportunity' then entered_on end) as opportunity_entered_on,
-        max(case when stage_code = 'validation' then entered_on end) as validation_entered_on,
-        max(case when stage_code = 'application' then entered_on end) as application_entered_on,
-        max(case when stage_code = 'scale_up' then entered_on end) as scale_up_entered_on,
+        {%- for stage in lifecycle_stage_codes() %}
+        max(case when stage_code = '{{ stage }}' then entered_on end) as {{ stage }}_entered_on,
+        {%- endfor %}
         max(case when is_current then stage_code end) as current_stage,
         max(stage_order) as max_stage_order,
         count(*) as stages_entered,
@@ -79,7 +76,7 @@ latest_entry as (
             project_key,
             stage_order,
             row_number() over (
-                partition by project_key order by entered_on desc, stage_order
+                partition by project_key order by entered_on desc, stage_order asc
             ) as movement_rank
         from stage_entries
     ) as ranked
@@ -102,7 +99,7 @@ termination_ranked as (
         event_type,
         event_date,
         row_number() over (
-            partition by project_key order by event_date desc, event_type
+            partition by project_key order by event_date desc, event_type asc
         ) as termination_rank
     from events
     where event_type in ('fail', 'withdraw')
@@ -120,7 +117,7 @@ ranked_events as (
         -- the most recent report carries the project's current attributes
         row_number() over (
             partition by events.project_key
-            order by events.event_date desc, stages.stage_order desc, events.event_type
+            order by events.event_date desc, stages.stage_order desc, events.event_type asc
         ) as recency_rank,
         max(events.last_load_id) over (partition by events.project_key) as project_load_id,
         max(case when events.was_corrected then 1 else 0 end)
@@ -147,13 +144,13 @@ described as (
             events.technology_code,
             row_number() over (
                 partition by events.project_key
-                order by case when events.domain_text is null then 1 else 0 end,
-                    events.event_date desc, stages.stage_order desc, events.event_type
+                order by case when events.domain_text is null then 1 else 0 end asc,
+                    events.event_date desc, stages.stage_order desc, events.event_type asc
             ) as domain_rank,
             row_number() over (
                 partition by events.project_key
-                order by case when events.technology_text is null then 1 else 0 end,
-                    events.event_date desc, stages.stage_order desc, events.event_type
+                order by case when events.technology_text is null then 1 else 0 end asc,
+                    events.event_date desc, stages.stage_order desc, events.event_type asc
             ) as technology_rank
         from events
         inner join stages on events.stage_code = stages.stage_code

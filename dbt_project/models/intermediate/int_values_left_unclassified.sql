@@ -16,7 +16,7 @@ capabilities as (
 reported as (
     select 'events' as reported_in, city_code, domain_text, technology_text from events
     union all
-    select 'capabilities', city_code, domain_text, technology_text from capabilities
+    select 'capabilities' as reported_in, city_code, domain_text, technology_text from capabilities
 ),
 
 domain_wordings as (

@@ -7,8 +7,6 @@
     config(
         materialized='incremental',
         unique_key='project_key',
-        incremental_strategy='delete+insert',
-        on_schema_change='fail',
     )
 }}
 
@@ -67,7 +65,8 @@ final as (
         paired.to_stage,
         paired.from_entered_on,
         paired.to_entered_on,
-        cast({{ dbt.datediff('paired.from_entered_on', 'paired.to_entered_on', 'day') }} as integer)
+        -- dbt.datediff renders longer than the line that calls it (LT05 measures the render)
+        cast({{ dbt.datediff('paired.from_entered_on', 'paired.to_entered_on', 'day') }} as integer)  -- noqa: LT05
             as days_taken,
         paired.to_stage_order - paired.from_stage_order > 1 as skipped_stages,
         projects.last_load_id,

@@ -9,8 +9,8 @@
 -- Read from fct_project_lifecycle alone (a date per stage entered, the termination date), one
 -- row per project and stage entered plus one per termination, grouped in one GROUPING SETS
 -- pass. The opportunity-list batch is a key ('none' for projects no numbered list published),
--- and the planned investment a list stated counts on the opportunity row of its period.
-{% set stage_codes = ['opportunity', 'validation', 'application', 'scale_up'] %}
+-- and the planned investment a list stated counts on the row of the first stage (publication).
+{% set stage_codes = lifecycle_stage_codes() %}
 
 with
 
@@ -36,7 +36,7 @@ happenings as (
         0 as failed,
         0 as withdrawn,
         cooperation_amount_yuan,
-        {% if s == 'opportunity' %}planned_investment_yuan{% else %}null{% endif %}
+        {% if loop.first %}planned_investment_yuan{% else %}null{% endif %}
             as planned_investment_yuan
     from projects
     where {{ s }}_entered_on is not null

@@ -6,7 +6,7 @@
 --
 -- Read from fct_project_lifecycle alone (one row per project, a date per stage entered) in
 -- one GROUPING SETS pass, so the cost follows the number of projects, not of stage entries.
-{% set stage_codes = ['opportunity', 'validation', 'application', 'scale_up'] %}
+{% set stage_codes = lifecycle_stage_codes() %}
 
 with
 

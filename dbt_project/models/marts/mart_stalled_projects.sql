@@ -18,8 +18,6 @@
     config(
         materialized='incremental',
         unique_key='project_key',
-        incremental_strategy='delete+insert',
-        on_schema_change='fail',
         post_hook="{{ remove_projects_no_longer_stalled() }}",
     )
 }}

@@ -18,7 +18,7 @@ reasons as (
             project_key,
             end_reason,
             row_number() over (
-                partition by project_key order by event_date desc, stage_code desc, event_type
+                partition by project_key order by event_date desc, stage_code desc, event_type asc
             ) as recency
         from {{ ref('int_termination_reasons') }}
     ) as ranked

@@ -26,21 +26,21 @@ coded as (
 
 renamed as (
     select
-        city_code || ':' || capability_id as capability_key,
-        city_code,
-        capability_id,
-        supplier,
-        technology_raw as technology_text,
+        coded.city_code || ':' || coded.capability_id as capability_key,
+        coded.city_code,
+        coded.capability_id,
+        coded.supplier,
+        coded.technology_raw as technology_text,
         {{ code_of('technologies', 'coded.primary_technology_text') }} as technology_code,
-        domain_raw as domain_text,
-        domain_code,
-        title,
-        batch,
-        published_on,
-        coalesce(reported_at, cast(loaded_at as date)) as reported_at,
-        coalesce(file_load_id, load_id) as file_load_id,
-        source_file_sha256,
-        source_line
+        coded.domain_raw as domain_text,
+        coded.domain_code,
+        coded.title,
+        coded.batch,
+        coded.published_on,
+        coalesce(coded.reported_at, cast(coded.loaded_at as date)) as reported_at,
+        coalesce(coded.file_load_id, coded.load_id) as file_load_id,
+        coded.source_file_sha256,
+        coded.source_line
     from coded
     {{ join_alias('technology', 'coded.primary_technology_text', 'technologies') }}
 ),

@@ -10,8 +10,6 @@
     config(
         materialized='incremental',
         unique_key='event_key',
-        incremental_strategy='delete+insert',
-        on_schema_change='fail',
     )
 }}
 
@@ -65,31 +63,32 @@ coded as (
 
 renamed as (
     select
-        city_code || ':' || project_id as project_key,
-        city_code || ':' || project_id || ':' || stage_code || ':' || event_type as event_key,
-        city_code,
-        project_id,
-        project_name,
-        domain_raw as domain_text,
-        domain_code,
-        technology_raw as technology_text,
+        coded.city_code || ':' || coded.project_id as project_key,
+        coded.city_code || ':' || coded.project_id || ':' || coded.stage_code || ':'
+        || coded.event_type as event_key,
+        coded.city_code,
+        coded.project_id,
+        coded.project_name,
+        coded.domain_raw as domain_text,
+        coded.domain_code,
+        coded.technology_raw as technology_text,
         {{ code_of('technologies', 'coded.primary_technology_text') }} as technology_code,
-        demand_owner,
-        supplier,
-        stage_code,
-        event_type,
-        event_date,
-        event_date_precision,
-        amount_yuan,
-        batch,
-        planned_investment_yuan,
-        coalesce(planned_investment_approximate, false) as planned_investment_is_approximate,
-        coalesce(reported_at, cast(loaded_at as date)) as reported_at,
-        source_file_sha256,
-        source_line,
-        loaded_at,
-        load_id,
-        coalesce(file_load_id, load_id) as file_load_id
+        coded.demand_owner,
+        coded.supplier,
+        coded.stage_code,
+        coded.event_type,
+        coded.event_date,
+        coded.event_date_precision,
+        coded.amount_yuan,
+        coded.batch,
+        coded.planned_investment_yuan,
+        coalesce(coded.planned_investment_approximate, false) as planned_investment_is_approximate,
+        coalesce(coded.reported_at, cast(coded.loaded_at as date)) as reported_at,
+        coded.source_file_sha256,
+        coded.source_line,
+        coded.loaded_at,
+        coded.load_id,
+        coalesce(coded.file_load_id, coded.load_id) as file_load_id
     from coded
     {{ join_alias('technology', 'coded.primary_technology_text', 'technologies') }}
 ),
