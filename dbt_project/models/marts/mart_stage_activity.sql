@@ -36,8 +36,11 @@ happenings as (
         0 as failed,
         0 as withdrawn,
         cooperation_amount_yuan,
-        {% if loop.first %}planned_investment_yuan{% else %}null{% endif %}
-            as planned_investment_yuan
+        {% if loop.first -%}
+            planned_investment_yuan
+        {%- else -%}
+            null as planned_investment_yuan
+        {%- endif %}
     from projects
     where {{ s }}_entered_on is not null
     union all
