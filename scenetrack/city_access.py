@@ -31,6 +31,8 @@ CITY_ROWS: dict[str, str] = {
     "mart_supply_demand": "city_code = {city}",
     "mart_stage_activity": "city_code = {city}",
     "mart_terminations": "city_code = {city}",
+    "mart_opportunity_batches": "city_code = {city}",
+    "bridge_project_technologies": "city_code = {city}",
     "mart_stage_funnel": (
         "breakdown in ('national', 'domain', 'technology', 'cohort_quarter') "
         "or (breakdown = 'city' and breakdown_value = {city})"

@@ -212,7 +212,7 @@ def _dbt_build_process(stack: Stack) -> int | None:
 
 def test_a_worker_killed_mid_build_loses_and_doubles_nothing(stack: Stack) -> None:
     first = stack.events[0]
-    land(stack.samples[first], stack.landing)
+    land(stack.samples[first], stack.landing / "无锡")  # 无锡's channel, by name
     pid = stack.wait("dbt build running in a worker", lambda: _dbt_build_process(stack), every=0.2)
     time.sleep(1.0)  # well inside the build
     worker = stack.topo.owner_of(pid)
@@ -235,7 +235,7 @@ def test_a_worker_killed_after_the_swap_does_not_publish_twice(stack: Stack) -> 
     second = stack.events[1]
     reached = Path(str(stack.fault_file) + ".reached")
     stack.fault_file.write_text("pg_publish:after_swap=stall")
-    land(stack.samples[second], stack.landing)
+    land(stack.samples[second], stack.landing / "340100")  # 合肥's channel, by code
     where, pid = stack.wait(
         "the publish to stall after its swap",
         lambda: reached.exists() and reached.read_text().split(),
@@ -282,7 +282,7 @@ def test_a_breaking_file_is_held_back_and_notifies_once(stack: Stack) -> None:
     )[0][0] >= 3)  # fmt: skip
     before = stack.version()
     sent_before = (len(stack.inbox), len(stack.posted))
-    land(stack.bad, stack.landing)
+    land(stack.bad, stack.landing / "北京")  # 北京's channel
     stack.wait("the alert", lambda: len(stack.inbox) > sent_before[0] and len(stack.posted))
     stack.wait("the next version", lambda: stack.version() > before)
     stack.wait("the evaluator outputs of v4", lambda: stack.meta(
@@ -356,8 +356,11 @@ def test_nothing_lost_nothing_doubled(stack: Stack) -> None:
         for line in (stack.p.published_dir / "publish_log.jsonl").read_text().splitlines()
     ]
     assert local == [1, 2, 3, 4]
-    assert sorted(f.name for f in (stack.p.home / "processed").iterdir()) == sorted(landed)
-    assert list(stack.landing.iterdir()) == []
+    processed = [f for f in (stack.p.home / "processed").rglob("*") if f.is_file()]
+    assert sorted(f.name for f in processed) == sorted(landed)
+    # a channel's files are kept in its own folder (two cities' 清单.xlsx never collide)
+    assert {f.parent.name for f in processed} == {"无锡", "340100", "processed", "北京"}
+    assert [f for f in stack.landing.rglob("*") if f.is_file()] == []
     report = stack.p.published_dir / "report" / "index.html"
     assert report.exists() and "v4" in report.read_text(encoding="utf-8")
 
