@@ -558,15 +558,31 @@ def _problem_table(data: ReportData, lang: str) -> Table:
             Col("notes", L["why"], "text"),
         ],
     )
+    translated = gate_notes_zh() if lang == "zh" else {}
     for r in data.quality.problems:
         t.add(
             r,
             display={
                 "severity": L.get(f"severity_{r['severity']}", r["severity"]),
                 "suite": L.get(f"suite_{r['suite']}", r["suite"]),
+                "notes": translated.get(r["notes"] or "", r["notes"] or ""),
             },
         )
     return t
+
+
+def gate_notes_zh() -> dict[str, str]:
+    """Each check's "why" (``meta.notes``, what the gate stores) -> its Chinese text
+    (``meta.notes_zh``) from the suite files; a note the suites no longer carry stays as
+    stored."""
+    from scenetrack.gate import load_suite_specs
+
+    return {
+        e["meta"]["notes"]: e["meta"]["notes_zh"]
+        for spec in load_suite_specs()
+        for e in spec.expectations
+        if e.get("meta", {}).get("notes") and e["meta"].get("notes_zh")
+    }
 
 
 def _held_table(data: ReportData, lang: str) -> Table:

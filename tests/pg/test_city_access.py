@@ -42,6 +42,17 @@ def _dsn(target: PgTarget, role: str, password: str) -> str:
 def warehouse(tmp_path_factory, pg_target: PgTarget, pg_server: server.PgServer):
     tmp = tmp_path_factory.mktemp("cities")
     files = generate(tmp / "subs", cities=3, seed=23)
+    # each city's published opportunity list (a batch in its title): mart_opportunity_batches
+    for name in ("合肥", "无锡", "深圳"):
+        listed = tmp / "subs" / f"{name}_清单.csv"
+        listed.write_text(
+            f"{name}市2025年第一批场景机会清单（发布日期：2025年3月1日）\n"
+            "序号,场景名称,所属领域,技术方向,预计投资（万元）\n"
+            f"1,{name}城市大脑,城市治理,人工智能+物联网,500\n"
+            f"2,{name}无人机巡检,城市治理,无人机,约200\n",
+            encoding="utf-8",
+        )
+        files.append(listed)
     first = [f for f in files if f.name != "events_440300.csv"]
     later = [f for f in files if f.name == "events_440300.csv"]
     home = Paths(tmp / "home").ensure()

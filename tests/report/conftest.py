@@ -19,7 +19,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from scenetrack.config import PROJECT_DIR, Paths
+from scenetrack.config import EXPECTATIONS_DIR, PROJECT_DIR, Paths
 
 DDL = """
 create table dim_city (city_code varchar, name_zh varchar, name_en varchar,
@@ -310,6 +310,14 @@ def make_published(path: Path, version: int, gate_run_id: str, previous: bool = 
         con.close()
 
 
+def freshness_meta() -> dict[str, str]:
+    """The freshness warning's meta as the suite file states it (its notes in both languages)."""
+    suite = json.loads((EXPECTATIONS_DIR / "source_freshness.json").read_text(encoding="utf-8"))
+    return next(
+        e["meta"] for e in suite["expectations"] if e["kwargs"].get("column") == "last_reported_on"
+    )
+
+
 def make_work_db(p: Paths, gate_run_id: str) -> None:
     """A work DB with one gate run (one warning) and three quarantined rows."""
     from scenetrack.gate import GATE_RESULTS_DDL
@@ -348,7 +356,7 @@ def make_work_db(p: Paths, gate_run_id: str) -> None:
                     "1 of 2 rows unexpected",
                     1,
                     None,
-                    "cities should report monthly",
+                    freshness_meta()["notes"],
                 ],
                 [
                     "older-run",

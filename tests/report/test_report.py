@@ -11,7 +11,7 @@ import pytest
 from scenetrack.config import Paths
 from scenetrack.report import build_report
 from scenetrack.report.build import lang_dir
-from tests.report.conftest import start_writer
+from tests.report.conftest import freshness_meta, start_writer
 from tests.report.pages import read_page
 
 LANGS = ("zh", "en")
@@ -213,6 +213,10 @@ def test_data_quality_panel(built_home: Paths, pages: dict[str, Path], lang: str
     assert f["gate_failures"][0] == "0"
     problems = page.tables["gate_problems"]
     assert [(r["suite"][0], r["severity"][0]) for r in problems] == [("source_freshness", "warn")]
+    # the check's "why" shown in the page's language (the suite's notes / notes_zh); the cell's
+    # value stays what the gate stored
+    why = freshness_meta()["notes_zh" if lang == "zh" else "notes"]
+    assert problems[0]["notes"] == (freshness_meta()["notes"], why)
     assert f["quarantine_total"][0] == "3"
     q = {r["_key"]: r for r in page.tables["quarantine"]}
     assert q["340100"]["rows_quarantined"][0] == "2"
