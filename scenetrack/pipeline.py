@@ -296,13 +296,18 @@ def _gate_once(p: Paths, run_date: date | None):
         connection, placeholder = _warehouse_reader(p, pg)
         with connection() as con:
             validated = audited.fingerprint(con, placeholder)
+        warehouse = None
+        if pg is not None:
+            from scenetrack.postgres.gate import PgGateWarehouse
+
+            warehouse = PgGateWarehouse(pg)
         return run_gate(
             p.work_db,
             p.gate_dir,
             run_id,
             run_date,
             baseline_counts=baseline,
-            pg=pg,
+            warehouse=warehouse,
             fingerprint=validated,
         )
 

@@ -1,7 +1,8 @@
 """The GX gate's batches read from PostgreSQL, and its outcomes stored there.
 
 Same suites, same SQL (``expectations/*.json`` ``meta.batch_query`` is portable), same GX
-validation over pandas DataFrames (:func:`scenetrack.gate.run_gate` with ``pg=``). Only the
+validation over pandas DataFrames (:func:`scenetrack.gate.run_gate` with
+``warehouse=PgGateWarehouse(target)``). Only the
 reading differs: every batch is fetched through psycopg inside one ``REPEATABLE READ, READ
 ONLY`` transaction (all suites see the same snapshot of the build), one savepoint per query so
 a failing suite query is reported as a failed ``error`` outcome without aborting the rest.
@@ -13,7 +14,9 @@ objects, TIMESTAMP becomes ``datetime64[ns]``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -26,7 +29,9 @@ from scenetrack.postgres import connect
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-    from scenetrack.gate import ExpectationOutcome, SuiteSpec
+    from scenetrack.gate.frames import BatchReader
+    from scenetrack.gate.suites import SuiteSpec
+    from scenetrack.gate.types import ExpectationOutcome
 
 # pg_type OIDs: int2, int4, int8 / float4, float8, numeric / timestamp, timestamptz
 _INT_OIDS = {21, 23, 20}
@@ -60,7 +65,7 @@ def read_batches(
     baseline_counts: dict[str, int] | None = None,
 ) -> tuple[dict[str, pd.DataFrame | str], dict[str, Any]]:
     """All batches and suite parameters from one consistent read-only snapshot."""
-    from scenetrack.gate import suite_parameters
+    from scenetrack.gate.suites import suite_parameters
 
     batches: dict[str, pd.DataFrame | str] = {}
     with connect(target) as con:
@@ -87,12 +92,8 @@ def store(
     """Replace this run's rows in ``audit.gate_results`` and ``audit.gate_runs`` (the same
     tables as in DuckDB), in one transaction."""
     from scenetrack import audited
-    from scenetrack.gate import (
-        GATE_RESULTS_DDL,
-        gate_result_rows,
-        insert_gate_results_sql,
-        passed,
-    )
+    from scenetrack.gate.audit import GATE_RESULTS_DDL, gate_result_rows, insert_gate_results_sql
+    from scenetrack.gate.types import passed
 
     with connect(target) as con, con.cursor() as cur:
         cur.execute(GATE_RESULTS_DDL)
@@ -100,6 +101,35 @@ def store(
         cur.execute("delete from audit.gate_results where run_id = %s", [run_id])
         cur.executemany(insert_gate_results_sql("%s"), gate_result_rows(run_id, run_at, outcomes))
         audited.record(cur, run_id, run_at, passed(outcomes), fingerprint, "%s")
+
+
+@dataclass(frozen=True)
+class PgGateWarehouse:
+    """PostgreSQL as the gate's warehouse (:class:`scenetrack.gate.GateWarehouse`): what
+    :func:`scenetrack.gate.run_gate` is handed when ``SCENETRACK_WAREHOUSE`` names it."""
+
+    target: PgTarget
+
+    @contextmanager
+    def batches(
+        self,
+        specs: Sequence[SuiteSpec],
+        run_date: date,
+        baseline_counts: dict[str, int] | None,
+    ) -> Iterator[tuple[list[SuiteSpec], BatchReader, dict[str, Any]]]:
+        """Every batch read up front (:func:`read_batches`), the suites in their files' order."""
+        frames, params = read_batches(self.target, specs, run_date, baseline_counts)
+        # popped: each frame is freed once validated
+        yield list(specs), lambda spec: frames.pop(spec.name), params
+
+    def store(
+        self,
+        run_id: str,
+        run_at: datetime,
+        outcomes: Sequence[ExpectationOutcome],
+        fingerprint: dict,
+    ) -> None:
+        store(self.target, run_id, run_at, outcomes, fingerprint)
 
 
 def last_gate_run(target: PgTarget) -> dict | None:

@@ -45,9 +45,9 @@ def test_every_equivalent_mutant_is_named_and_explained() -> None:
 
 
 def test_mutant_names_of_functions_and_methods() -> None:
-    assert mutant_globs("scenetrack/gate.py", ["passed", "GateResult.*"]) == [
-        "scenetrack.gate.x_passed__mutmut_*",
-        "scenetrack.gate.xǁGateResultǁ*__mutmut_*",
+    assert mutant_globs("scenetrack/gate/types.py", ["passed", "GateResult.*"]) == [
+        "scenetrack.gate.types.x_passed__mutmut_*",
+        "scenetrack.gate.types.xǁGateResultǁ*__mutmut_*",
     ]
     assert mutant_globs("ingestion/headers.py", None) == ["ingestion.headers.*"]
 
