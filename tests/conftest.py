@@ -7,6 +7,7 @@ import os
 import tempfile
 from pathlib import Path
 
+import duckdb
 import pytest
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
@@ -77,3 +78,13 @@ def event(
         "amount": amount,
         "reported_at": reported,
     }
+
+
+def fetch(db: Path, sql: str, params: list | tuple = ()) -> list[tuple]:
+    """Rows of ``sql`` on the DuckDB file ``db`` (work or published), opened read-only and
+    closed again, as a reader must (the writer may be the next step of the test)."""
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return con.execute(sql, list(params)).fetchall()
+    finally:
+        con.close()

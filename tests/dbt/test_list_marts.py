@@ -16,6 +16,7 @@ import pytest
 from scenetrack import pipeline
 from scenetrack.config import Paths
 from scenetrack.export import export
+from tests.conftest import fetch
 from tests.ingestion.corpus import write_text
 from tests.ingestion.test_lists import WUXI, WUXI_LIST, derived
 
@@ -49,18 +50,10 @@ def home(tmp_path_factory) -> Paths:
     mp.undo()
 
 
-def _published(p: Paths, sql: str) -> list[tuple]:
-    con = duckdb.connect(str(p.published_db), read_only=True)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
-
-
 def test_the_lifecycle_keeps_the_lists_words_batch_and_investment(home: Paths) -> None:
     """The ledger's later reports name no domain or technology: the list's words stay."""
-    rows = _published(
-        home,
+    rows = fetch(
+        home.published_db,
         "select project_id, domain_text, domain_code, technology_text, technology_code, "
         "opportunity_batch, planned_investment_yuan, planned_investment_is_approximate, "
         "cooperation_amount_yuan, current_stage, status from fct_project_lifecycle "
@@ -78,8 +71,8 @@ def test_the_lifecycle_keeps_the_lists_words_batch_and_investment(home: Paths) -
 
 
 def test_each_technology_a_project_names_is_a_bridge_row(home: Paths) -> None:
-    assert _published(
-        home,
+    assert fetch(
+        home.published_db,
         "select project_key, technology_position, technology_text, technology_code, "
         "is_primary from bridge_project_technologies order by 1, 2",
     ) == sorted(
@@ -94,8 +87,7 @@ def test_each_technology_a_project_names_is_a_bridge_row(home: Paths) -> None:
 
 
 def test_how_the_batch_did(home: Paths) -> None:
-    assert _published(
-        home,
+    assert fetch(home.published_db,
         "select city_code, city_name_zh, opportunity_batch, first_published_on::varchar, "
         "opportunities_published, projects_reached_validation, projects_reached_application, "
         "projects_reached_scale_up, projects_failed, projects_withdrawn, "
@@ -114,8 +106,8 @@ def test_the_activity_view_slices_by_batch_and_carries_the_planned_investment(
     """2025, batch 第2批: 3 opportunities published (planned 300万 + 1.5亿, the third 面议),
     2 validations, 1 of them failed there, 1 application signing 500万 (a stage's amount is
     that of the projects entering it: the 500万 project entered all three)."""
-    assert _published(
-        home,
+    assert fetch(
+        home.published_db,
         "select batch_code, stage_code, sum(projects_entered), sum(projects_failed), "
         "sum(cooperation_amount_yuan), sum(planned_investment_yuan) from mart_stage_activity "
         "where period_type = 'year' group by all order by min(stage_order)",
@@ -165,8 +157,8 @@ def test_every_published_column_has_a_readable_header(home: Paths, lang: str) ->
     from scenetrack.report.labels import column_words, labels
 
     words = labels(lang) | column_words(lang)
-    columns = _published(
-        home,
+    columns = fetch(
+        home.published_db,
         "select distinct column_name from duckdb_columns() where not internal "
         "and schema_name = 'main' and table_name <> 'publish_info'",
     )

@@ -11,13 +11,13 @@ from __future__ import annotations
 import json
 import shutil
 
-import duckdb
 import pytest
 
 from ingestion import reference
 from scenetrack import pipeline
 from scenetrack.cli import main
 from scenetrack.config import Paths
+from tests.conftest import fetch
 from tests.ingestion.corpus import write_text
 
 WUXI = "320200"
@@ -38,32 +38,22 @@ def city_aliases(tmp_path, monkeypatch):
     return add
 
 
-def _q(p: Paths, sql: str) -> list[tuple]:
-    con = duckdb.connect(str(p.work_db), read_only=True)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
-
-
-def _published(p: Paths, sql: str) -> list[tuple]:
-    con = duckdb.connect(str(p.published_db), read_only=True)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
-
-
 def _state(p: Paths) -> tuple:
     """Everything a replay may change, without stamps."""
     return (
-        _q(p, "select source_line, project_id, load_id, file_load_id from raw.events order by 1"),
-        _q(
-            p,
+        fetch(
+            p.work_db,
+            "select source_line, project_id, load_id, file_load_id from raw.events order by 1",
+        ),
+        fetch(
+            p.work_db,
             "select source_line, column_name, raw_value, reason from raw.quarantine "
             "order by 1, 2, 4",
         ),
-        _q(p, "select rows_read, rows_loaded, rows_quarantined, load_id from raw.file_ledger"),
+        fetch(
+            p.work_db,
+            "select rows_read, rows_loaded, rows_quarantined, load_id from raw.file_ledger",
+        ),
     )
 
 
@@ -84,7 +74,7 @@ def test_quarantined_alias_added_replayed_loaded_once_published(
     [r] = pipeline.ingest_paths(home, [f])
     assert (r.rows_read, r.rows_loaded, r.rows_quarantined) == (5, 1, 4)
     pipeline.run(home)
-    assert _published(home, "select project_id from fct_project_lifecycle") == [("W1",)]
+    assert fetch(home.published_db, "select project_id from fct_project_lifecycle") == [("W1",)]
 
     city_aliases(DISTRICT, WUXI)
     assert main(["replay", "--reason", "unknown_city", "--home", str(home.home), "--json"]) == 0
@@ -112,12 +102,14 @@ def test_quarantined_alias_added_replayed_loaded_once_published(
         (5, "stage", "需求征集", "unknown_stage"),
     ]
     assert ledger == [(5, 3, 2, 1)]  # rows read = loaded + quarantined, the file's own load
-    assert _q(
-        home,
+    assert fetch(
+        home.work_db,
         "select rows_considered, rows_loaded, rows_still_quarantined, events_loaded, "
         "reason_filter from raw.replays",
     ) == [(3, 2, 1, 2, "unknown_city")]
-    assert _q(home, "select times_replayed, last_replayed_load_id from raw.file_ledger") == [(1, 2)]
+    assert fetch(
+        home.work_db, "select times_replayed, last_replayed_load_id from raw.file_ledger"
+    ) == [(1, 2)]
 
     before = _state(home)
     assert main(["replay", "--home", str(home.home), "--json"]) == 0  # again, every reason
@@ -125,16 +117,16 @@ def test_quarantined_alias_added_replayed_loaded_once_published(
     assert again["rows_loaded"] == 0
     assert [r["status"] for r in again["receipts"]] == ["unchanged"]
     assert _state(home) == before  # nothing loaded twice, nothing rewritten
-    assert len(_q(home, "select * from raw.replays")) == 1
+    assert len(fetch(home.work_db, "select * from raw.replays")) == 1
 
     pipeline.run(home)  # the next run publishes what the replay loaded
-    assert _published(
-        home,
+    assert fetch(
+        home.published_db,
         "select project_id, city_code, current_stage, cooperation_amount_yuan "
         "from fct_project_lifecycle order by 1",
     ) == [("W1", WUXI, "opportunity", None), ("W2", WUXI, "application", 3000000)]
-    assert _published(
-        home,
+    assert fetch(
+        home.published_db,
         "select opportunities_published, projects_reached_application, cooperation_amount_yuan "
         "from mart_city_scorecard where period_type = 'all' and city_code = '320200'",
     ) == [(2, 1, 3000000)]

@@ -9,24 +9,14 @@ from __future__ import annotations
 
 import json
 
-import duckdb
-
 from scenetrack import pipeline
 from scenetrack.cli import main
 from scenetrack.config import Paths
-from tests.conftest import event, write_csv
+from tests.conftest import event, fetch, write_csv
 from tests.ingestion.corpus import write_text
 
 WUXI, HEFEI = "320200", "340100"
 LIST = "场景名称,所属领域,发布日期\n港口理货,交通,2025-03-01\n冷链仓储,商贸,2025-03-02\n"
-
-
-def _q(home: Paths, sql: str) -> list[tuple]:
-    con = duckdb.connect(str(home.work_db), read_only=True)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
 
 
 def test_files_in_a_city_folder_are_that_citys(home: Paths) -> None:
@@ -65,8 +55,8 @@ def test_files_in_a_city_folder_are_that_citys(home: Paths) -> None:
     }
     assert receipts["foo/list.csv"].reason_code == "unknown_channel"
     assert receipts["无锡/list.csv"].inferred == {"city (channel)": WUXI}
-    assert _q(
-        home,
+    assert fetch(
+        home.work_db,
         "select source_file_name, source_line, column_name, raw_value, reason, city_code "
         "from raw.quarantine",
     ) == [
@@ -79,13 +69,15 @@ def test_files_in_a_city_folder_are_that_citys(home: Paths) -> None:
             HEFEI,
         )
     ]
-    assert sorted(_q(home, "select distinct city_code, source_file_name from raw.events")) == [
+    assert sorted(
+        fetch(home.work_db, "select distinct city_code, source_file_name from raw.events")
+    ) == [
         (WUXI, "events.csv"),
         (WUXI, "list.csv"),
         (HEFEI, "list.csv"),
         (HEFEI, "root.csv"),
     ]
-    assert sorted(_q(home, "select file_name, channel from raw.file_ledger")) == [
+    assert sorted(fetch(home.work_db, "select file_name, channel from raw.file_ledger")) == [
         ("events.csv", "无锡"),
         ("list.csv", "340100"),
         ("list.csv", "foo"),
