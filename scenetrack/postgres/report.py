@@ -62,12 +62,12 @@ def snapshot_published(p: Paths, target: PgTarget) -> Path:
     return dest
 
 
-def read_quality_pg(p: Paths, target: PgTarget):
-    """The quality panel: gate outcome and failed checks from PostgreSQL, quarantine local."""
+def read_quality_pg(target: PgTarget, q):
+    """The quality panel ``q`` as read from the local work DB (quarantine, holds), completed
+    with the gate outcome and failed checks from PostgreSQL (the caller reads the local part,
+    so this module does not import the report's readers back)."""
     from scenetrack.postgres.gate import last_gate_run
-    from scenetrack.report.data import read_quality
 
-    q = read_quality(p, postgres=False)
     gate = last_gate_run(target)
     if gate is None:
         return q

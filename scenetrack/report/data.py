@@ -238,7 +238,7 @@ def read_quality(p: Paths, postgres: bool = True) -> Quality:
     if postgres and (pg := warehouse_target()) is not None:  # gate results live there
         from scenetrack.postgres.report import read_quality_pg
 
-        return read_quality_pg(p, pg)
+        return read_quality_pg(pg, read_quality(p, postgres=False))
     if not p.work_db.exists():
         return Quality(available=False, reason=f"{p.work_db} does not exist")
     try:
