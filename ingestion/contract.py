@@ -71,7 +71,7 @@ def _layout_section(layout) -> list[str]:
             )
             if col.required
             else (
-                ("one of the stage dates" if layout.name == "ledger" else f"{either}: one")
+                ("one of the stage dates" if layout.name == "register" else f"{either}: one")
                 if col.name in layout.required_any
                 else ""
             )
@@ -136,7 +136,7 @@ def _lists_section() -> list[str]:
         "scene opportunity a row (each an `opportunity` `enter` event); a `capabilities` list",
         "one capability a row. A header that names a lifecycle column (阶段, 事件, 验证日期,",
         "应用日期, 推广日期, 终止日期, 合作金额) is no opportunity list (it is read as events or",
-        "a ledger). Title rows above the header, e.g.",
+        "a `register`, 台账). Title rows above the header, e.g.",
         "`无锡市2025年第二批场景机会清单（发布日期：2025年6月18日）`, are read for what the rows",
         "leave out:",
         "",
@@ -267,9 +267,9 @@ def render() -> str:
     lines += _personal_section()
     lines += _lists_section()
     lines += [
-        "### How a ledger row becomes events",
+        "### How a register (台账) row becomes events",
         "",
-        "A ledger (台账) row is loaded or quarantined as a whole; the receipt counts ledger rows.",
+        "A register (台账) row is loaded or quarantined as a whole; the receipt counts register rows.",
         "",
         "- Each filled stage date (发布日期, 验证日期, 应用日期, 推广日期) is an `enter` event of",
         "  that stage (`opportunity`, `validation`, `application`, `scale_up`).",
@@ -324,7 +324,7 @@ def render() -> str:
         "stage", "Stages", _read(seeds_dir() / "lifecycle_stages.csv"), "stage_code"
     )
     lines += _value_section("event_type", "Event types", None, "")
-    lines += _value_section("end_type", "Termination types (ledger 终止类型)", None, "")
+    lines += _value_section("end_type", "Termination types (register 终止类型)", None, "")
     lines += _value_section(
         "domain", "Domains", _read(seeds_dir() / "ref_domains.csv"), "domain_code"
     )

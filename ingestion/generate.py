@@ -287,7 +287,7 @@ def _write(path: Path, columns: tuple[str, ...], rows: list[dict]) -> None:
         w.writerows(rows)
 
 
-LEDGER_HEADER = (
+REGISTER_HEADER = (
     "序号",
     "城市",
     "项目编号",
@@ -329,7 +329,7 @@ def _day(text: str) -> date:
     return date.fromisoformat(text)
 
 
-def ledger_rows(events: list[dict]) -> list[dict]:
+def register_rows(events: list[dict]) -> list[dict]:
     """A city's events pivoted into a clerk's 台账: one row per project, a date per stage.
 
     Amounts become bare 万元 numbers (the header carries the unit); a failure or withdrawal
@@ -362,7 +362,7 @@ def ledger_rows(events: list[dict]) -> list[dict]:
     return [{"序号": i, **r} for i, r in enumerate(projects.values(), start=1)]
 
 
-def write_ledger(path: Path, title: str, rows: list[dict]) -> Path:
+def write_register(path: Path, title: str, rows: list[dict]) -> Path:
     """Write a 台账 as a clerk would: XLSX with a title row, or a GBK CSV (by the suffix)."""
     if path.suffix == ".xlsx":
         from openpyxl import Workbook
@@ -370,20 +370,20 @@ def write_ledger(path: Path, title: str, rows: list[dict]) -> Path:
         wb = Workbook(write_only=True)
         ws = wb.create_sheet("台账")
         ws.append([title])
-        ws.append(list(LEDGER_HEADER))
+        ws.append(list(REGISTER_HEADER))
         for r in rows:
-            ws.append([r.get(c) for c in LEDGER_HEADER])
+            ws.append([r.get(c) for c in REGISTER_HEADER])
         wb.save(path)
         return path
     with path.open("w", encoding="gbk", newline="") as f:
         w = csv.writer(f)
-        w.writerow([title] + [""] * (len(LEDGER_HEADER) - 1))
-        w.writerow(LEDGER_HEADER)
+        w.writerow([title] + [""] * (len(REGISTER_HEADER) - 1))
+        w.writerow(REGISTER_HEADER)
         for r in rows:
             w.writerow(
                 [
                     f"{v.year}年{v.month}月{v.day}日" if isinstance(v, date) else v
-                    for v in (r.get(c, "") for c in LEDGER_HEADER)
+                    for v in (r.get(c, "") for c in REGISTER_HEADER)
                 ]
             )
     return path
@@ -396,14 +396,14 @@ def generate(
     events: int | None = None,
     single_file: bool = False,
     correction_share: float = 0.02,
-    ledger_formats: tuple[str, ...] = (),
+    register_formats: tuple[str, ...] = (),
 ) -> list[Path]:
     """Write submissions under ``out``; returns the files in the order a city would send them.
 
     Per-city event and capability files, then one corrections file sent later. With
-    ``single_file`` all events go in one ``events.csv`` (benchmarks). ``ledger_formats``
+    ``single_file`` all events go in one ``events.csv`` (benchmarks). ``register_formats``
     (``"xlsx"``, ``"gbk"``): also write each city's events as a clerk's 台账
-    (``ledger_<code>.xlsx`` / ``ledger_<code>_gbk.csv``), returned after the other files;
+    (``register_<code>.xlsx`` / ``register_<code>_gbk.csv``), returned after the other files;
     the canonical files are the same with or without them.
     """
     rng = random.Random(seed)
@@ -411,14 +411,14 @@ def generate(
     ev_cols, cap_cols = EVENTS.column_names, CAPABILITIES.column_names
     all_events: list[dict] = []
     files: list[Path] = []
-    ledgers: list[Path] = []
+    registers: list[Path] = []
     for p in _profiles(cities, rng, events):
         ev, caps = _city_rows(p, rng)
         all_events += ev
-        for fmt in ledger_formats:
-            name = f"ledger_{p.code}.xlsx" if fmt == "xlsx" else f"ledger_{p.code}_gbk.csv"
+        for fmt in register_formats:
+            name = f"register_{p.code}.xlsx" if fmt == "xlsx" else f"register_{p.code}_gbk.csv"
             title = f"{AS_OF.year}年{p.name_zh}市场景项目台账"
-            ledgers.append(write_ledger(out / name, title, ledger_rows(ev)))
+            registers.append(write_register(out / name, title, register_rows(ev)))
         if not single_file:
             files.append(out / f"events_{p.code}.csv")
             _write(files[-1], ev_cols, ev)
@@ -432,4 +432,4 @@ def generate(
     if fixes:
         files.append(out / "events_corrections.csv")
         _write(files[-1], ev_cols, fixes)
-    return files + ledgers
+    return files + registers

@@ -28,7 +28,7 @@ class Layout:
     """A recognised submission layout and the raw table it loads into.
 
     ``required_any``: the header must carry at least one of these columns and every row must
-    fill at least one of them (a ledger row needs at least one stage date).
+    fill at least one of them (a register row needs at least one stage date).
     ``inferred``: required columns the header need not carry, because the file's context gives
     them (the city from the title rows, the submission channel or ``--city``; a publication
     date from the title or ``--published-on``) or the row derives them (a list's id from the
@@ -65,7 +65,7 @@ class Layout:
         return next(c for c in self.columns if c.name == name)
 
 
-# Who and what a project is: shared by every layout that reports projects (events, ledger).
+# Who and what a project is: shared by every layout that reports projects (events, register).
 # Domain and technology are descriptive: kept as written in raw (``*_raw``) and mapped to codes
 # in dbt staging from the alias seeds; a wording no alias knows loads as ``unclassified``.
 PROJECT_COLUMNS: tuple[Column, ...] = (
@@ -94,24 +94,24 @@ EVENTS = Layout(
     ),
 )
 
-# Stage-date columns of a ledger, in lifecycle order (column name, stage code).
-LEDGER_STAGE_DATES: tuple[tuple[str, str], ...] = (
+# Stage-date columns of a register (台账), in lifecycle order (column name, stage code).
+REGISTER_STAGE_DATES: tuple[tuple[str, str], ...] = (
     ("opportunity_date", "opportunity"),
     ("validation_date", "validation"),
     ("application_date", "application"),
     ("scale_up_date", "scale_up"),
 )
 
-LEDGER = Layout(
-    name="ledger",
+REGISTER = Layout(
+    name="register",
     table="raw.events",
     title_zh="项目台账",
     title_en="one row per project with a date column per stage; turned into events",
-    required_any=tuple(c for c, _ in LEDGER_STAGE_DATES),
+    required_any=tuple(c for c, _ in REGISTER_STAGE_DATES),
     inferred=("city",),
     columns=(
         *PROJECT_COLUMNS,
-        *(Column(c, "date") for c, _ in LEDGER_STAGE_DATES),
+        *(Column(c, "date") for c, _ in REGISTER_STAGE_DATES),
         Column("end_date", "date"),
         Column("end_type", "end_type"),
         Column("end_reason", "text"),
@@ -189,4 +189,4 @@ CAPABILITIES = Layout(
 
 # Tried in this order: the first layout whose required columns the header carries (and none
 # of the columns it excludes) wins.
-LAYOUTS: tuple[Layout, ...] = (EVENTS, OPPORTUNITIES, LEDGER, CAPABILITIES)
+LAYOUTS: tuple[Layout, ...] = (EVENTS, OPPORTUNITIES, REGISTER, CAPABILITIES)

@@ -33,7 +33,7 @@ from ingestion.arrow_memory import allocating_from_intake_pool
 from ingestion.context import Context, FileContext, UnknownChannelError, file_context
 from ingestion.faultpoints import checkpoint
 from ingestion.file_ledger import next_load_id, record, reject, seen_before, statuses_of
-from ingestion.layouts import LEDGER
+from ingestion.layouts import REGISTER
 from ingestion.reading import (
     Limits,
     RejectedFile,
@@ -197,7 +197,7 @@ def _normalise(
     sql = normalise_sql(layout, set(columns), subs[0].match.units, ctx is not None)
     norm = Normalised(layout, table, {id(s): i for i, s in enumerate(subs)})
     norm.header, norm.context = set(columns), ctx
-    if stream and len(subs) == 1 and layout is not LEDGER and src.num_rows >= PARALLEL_ROWS:
+    if stream and len(subs) == 1 and layout is not REGISTER and src.num_rows >= PARALLEL_ROWS:
         norm.source, norm.sql = src, sql  # normalised while inserted (_write_rows)
         return norm
     with _registered(con, src, ctx):
@@ -266,7 +266,7 @@ def _write_rows(
         counts = dict(norm.counts.get(norm.index[id(sub)], {}))
         loaded = counts.pop(None, 0)
         with _unordered_inserts(con, loaded):
-            if layout is LEDGER:
+            if layout is REGISTER:
                 receipt.events_loaded = insert_stage_date_events(con, norm, sub, receipt.load_id)
             elif loaded:
                 insert_loaded(con, norm, sub, receipt.load_id)
@@ -285,7 +285,7 @@ def _write_rows(
                 counts = _reason_counts(con, norm.table).get(0, {})
     receipt.rows_loaded = loaded
     receipt.rows_quarantined = sum(counts.values())  # rows, each counted by its first reason
-    if layout.table == "raw.events" and layout is not LEDGER:
+    if layout.table == "raw.events" and layout is not REGISTER:
         receipt.events_loaded = loaded
     checkpoint("ingest:after_insert")
     receipt.quarantine_by_reason = (

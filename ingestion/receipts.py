@@ -24,7 +24,7 @@ from xml.sax.saxutils import escape as xml_escape
 import duckdb
 
 from ingestion.archive import safe_name
-from ingestion.layouts import LEDGER
+from ingestion.layouts import REGISTER
 from ingestion.printable import printable
 from ingestion.reference import unmapped_values_sql
 from ingestion.sql import MAX_VALUE_CHARS
@@ -121,7 +121,7 @@ def describe(con: duckdb.DuckDBPyConnection, receipt: Receipt, sub: Submission, 
     receipt.unmapped_values = [
         {"column": column, "value": value, "rows": rows}
         for column, value, rows in con.execute(
-            unmapped_values_sql(layout.table, where, layout is LEDGER), params
+            unmapped_values_sql(layout.table, where, layout is REGISTER), params
         ).fetchall()
     ]
 

@@ -135,7 +135,7 @@ def unmapped_values_sql(table: str, where: str, lines_repeat: bool = False) -> s
     ``unclassified``): each technology of a cell that names several counts on its own. The
     same rule as dbt staging (macros/descriptive_codes.sql). Counted per distinct wording
     first, so a million rows cost one aggregation and the split runs on a few hundred cells;
-    ``lines_repeat``: a line may give several rows (a ledger row's events), so rows are
+    ``lines_repeat``: a line may give several rows (a register row's events), so rows are
     distinct lines."""
     pattern = technology_split_pattern().replace("'", "''")
     count = "count(distinct source_line)" if lines_repeat else "count(*)"

@@ -29,7 +29,7 @@ import duckdb
 from ingestion.context import Context, UnknownChannelError, file_context
 from ingestion.faultpoints import checkpoint
 from ingestion.file_ledger import next_load_id
-from ingestion.layouts import LEDGER
+from ingestion.layouts import REGISTER
 from ingestion.load import _normalise
 from ingestion.reading import Limits, RejectedFile, read_submission
 from ingestion.receipts import Receipt, describe
@@ -172,7 +172,7 @@ def _replay_rows(con, w, reason, replayed_by, replay_id, sub, norm, receipt) -> 
         receipt.status = "replayed"
         receipt.load_id = next_load_id(con)
         stamp = f"cast('{w.first_seen_at.isoformat(sep=' ')}' as timestamp)"
-        if sub.layout is LEDGER:
+        if sub.layout is REGISTER:
             receipt.events_loaded = insert_stage_date_events(
                 con, norm, sub, receipt.load_id, w.load_id, stamp
             )

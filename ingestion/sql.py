@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ingestion import normalise as n
-from ingestion.layouts import LEDGER, Column, Layout
+from ingestion.layouts import REGISTER, Column, Layout
 from ingestion.submission import Submission
 
 # The long-field limit: a value longer than an Excel cell holds (32,767 characters) is no
@@ -186,7 +186,7 @@ def row_checks(layout: Layout, header: set[str], context: bool) -> list[Check]:
         named = next((c for c in layout.required_any if c in header), layout.required_any[0])
         none = " and ".join(f"raw__{c} is null" for c in layout.required_any)
         checks.append(Check(none, "missing_required", named, f"raw__{named}"))
-    if layout is LEDGER:
+    if layout is REGISTER:
         checks.append(
             Check(
                 "raw__end_date is null "

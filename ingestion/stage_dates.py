@@ -1,6 +1,6 @@
-"""台账 expansion: a ledger-layout row (one project, a date per stage) into events.
+"""台账 expansion: a `register`-layout row (one project, a date per stage) into events.
 
-A *ledger* (台账) row is loaded or quarantined as a whole (its rows are what the clerk counts)
+A *register* (台账) row is loaded or quarantined as a whole (its rows are what the clerk counts)
 and turned into events in SQL:
 
 - one ``enter`` event per filled stage date (发布/验证/应用/推广日期);
@@ -17,7 +17,7 @@ from __future__ import annotations
 import duckdb
 
 from ingestion import normalise as n
-from ingestion.layouts import LEDGER_STAGE_DATES
+from ingestion.layouts import REGISTER_STAGE_DATES
 from ingestion.sql import UTC_NOW, Normalised
 from ingestion.submission import Submission
 
@@ -32,10 +32,10 @@ def insert_stage_date_events(
     where: str = "",
 ) -> int:
     """Ledger rows without a problem, turned into events (see the module doc); returns events."""
-    stages = ", ".join(f"('{code}', {i})" for i, (_, code) in enumerate(LEDGER_STAGE_DATES, 1))
-    date_of = " ".join(f"when '{code}' then {col}" for col, code in LEDGER_STAGE_DATES)
+    stages = ", ".join(f"('{code}', {i})" for i, (_, code) in enumerate(REGISTER_STAGE_DATES, 1))
+    date_of = " ".join(f"when '{code}' then {col}" for col, code in REGISTER_STAGE_DATES)
     precision_of = " ".join(
-        f"when '{code}' then {col}_precision" for col, code in LEDGER_STAGE_DATES
+        f"when '{code}' then {col}_precision" for col, code in REGISTER_STAGE_DATES
     )
     common = (
         "?, ?, source_line, city_code, raw__city, project_id, project_name, domain_raw, "

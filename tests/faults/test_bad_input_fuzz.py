@@ -223,7 +223,7 @@ def test_mutated_corpus_every_file_loaded_or_rejected_with_a_reason(
     for sha, status, layout, read, loaded, quarantined, reason, raw, quar in ledger:
         if status == "loaded":
             assert read == loaded + quarantined and quar == quarantined, sha
-            assert raw == loaded or layout == "ledger", sha  # a 台账 row: one event per stage
+            assert raw == loaded or layout == "register", sha  # a 台账 row: one event per stage
         else:
             assert status == "rejected" and reason and raw == 0 and quar == 0, sha
     # the corpus really is bad input: both outcomes occur, and quarantine is exercised

@@ -165,7 +165,7 @@ def test_a_two_row_merged_header_at_the_very_top(blank) -> None:
     found = find_header(rows)
     assert found is not None
     i, m = found
-    assert (i, m.layout.name) == (1, "ledger")
+    assert (i, m.layout.name) == (1, "register")
     assert m.positions == {
         "city": 0,
         "project_id": 1,
@@ -247,7 +247,7 @@ def test_the_unknown_layout_message_names_what_each_layout_needs() -> None:
     assert expected_header_text() == (
         "events needs project_id (项目编号), stage (阶段), event_type (事件), "
         "event_date (日期); opportunities needs project_id (场景编号) or project_name "
-        "(场景名称); ledger needs project_id (项目编号), opportunity_date (发布日期) or "
+        "(场景名称); register needs project_id (项目编号), opportunity_date (发布日期) or "
         "validation_date (验证日期) or application_date (应用日期) or scale_up_date (推广日期); "
         "capabilities needs capability_id (能力编号) or title (能力名称)"
     )

@@ -377,7 +377,7 @@ def test_xlsx_ledger_with_titles_merged_headers_becomes_events(home, tmp_path) -
     f = _ledger_workbook(tmp_path / "无锡台账.xlsx")
     r = ingest_paths(home, [f])[0]
     _accounted(r)
-    assert (r.format, r.layout, r.sheet, r.header_line) == ("xlsx", "ledger", "台账", 4)
+    assert (r.format, r.layout, r.sheet, r.header_line) == ("xlsx", "register", "台账", 4)
     assert (r.rows_read, r.rows_loaded, r.rows_quarantined, r.events_loaded) == (9, 4, 5, 12)
     assert r.ignored_columns == ["序号"]
     assert _quarantine(home, f.name) == [
@@ -422,7 +422,7 @@ def test_ledger_termination_type_column_decides_fail_or_withdraw(home, tmp_path)
     )
     r = ingest_paths(home, [write_text(tmp_path / "l.csv", text)])[0]
     _accounted(r)
-    assert (r.layout, r.rows_read, r.rows_loaded, r.events_loaded) == ("ledger", 4, 3, 8)
+    assert (r.layout, r.rows_read, r.rows_loaded, r.events_loaded) == ("register", 4, 3, 8)
     assert _quarantine(home, "l.csv") == [(5, "end_type", "暂停", "unknown_end_type")]
     ends = _q(
         home,
@@ -756,10 +756,10 @@ def test_generated_ledgers_carry_the_same_events_as_the_canonical_files(tmp_path
     from scenetrack.config import Paths
 
     plain = generate(tmp_path / "plain", cities=5, seed=3)
-    files = generate(tmp_path / "both", cities=5, seed=3, ledger_formats=("xlsx", "gbk"))
-    canonical, ledgers = files[: len(plain)], files[len(plain) :]
+    files = generate(tmp_path / "both", cities=5, seed=3, register_formats=("xlsx", "gbk"))
+    canonical, registers = files[: len(plain)], files[len(plain) :]
     assert [f.read_bytes() for f in canonical] == [f.read_bytes() for f in plain]
-    assert len(ledgers) == 10
+    assert len(registers) == 10
 
     key = (
         "select distinct city_code, project_id, stage_code, event_type, event_date, amount_yuan "
@@ -768,8 +768,8 @@ def test_generated_ledgers_carry_the_same_events_as_the_canonical_files(tmp_path
     homes = {}
     for name, batch in {
         "canonical": [f for f in plain if f.name.startswith("events_") and "corr" not in f.name],
-        "xlsx": [f for f in ledgers if f.suffix == ".xlsx"],
-        "gbk": [f for f in ledgers if f.suffix == ".csv"],
+        "xlsx": [f for f in registers if f.suffix == ".xlsx"],
+        "gbk": [f for f in registers if f.suffix == ".csv"],
     }.items():
         home = Paths(tmp_path / f"home-{name}").ensure()
         receipts = ingest_paths(home, batch)

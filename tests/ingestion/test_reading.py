@@ -78,7 +78,7 @@ def test_header_names_are_compared_loosely() -> None:
     assert m.units == {"amount": 10_000}
     assert m.ignored == ("序号", "城市")  # a second 城市 column is not read
     assert match_header(["城市", "能力编号", "发布日期"]).layout.name == "capabilities"
-    assert match_header(["城市", "项目编号", "验证日期"]).layout.name == "ledger"
+    assert match_header(["城市", "项目编号", "验证日期"]).layout.name == "register"
     assert match_header(["colour", "shape"]) is None
 
 

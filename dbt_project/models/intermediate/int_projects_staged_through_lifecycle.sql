@@ -128,7 +128,7 @@ ranked_events as (
 
 described as (
     -- domain and technology from the most recent report that names them: a later report
-    -- that leaves them blank (a ledger row without 技术领域) does not erase what a list said
+    -- that leaves them blank (a register row without 技术领域) does not erase what a list said
     select
         project_key,
         max(case when domain_rank = 1 then domain_text end) as domain_text,

@@ -1,6 +1,6 @@
 -- One row per termination event that won in staging (the latest report of a project's fail or
 -- withdraw at a stage), with the reason the clerk wrote (终止原因, kept in raw.events.end_reason
--- by the ledger intake; staging does not carry it). Joined back to raw on the winning report's
+-- by intake; staging does not carry it). Joined back to raw on the winning report's
 -- file, line, stage and event type, which identify it.
 
 with
