@@ -169,7 +169,7 @@ def run_gate_sql(
     con = duckdb.connect(str(work_db), read_only=True)
     checks: list[Check] = []
     try:
-        params = suite_parameters(con, run_date)
+        params = suite_parameters(run_date)
         for spec in specs:
             exps = list(spec.expectations)
             cur = con.execute(suite_query(spec.batch_query, exps, params))

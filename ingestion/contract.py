@@ -269,7 +269,8 @@ def render() -> str:
     lines += [
         "### How a register (台账) row becomes events",
         "",
-        "A register (台账) row is loaded or quarantined as a whole; the receipt counts register rows.",
+        "A register (台账) row is loaded or quarantined as a whole; the receipt counts register",
+        "rows.",
         "",
         "- Each filled stage date (发布日期, 验证日期, 应用日期, 推广日期) is an `enter` event of",
         "  that stage (`opportunity`, `validation`, `application`, `scale_up`).",

@@ -28,8 +28,8 @@ How a run works, and why:
    Arrow's caches are handed back between suites.
 4. Values known only at run time are GX *suite parameters* (``{"$PARAMETER": "run_date"}`` in
    a suite), passed to ``Checkpoint.run(expectation_parameters=...)``: ``run_date`` (ISO date),
-   ``run_year`` and ``dim_city_codes`` (read from ``marts.dim_city`` in the same read-only
-   session). The suites stay static and honest; nothing is string-substituted into SQL.
+   ``run_year``, ``fresh_since`` and the volume floors. The suites stay static and honest;
+   nothing is string-substituted into SQL.
 5. One Checkpoint per suite (each batch is a different DataFrame); GX Data Docs of the whole run
    are rendered once at the end as a static site under ``gate_dir/data_docs``. The GX context
    is ephemeral: nothing but the Data Docs is written, no state carries over between runs, and
@@ -114,7 +114,6 @@ from scenetrack.gate.frames import (
 )
 from scenetrack.gate.suites import (
     _KNOBS,
-    DIM_CITY_CODES_QUERY,
     ROW_COUNT_EXPECTATIONS,
     SuiteSpec,
     _volume_table,
@@ -161,7 +160,6 @@ __all__ = [
     "COLUMN_KWARGS",
     "DATASOURCE_NAME",
     "DATA_DOCS_SITE",
-    "DIM_CITY_CODES_QUERY",
     "DUCKDB_CACHE_MAX_BYTES",
     "DuckDBGateWarehouse",
     "ExpectationOutcome",

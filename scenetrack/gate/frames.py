@@ -441,7 +441,7 @@ def _duckdb_batches(
         raise FileNotFoundError(f"work database {work_db} does not exist; run ingest/build first")
     con = duckdb.connect(str(work_db), read_only=True)
     try:
-        params = suite_parameters(con, run_date, baseline_counts)
+        params = suite_parameters(run_date, baseline_counts)
 
         def rows(spec: SuiteSpec) -> int:
             try:

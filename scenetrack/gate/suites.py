@@ -15,8 +15,6 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-import duckdb
-
 from scenetrack.config import EXPECTATIONS_DIR, settings
 from scenetrack.gate.types import SEVERITIES, ExpectationOutcome, GateConfigError
 
@@ -38,10 +36,6 @@ def _knob(name: str) -> Any:
     """A knob as this module's attribute: an override set on the module (or on
     ``scenetrack.gate``, which sets it here too), else the setting."""
     return getattr(sys.modules[__name__], name)
-
-
-DIM_CITY_CODES_QUERY = "select city_code from marts.dim_city order by city_code"
-"""Source of the ``dim_city_codes`` suite parameter (the city reference built by dbt)."""
 
 
 @dataclass(frozen=True)
@@ -185,28 +179,18 @@ def freshness_date(run_date: date) -> date:
 
 
 def suite_parameters(
-    con: Any,
-    run_date: date,
-    baseline_counts: dict[str, int] | None = None,
-    db_errors: tuple[type[Exception], ...] = (duckdb.Error,),
+    run_date: date, baseline_counts: dict[str, int] | None = None
 ) -> dict[str, Any]:
     """The run-time values suites refer to with ``{"$PARAMETER": name}``.
 
-    ``dim_city_codes`` is empty if the city reference cannot be read, which makes every
-    city check fail loudly (and the dim_city suite reports the query error) rather than pass.
     ``fresh_since`` is the oldest last-report date that counts as fresh; ``min_rows_<table>``
-    are the volume floors against the published version (see :func:`volume_floors`).
-    ``con`` is a DuckDB or a psycopg connection (both have ``execute().fetchall()``);
-    ``db_errors`` are the exceptions its driver raises.
+    are the volume floors against the published version (see :func:`volume_floors`). City
+    codes are no parameter: that every code is in the city dimension is dbt's relationships
+    test, which runs before the gate.
     """
-    try:
-        codes = [r[0] for r in con.execute(DIM_CITY_CODES_QUERY).fetchall()]
-    except db_errors:
-        codes = []
     return {
         "run_date": run_date.isoformat(),
         "run_year": run_date.year,
-        "dim_city_codes": codes,
         "fresh_since": (
             freshness_date(run_date) - timedelta(days=_knob("FRESHNESS_DAYS"))
         ).isoformat(),

@@ -71,7 +71,7 @@ def read_batches(
     with connect(target) as con:
         con.execute("set transaction isolation level repeatable read, read only")
         with con.transaction():
-            params = suite_parameters(con, run_date, baseline_counts, (psycopg.Error,))
+            params = suite_parameters(run_date, baseline_counts)
         for spec in specs:
             try:
                 with con.transaction(), con.cursor() as cur:

@@ -67,18 +67,12 @@ def test_columns_needed_are_the_expectations_columns_and_the_id_columns():
     assert columns_needed(specs["fct_stage_transitions"]) == (
         "transition_key",
         "city_code",  # meta.city_column: failing rows are put on their city
-        "from_stage",
-        "to_stage",
         "days_taken",
     )
     assert columns_needed(specs["stg_raw__events"]) == (
         "event_key",
         "city_code",  # meta.city_column
-        "project_key",
         "project_id",
-        "domain_code",
-        "stage_code",
-        "event_type",
         "event_date",
         "reported_at",
         "amount_yuan",
@@ -193,13 +187,7 @@ def test_read_frame_reads_projected_columns_typed_for_gx(work_db: Path):
     finally:
         con.close()
     # the query's column order, only what the suite checks; 11 columns in the table
-    assert list(df.columns) == [
-        "transition_key",
-        "city_code",
-        "from_stage",
-        "to_stage",
-        "days_taken",
-    ]
+    assert list(df.columns) == ["transition_key", "city_code", "days_taken"]
     assert df["days_taken"].tolist() == [56, 61] and str(df["days_taken"].dtype) == "int64"
     assert "project_name" not in life.columns and "status_agrees_with_terminated_on" in life.columns
     assert str(life["terminated_on"].dtype) == "datetime64[ns]"

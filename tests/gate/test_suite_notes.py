@@ -67,7 +67,8 @@ def _english_left_over(zh: str, kwargs: dict[str, Any]) -> list[str]:
 
 
 def test_the_suites_have_checks() -> None:
-    assert len(CHECKS) >= 100
+    # 112 before the gate left to dbt what a dbt test of the same model asks (issue 19)
+    assert len(CHECKS) >= 70
 
 
 @pytest.mark.parametrize(("check", "expectation"), CHECKS, ids=[c for c, _ in CHECKS])
