@@ -35,8 +35,8 @@ doctor: $(STAMP) ## is the installation healthy? (lock, DuckDB files, writer loc
 demo-postgres: $(STAMP) ## the same pipeline on a throwaway PostgreSQL server; prints bi_reader's DSN and the scorecard
 	$(BIN)/python -m scenetrack.postgres.demo --home $(SCENETRACK_HOME)-postgres
 
-test: $(STAMP) ## the whole suite, end-to-end tests included (what CI runs)
-	$(BIN)/python -m pytest
+test: $(STAMP) ## the whole suite, end-to-end tests included (what CI runs); PYTEST_ARGS adds options
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-fast: $(STAMP) ## unit tests only
 	$(BIN)/python -m pytest -m "not e2e"

@@ -53,11 +53,10 @@ def step(checkout: Path, task: str, home: Path, files: list[Path] | None = None)
     return res
 
 
-def compare(before: str, size: str, rounds: int, work: Path) -> dict:
+def compare(before: str, size: str, rounds: int, work: Path, home: Path) -> dict:
     ds = bdata.dataset(size, gbk=False)
-    home = work / "home"
     print(f"[gate_revisions] building a {size} warehouse ({ds.events} events) ...", flush=True)
-    step(ROOT, "ingest", home, ds.pipeline_files)
+    step(ROOT, "ingest", home, ds.pipeline_files)  # files already in the home are duplicates
     step(ROOT, "build", home)
     old = work / "before"
     subprocess.run(
@@ -95,14 +94,14 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--before", required=True, help="git revision to compare with")
     ap.add_argument("--size", default="1m")
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--keep", action="store_true", help="keep the scratch warehouse")
+    ap.add_argument("--home", help="warehouse home to build (again) and keep (default: scratch)")
     args = ap.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="gate_revisions_"))
+    home = Path(args.home) if args.home else work / "home"
     try:
-        summary = compare(args.before, args.size, args.rounds, work)
+        summary = compare(args.before, args.size, args.rounds, work, home)
     finally:
-        if not args.keep:
-            shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)
     print(json.dumps(summary, indent=2))
     return summary
 
