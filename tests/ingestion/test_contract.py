@@ -1,11 +1,14 @@
-"""The published submission contract is the alias table the intake uses, and up to date."""
+"""The published submission contract is the alias table the intake uses, up to date, and its
+template ships with the package."""
 
 from __future__ import annotations
 
 import csv
+import tomllib
 
-from ingestion.contract import DOC_PATH, render
+from ingestion.contract import DOC_PATH, TEMPLATE, _env, render
 from ingestion.headers import ALIASES_FILE
+from ingestion.locations import project_dir
 from ingestion.receipts import FILE_REASONS, ROW_REASONS
 from scenetrack.config import SEEDS_DIR
 
@@ -26,3 +29,14 @@ def test_the_doc_is_regenerated_from_the_data() -> None:
     assert DOC_PATH.read_text(encoding="utf-8") == render(), (
         "docs/submission_contract.md is stale: run `python -m ingestion.contract`"
     )
+
+
+def test_the_template_is_package_data() -> None:
+    """The prose is ingestion/templates/submission_contract.md.j2, shipped with the package."""
+    root = project_dir()
+    pyproject = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
+    globs = pyproject["tool"]["setuptools"]["package-data"]["ingestion"]
+    shipped = {f for g in globs for f in (root / "ingestion").glob(g)}
+    templates = set((root / "ingestion" / "templates").iterdir())
+    assert templates and templates <= shipped
+    assert _env().list_templates() == [TEMPLATE]
