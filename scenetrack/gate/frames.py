@@ -10,6 +10,7 @@ import gc
 import re
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -409,7 +410,17 @@ def _read_frame(
     return df
 
 
-BatchReader = Callable[["SuiteSpec"], "pd.DataFrame | str"]
+@dataclass(frozen=True)
+class SqlBatch:
+    """A suite's batch left in a SQL warehouse GX validates in place (its SQL datasource):
+    the SQLAlchemy URL, the columns of the batch query and how many rows it returns."""
+
+    url: str
+    columns: tuple[str, ...]
+    rows: int
+
+
+BatchReader = Callable[["SuiteSpec"], "pd.DataFrame | SqlBatch | str"]
 """Returns one suite's batch, or the error message of its failed query."""
 
 

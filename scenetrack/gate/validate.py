@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from scenetrack import progress
 from scenetrack.gate.frames import (
     BatchReader,
+    SqlBatch,
     _heap_frozen,
     _release_arrow_memory,
     _without_batch_fingerprint,
@@ -303,11 +304,15 @@ def _run_checkpoint(
     gx: Any,
     context: Any,
     spec: SuiteSpec,
-    batch: pd.DataFrame,
+    batch: pd.DataFrame | SqlBatch,
     gx_params: dict[str, Any],
     gx_run: Any,
 ) -> list[ExpectationOutcome]:
-    """Validate one suite's DataFrame through its Checkpoint; its outcomes plus the guard.
+    """Validate one suite's batch through its Checkpoint; its outcomes plus the guard.
+
+    A DataFrame is validated by GX's pandas engine; a :class:`SqlBatch` is validated where it
+    lies, by GX's SQL datasource (PostgreSQL): the same suite, results and samples, computed as
+    queries, nothing fetched but the metrics and the unexpected rows GX lists.
 
     The Checkpoint asks GX for ``BASIC`` results (counts and up to :data:`SAMPLE_SIZE`
     unexpected values). Only when some expectation did find unexpected rows, and the suite has
@@ -322,18 +327,32 @@ def _run_checkpoint(
     A pandas datasource caches every batch it served for as long as it lives, so each suite
     gets a fresh one, deleted after its runs: the DataFrame is freed once it is validated.
     """
-    missing = [c for c in spec.id_columns if c not in batch.columns]
+    columns = tuple(batch.columns)
+    missing = [c for c in spec.id_columns if c not in columns]
     if missing:
         raise GateConfigError(f"{spec.path}: meta.id_columns {missing} not in the batch")
     suite = context.suites.add(_gx_suite(spec))
-    datasource = context.data_sources.add_pandas(DATASOURCE_NAME)
+    in_place = isinstance(batch, SqlBatch)
+    if in_place:  # GX's SQL datasource: every metric is a query in the warehouse
+        datasource = context.data_sources.add_postgres(DATASOURCE_NAME, connection_string=batch.url)
+    else:
+        datasource = context.data_sources.add_pandas(DATASOURCE_NAME)
     try:
-        asset = datasource.add_dataframe_asset(spec.name)
-        batch_definition = asset.add_batch_definition_whole_dataframe(spec.name)
+        if in_place:
+            # GX takes a query that starts with SELECT; a suite's may start with WITH
+            query = f"select * from ({spec.batch_query}) as batch"
+            asset = datasource.add_query_asset(spec.name, query=query)
+            batch_definition = asset.add_batch_definition_whole_table(spec.name)
+            batch_parameters: dict[str, Any] | None = None
+            rows = batch.rows
+        else:
+            asset = datasource.add_dataframe_asset(spec.name)
+            batch_definition = asset.add_batch_definition_whole_dataframe(spec.name)
+            batch = gx_categoricals(gx_dtypes(batch), categorical_columns(spec))
+            batch_parameters, rows = {"dataframe": batch}, len(batch)
         validation = context.validation_definitions.add(
             gx.ValidationDefinition(name=spec.name, data=batch_definition, suite=suite)
         )
-        batch = gx_categoricals(gx_dtypes(batch), categorical_columns(spec))
 
         def run_checkpoint(
             name: str, result_format: dict[str, Any], definition: Any = validation
@@ -347,7 +366,7 @@ def _run_checkpoint(
                 )
             )
             return checkpoint.run(
-                batch_parameters={"dataframe": batch},
+                batch_parameters=batch_parameters,
                 expectation_parameters=gx_params,
                 run_id=gx_run,
             )
@@ -365,14 +384,14 @@ def _run_checkpoint(
             for vr in run.run_results.values()
         ]
         cities = _cities_of_failures(
-            gx, context, spec, batch_definition, batch, results, run_checkpoint
+            gx, context, spec, batch_definition, columns, results, run_checkpoint
         )
     finally:
         context.data_sources.delete(DATASOURCE_NAME)
     outcomes: list[ExpectationOutcome] = []
     for in_order in results:
         outcomes.extend(_outcome(spec.name, r, cities.get(i)) for i, r in enumerate(in_order))
-        outcomes.append(_row_count_guard(spec.name, in_order, len(batch)))
+        outcomes.append(_row_count_guard(spec.name, in_order, rows))
     return outcomes
 
 
@@ -387,7 +406,7 @@ def _cities_of_failures(
     context: Any,
     spec: SuiteSpec,
     batch_definition: Any,
-    batch: pd.DataFrame,
+    columns: Sequence[str],
     results: list[list[Any]],
     run_checkpoint: Callable[..., Any],
 ) -> dict[int, tuple[str, ...]]:
@@ -400,7 +419,7 @@ def _cities_of_failures(
     ``unexpected_index_column_names``: GX then lists every unexpected row with its city.
     """
     city = spec.meta.get("city_column")
-    if not city or city not in batch.columns or len(results) != 1:
+    if not city or city not in columns or len(results) != 1:
         return {}
     failing = [
         i

@@ -1,15 +1,17 @@
-"""The GX gate's batches read from PostgreSQL, and its outcomes stored there.
+"""The GX gate over PostgreSQL: suites validated in place, outcomes stored there.
 
-Same suites, same SQL (``expectations/*.json`` ``meta.batch_query`` is portable), same GX
-validation over pandas DataFrames (:func:`scenetrack.gate.run_gate` with
-``warehouse=PgGateWarehouse(target)``). Only the
-reading differs: every batch is fetched through psycopg inside one ``REPEATABLE READ, READ
-ONLY`` transaction (all suites see the same snapshot of the build), one savepoint per query so
-a failing suite query is reported as a failed ``error`` outcome without aborting the rest.
+Same suites, same SQL (``expectations/*.json`` ``meta.batch_query`` is portable), same
+:func:`scenetrack.gate.run_gate` with ``warehouse=PgGateWarehouse(target)``. On PostgreSQL GX's
+SQL datasource is first-class, so each suite is validated where its rows lie: every metric is
+a query GX runs in the warehouse, and only the metrics and the unexpected rows GX lists (the
+keyed samples, the cities of failing rows) come back; no batch is fetched into pandas. What this
+module reads itself is small: each batch query's columns and row count (for the guard that GX
+saw every row), all in one ``REPEATABLE READ, READ ONLY`` transaction, one savepoint per query so
+a failing suite query is reported as a failed ``error`` outcome without aborting the rest. The
+gate runs under the pipeline's writer lock, so no build changes the warehouse while GX reads it.
 
-Column types are made to match what the DuckDB path hands GX: NUMERIC and integers become
-floats/ints (DuckDB's ``.df()`` turns DECIMAL into float64), DATE stays ``datetime.date``
-objects, TIMESTAMP becomes ``datetime64[ns]``.
+:func:`read_frame` (a query into a DataFrame typed like DuckDB's ``.df()``) is what the
+PostgreSQL report reads its panels with.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from scenetrack.postgres import connect
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-    from scenetrack.gate.frames import BatchReader
+    from scenetrack.gate.frames import BatchReader, SqlBatch
     from scenetrack.gate.suites import SuiteSpec
     from scenetrack.gate.types import ExpectationOutcome
 
@@ -58,24 +60,45 @@ def read_frame(cur: psycopg.Cursor, query: str) -> pd.DataFrame:
     return df
 
 
-def read_batches(
+def sqlalchemy_url(target: PgTarget) -> str:
+    """The target as the SQLAlchemy URL GX's SQL datasource takes (psycopg 3 driver)."""
+    from sqlalchemy.engine import URL
+
+    url = URL.create(
+        "postgresql+psycopg",
+        username=target.user,
+        password=target.password,
+        host=target.host,
+        port=target.port,
+        database=target.dbname,
+    )
+    return url.render_as_string(hide_password=False)
+
+
+def describe_batches(
     target: PgTarget,
     specs: Sequence[SuiteSpec],
     run_date: date,
     baseline_counts: dict[str, int] | None = None,
-) -> tuple[dict[str, pd.DataFrame | str], dict[str, Any]]:
-    """All batches and suite parameters from one consistent read-only snapshot."""
+) -> tuple[dict[str, SqlBatch | str], dict[str, Any]]:
+    """Each suite's batch as GX will validate it in place (columns, row count), or the error
+    its query raised; and the suite parameters, from one read-only snapshot."""
+    from scenetrack.gate.frames import SqlBatch
     from scenetrack.gate.suites import suite_parameters
 
-    batches: dict[str, pd.DataFrame | str] = {}
+    url = sqlalchemy_url(target)
+    batches: dict[str, SqlBatch | str] = {}
     with connect(target) as con:
         con.execute("set transaction isolation level repeatable read, read only")
-        with con.transaction():
-            params = suite_parameters(run_date, baseline_counts)
+        params = suite_parameters(run_date, baseline_counts)
         for spec in specs:
-            try:
+            try:  # the suite's own SQL, run as written (no parameters are bound)
                 with con.transaction(), con.cursor() as cur:
-                    batches[spec.name] = read_frame(cur, spec.batch_query)
+                    cur.execute(f"select * from ({spec.batch_query}) as batch limit 0")
+                    columns = tuple(d.name for d in cur.description or [])
+                    cur.execute(f"select count(*) from ({spec.batch_query}) as batch")
+                    rows = int(cur.fetchone()[0])
+                batches[spec.name] = SqlBatch(url, columns, rows)
             except psycopg.Error as exc:
                 batches[spec.name] = f"{type(exc).__name__}: {exc}".splitlines()[0]
         con.rollback()
@@ -117,10 +140,10 @@ class PgGateWarehouse:
         run_date: date,
         baseline_counts: dict[str, int] | None,
     ) -> Iterator[tuple[list[SuiteSpec], BatchReader, dict[str, Any]]]:
-        """Every batch read up front (:func:`read_batches`), the suites in their files' order."""
-        frames, params = read_batches(self.target, specs, run_date, baseline_counts)
-        # popped: each frame is freed once validated
-        yield list(specs), lambda spec: frames.pop(spec.name), params
+        """Every suite's batch described up front (:func:`describe_batches`) and validated in
+        place by GX's SQL datasource, the suites in their files' order."""
+        batches, params = describe_batches(self.target, specs, run_date, baseline_counts)
+        yield list(specs), lambda spec: batches.pop(spec.name), params
 
     def store(
         self,

@@ -235,6 +235,33 @@ def test_every_published_mart_equals_the_duckdb_build_row_for_row(lived) -> None
     duck.close()
 
 
+GATE_VERDICT = "suite, expectation, coalesce(column_name, ''), severity, success, unexpected_count"
+
+
+def test_the_gate_in_postgresql_gives_the_verdicts_of_the_gate_over_duckdb(lived) -> None:
+    # PostgreSQL's gate validates in place through GX's SQL datasource, DuckDB's over pandas
+    # DataFrames: the same build of the same files must get the same verdict on every check,
+    # with the same counts of unexpected rows (the run that published v2 on each side)
+    duck = duckdb.connect(str(lived["duck"].work_db), read_only=True)
+    try:
+        (duck_run,) = duck.execute(
+            "select run_id from audit.gate_results order by run_at desc limit 1"
+        ).fetchone()
+        on_duckdb = duck.execute(
+            f"select {GATE_VERDICT} from audit.gate_results where run_id = ?", [duck_run]
+        ).fetchall()
+    finally:
+        duck.close()
+    with psycopg.connect(lived["target"].dsn) as pg:
+        on_postgres = pg.execute(
+            f"select {GATE_VERDICT} from audit.gate_results where run_id = %s",
+            [lived["v2"].gate_run_id],
+        ).fetchall()
+    assert len(on_postgres) > 70  # every expectation of every suite, and the guards
+    assert sorted(on_postgres) == sorted(on_duckdb)
+    assert all(row[4] for row in on_postgres)  # the build that published v2 passed
+
+
 def test_bi_readers_never_failed_nor_saw_a_mix_during_the_publish(lived) -> None:
     readers = lived["readers"]
     for r in readers:
