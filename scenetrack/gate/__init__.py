@@ -53,7 +53,8 @@ The package, by job (each module imports only those listed before it):
 - this module: :func:`run_gate` and the names above, re-exported. Where the batches come from
   and where the outcomes go is a :class:`GateWarehouse` handed in by the caller (DuckDB when
   none is): PostgreSQL's, ``scenetrack.postgres.gate.PgGateWarehouse``, imports from this
-  package, never the other way round.
+  package, never the other way round, and hands GX each batch as a query
+  (:class:`~scenetrack.gate.frames.SqlBatch`) that GX's SQL datasource validates in place.
 
 Setting one of the names re-exported here on ``scenetrack.gate`` (a test's monkeypatch of
 ``ARROW_BATCH_ROWS``, ``gx_categoricals``, ``VOLUME_MAX_DROP``) sets it in the submodules
@@ -328,7 +329,7 @@ def run_gate(
     both at once. ``run_at`` is stored as naive UTC.
 
     ``warehouse``: validate another warehouse instead (``SCENETRACK_WAREHOUSE``: the caller
-    passes ``scenetrack.postgres.gate.PgGateWarehouse``): batches are read from it and outcomes
+    passes ``scenetrack.postgres.gate.PgGateWarehouse``): batches are validated in it and outcomes
     stored in its ``audit.gate_results``; ``work_db`` is unused. Default: the work database.
     ``fingerprint``: what the caller saw under the writer lock before the gate read anything
     (scenetrack.audited.fingerprint), stored with the verdict in ``audit.gate_runs`` so that
