@@ -173,3 +173,8 @@ def test_the_volume_guard_reads_its_knob_when_none_is_given(monkeypatch) -> None
         "41 rows; floor 75 = the 100 rows of the published version less 25% "
         "(knob: SCENETRACK_VOLUME_MAX_DROP=0.25)"
     )
+    # a max_drop given wins over the knob: floor(100 * (1 - 0.6)) = 40
+    assert explain_volume_guards([spec], [guard], {"fct": 100}, 0.6)[0].observed_value == (
+        "41 rows; floor 40 = the 100 rows of the published version less 60% "
+        "(knob: SCENETRACK_VOLUME_MAX_DROP=0.6)"
+    )
