@@ -41,7 +41,13 @@ def test_chinese_numerals_up_to_99(number: int, written: str) -> None:
         ("第2批", "2024年第2批"),  # the publication year when the text names none
         ("2025年第二批", "2025年第2批"),
         ("2025 年 第 12 批", "2025年第12批"),
+        ("第一批", "2024年第1批"),
         ("第十一批", "2024年第11批"),
+        ("第九十九批", "2024年第99批"),
+        ("第10批", "2024年第10批"),  # a zero among the digits
+        ("2020年第3批", "2020年第3批"),  # a zero in the year
+        ("第3期第2批", "2024年第2批"),  # a phase number before the batch is not the batch
+        ("第批 第2批", "2024年第2批"),  # a 第…批 without a number hides not the one after it
         ("第二十三批", "2024年第23批"),
         ("第两批", "2024年第2批"),  # 两 is 二
         ("第２批", "2024年第2批"),  # full-width digit
