@@ -64,6 +64,7 @@ class Outcome:
     equivalent: list[str] = field(default_factory=list)
     survived: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    sampled_from: int = 0  # with --sample: how many mutants the sample was drawn from
     run_on: str = field(default_factory=lambda: time.strftime("%Y-%m-%d"))
 
     @property
@@ -156,7 +157,7 @@ def run_mutmut(target: dict, equivalent: dict, sample: int | None, seed: int, wo
     (work / "setup.cfg").write_text(_setup_cfg(target), encoding="utf-8")
     shutil.rmtree(work / "mutants", ignore_errors=True)
     globs = mutant_globs(target["module"], target.get("functions"))
-    names = list(globs)
+    names, sampled_from = list(globs), 0
     if sample is not None:
         _mutmut(work, "run", "__generate_only__")  # generates the mutants, runs none
         meta = json.loads((work / "mutants" / f"{target['module']}.meta").read_text())
@@ -164,6 +165,7 @@ def run_mutmut(target: dict, equivalent: dict, sample: int | None, seed: int, wo
             k for k in meta["exit_code_by_key"] if any(fnmatch.fnmatch(k, g) for g in globs)
         )
         names = sorted(random.Random(seed).sample(every, min(sample, len(every))))
+        sampled_from = len(every)
     proc = _mutmut(work, "run", *names)
     if proc.returncode != 0 and "Filtered for specific mutants" not in proc.stdout + proc.stderr:
         raise RuntimeError(f"mutmut failed on {target['module']}:\n{proc.stdout[-3000:]}")
@@ -173,6 +175,7 @@ def run_mutmut(target: dict, equivalent: dict, sample: int | None, seed: int, wo
         if any(fnmatch.fnmatch(name, g) for g in names)
     ]
     out = Outcome(target["module"], "mutmut", seconds=time.monotonic() - start)
+    out.sampled_from = sampled_from
     for name, status in sorted(wanted):
         if status == "not checked":
             continue
@@ -268,9 +271,11 @@ def run_sql_pass(target: dict, equivalent: dict, sample: int | None, seed: int, 
     path = work / target["module"]
     original = path.read_text(encoding="utf-8")
     mutants = sql_mutants(original)
+    every = len(mutants)
     if sample is not None:
         mutants = random.Random(seed).sample(mutants, min(sample, len(mutants)))
     out = Outcome(target["module"], "sql", total=len(mutants))
+    out.sampled_from = every if sample is not None else 0
     try:
         for where, mutated in mutants:
             path.write_text(mutated, encoding="utf-8")
@@ -422,7 +427,9 @@ def render(outcomes: list[Outcome], target_score: float, sample: int | None) -> 
     ]
     for o in outcomes:
         lines.append(
-            f"| `{o.module}` | {o.tool} | {o.total} | {o.killed} | {len(o.equivalent)} | "
+            f"| `{o.module}` | {o.tool} | {o.total}"
+            + (f" (sample of {o.sampled_from})" if o.sampled_from else "")
+            + f" | {o.killed} | {len(o.equivalent)} | "
             f"{len(o.survived)} | {o.score:.0%} | {o.seconds:.0f} | {o.run_on} |"
         )
     lines.append("")
@@ -440,6 +447,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", action="append", help="module(s) to run (default: all)")
     parser.add_argument("--check", action="store_true", help="exit 1 below the target score")
     parser.add_argument("--keep", action="store_true", help="keep the scratch copies")
+    parser.add_argument(
+        "--record",
+        action="store_true",
+        help="with --sample: put the sampled rows in the report too (marked as samples)",
+    )
     parser.add_argument(
         "--dbt", action="store_true", help="only the dbt lifecycle-rule mutants (with --only: too)"
     )
@@ -467,7 +479,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.keep:
             shutil.rmtree(base, ignore_errors=True)
     target_score = float(config.get("target_score", 0.9))
-    if args.sample is None:
+    if args.sample is None or args.record:
         # a full pass over some modules (--only, --dbt) replaces their rows of the report and
         # keeps the others': per-module runs add up to the report of a full pass
         merged = merge(load_results(), outcomes, config)

@@ -231,3 +231,30 @@ def test_the_published_file_is_written_for_readers_with_duckdb_1(home: Paths) ->
     finally:
         con.close()
     assert tags["storage_version"].startswith("v1.")
+
+
+def test_a_work_database_without_marts_publishes_nothing(home: Paths) -> None:
+    home.work_db.parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(home.work_db))
+    con.execute("create schema marts")
+    con.close()
+    gated(home, "g1")
+    with pytest.raises(
+        RuntimeError, match=r"^the work database holds no marts: run dbt build first$"
+    ):
+        publish(home, "g1")
+    assert not home.published_db.exists() and _kept(home) == []
+    assert [f.name for f in home.published_dir.iterdir() if f.name.startswith(".")] == []
+
+
+def test_a_publish_shows_its_progress_by_step(home: Paths, monkeypatch) -> None:
+    import io
+
+    from scenetrack import progress
+
+    monkeypatch.setenv("SCENETRACK_PROGRESS", "plain")
+    out = io.StringIO()
+    with progress.shown(out):
+        _publish(home, "g1", 10)
+    text = out.getvalue()
+    assert "publish: copy marts" in text and "publish: Parquet copies" in text
