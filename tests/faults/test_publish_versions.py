@@ -257,4 +257,6 @@ def test_a_publish_shows_its_progress_by_step(home: Paths, monkeypatch) -> None:
     with progress.shown(out):
         _publish(home, "g1", 10)
     text = out.getvalue()
-    assert "publish: copy marts" in text and "publish: Parquet copies" in text
+    # three marts (make_marts) copied into the candidate, then exported to Parquet
+    assert "publish: copy marts: done 3/3 marts in " in text
+    assert "publish: Parquet copies: done 3/3 marts in " in text
