@@ -20,7 +20,14 @@ import pytest
 
 from scenetrack import faults, pipeline
 from scenetrack.config import Paths
-from scenetrack.publish import PublishError, publish, publish_log, recover, rollback
+from scenetrack.publish import (
+    PublishError,
+    live_record,
+    publish,
+    publish_log,
+    recover,
+    rollback,
+)
 from tests.faults.helpers import KILLED, gated, make_marts, published_version, run_step
 
 
@@ -260,3 +267,31 @@ def test_a_publish_shows_its_progress_by_step(home: Paths, monkeypatch) -> None:
     # three marts (make_marts) copied into the candidate, then exported to Parquet
     assert "publish: copy marts: done 3/3 marts in " in text
     assert "publish: Parquet copies: done 3/3 marts in " in text
+
+
+def test_the_published_file_keeps_the_marts_table_comments_and_describes_itself(
+    home: Paths,
+) -> None:
+    """dbt's model descriptions (persist_docs) are the marts' table comments: a BI tool shows
+    them, so the published copy carries them; the file's own record is a publish."""
+    make_marts(home, 10)
+    con = duckdb.connect(str(home.work_db))
+    con.execute("comment on table marts.mart_city_scorecard is 'One row per city and period.'")
+    con.close()
+    gated(home, "g1")
+    rec = pipeline.publish(home, "g1")
+    con = duckdb.connect(str(home.published_db), read_only=True)
+    try:
+        comment = con.execute(
+            "select comment from duckdb_tables() where table_name = 'mart_city_scorecard'"
+        ).fetchone()[0]
+    finally:
+        con.close()
+    assert comment == "One row per city and period."
+    live = live_record(home)
+    assert (live.version, live.action, live.gate_run_id, live.tables) == (
+        1,
+        "publish",
+        "g1",
+        rec.tables,
+    )
