@@ -12,7 +12,8 @@ For every target of ``benchmarks/mutation.toml``:
 
 A mutant the tests pass on *survived*; the score of a module is killed / (all - equivalent),
 where ``[equivalent]`` in the TOML names the mutants that change nothing observable, with why.
-The full pass writes ``benchmarks/MUTATION.md`` and ``benchmarks/results/mutation.json``;
+The full pass writes ``benchmarks/MUTATION.md`` and ``benchmarks/results/mutation.json``
+(a full pass over some modules, ``--only``/``--dbt``, replaces their rows and keeps the rest);
 ``--sample N`` checks a fixed random subset of N mutants per module (what CI runs, a few
 minutes) and ``--check`` exits 1 when a module (or the sample) scores below the target.
 
@@ -63,6 +64,8 @@ class Outcome:
     equivalent: list[str] = field(default_factory=list)
     survived: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    sampled_from: int = 0  # with --sample: how many mutants the sample was drawn from
+    run_on: str = field(default_factory=lambda: time.strftime("%Y-%m-%d"))
 
     @property
     def score(self) -> float:
@@ -154,7 +157,7 @@ def run_mutmut(target: dict, equivalent: dict, sample: int | None, seed: int, wo
     (work / "setup.cfg").write_text(_setup_cfg(target), encoding="utf-8")
     shutil.rmtree(work / "mutants", ignore_errors=True)
     globs = mutant_globs(target["module"], target.get("functions"))
-    names = list(globs)
+    names, sampled_from = list(globs), 0
     if sample is not None:
         _mutmut(work, "run", "__generate_only__")  # generates the mutants, runs none
         meta = json.loads((work / "mutants" / f"{target['module']}.meta").read_text())
@@ -162,6 +165,7 @@ def run_mutmut(target: dict, equivalent: dict, sample: int | None, seed: int, wo
             k for k in meta["exit_code_by_key"] if any(fnmatch.fnmatch(k, g) for g in globs)
         )
         names = sorted(random.Random(seed).sample(every, min(sample, len(every))))
+        sampled_from = len(every)
     proc = _mutmut(work, "run", *names)
     if proc.returncode != 0 and "Filtered for specific mutants" not in proc.stdout + proc.stderr:
         raise RuntimeError(f"mutmut failed on {target['module']}:\n{proc.stdout[-3000:]}")
@@ -171,6 +175,7 @@ def run_mutmut(target: dict, equivalent: dict, sample: int | None, seed: int, wo
         if any(fnmatch.fnmatch(name, g) for g in names)
     ]
     out = Outcome(target["module"], "mutmut", seconds=time.monotonic() - start)
+    out.sampled_from = sampled_from
     for name, status in sorted(wanted):
         if status == "not checked":
             continue
@@ -183,6 +188,10 @@ def run_mutmut(target: dict, equivalent: dict, sample: int | None, seed: int, wo
             out.equivalent.append(f"{name} (letter case of SQL text)")
         else:
             out.survived.append(f"{name}: {status}")
+    for name, status in wanted:
+        if name in equivalent and status in ("killed", "timeout"):
+            # mutmut numbers a function's mutants in order: an edit above renumbers them
+            print(f"stale [equivalent] entry, the mutant is killed: {name}", file=sys.stderr)
     return out
 
 
@@ -262,9 +271,11 @@ def run_sql_pass(target: dict, equivalent: dict, sample: int | None, seed: int, 
     path = work / target["module"]
     original = path.read_text(encoding="utf-8")
     mutants = sql_mutants(original)
+    every = len(mutants)
     if sample is not None:
         mutants = random.Random(seed).sample(mutants, min(sample, len(mutants)))
     out = Outcome(target["module"], "sql", total=len(mutants))
+    out.sampled_from = every if sample is not None else 0
     try:
         for where, mutated in mutants:
             path.write_text(mutated, encoding="utf-8")
@@ -379,6 +390,28 @@ def run_dbt_mutants(mutants: list[dict], work: Path) -> Outcome:
 
 # --------------------------------------------------------------------------- report
 
+TOOLS = ("mutmut", "sql", "dbt")
+
+
+def load_results(path: Path | None = None) -> list[Outcome]:
+    """The outcomes of the last full pass (``results/mutation.json``), empty when none."""
+    path = path or RESULTS
+    if not path.exists():
+        return []
+    fields = set(Outcome.__dataclass_fields__)
+    return [
+        Outcome(**{k: v for k, v in row.items() if k in fields})
+        for row in json.loads(path.read_text(encoding="utf-8"))
+    ]
+
+
+def merge(old: list[Outcome], new: list[Outcome], config: dict) -> list[Outcome]:
+    """``old`` with each (module, tool) of ``new`` replaced, in the config's order (modules no
+    longer in the config are dropped)."""
+    rows = {(o.module, o.tool): o for o in old} | {(o.module, o.tool): o for o in new}
+    order = [t["module"] for t in config["target"]] + ["dbt_project (lifecycle rules)"]
+    return [rows[(module, tool)] for module in order for tool in TOOLS if (module, tool) in rows]
+
 
 def render(outcomes: list[Outcome], target_score: float, sample: int | None) -> str:
     kind = f"a sample of {sample} mutants per module and tool" if sample else "every mutant"
@@ -389,13 +422,15 @@ def render(outcomes: list[Outcome], target_score: float, sample: int | None) -> 
         "[mutation.toml](mutation.toml). Target: "
         f"{target_score:.0%} of the non-equivalent mutants killed, per module.",
         "",
-        "| module | tool | mutants | killed | equivalent | score | seconds |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+        "| module | tool | mutants | killed | equivalent | survived | score | seconds | run on |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for o in outcomes:
         lines.append(
-            f"| `{o.module}` | {o.tool} | {o.total} | {o.killed} | {len(o.equivalent)} | "
-            f"{o.score:.0%} | {o.seconds:.0f} |"
+            f"| `{o.module}` | {o.tool} | {o.total}"
+            + (f" (sample of {o.sampled_from})" if o.sampled_from else "")
+            + f" | {o.killed} | {len(o.equivalent)} | "
+            f"{len(o.survived)} | {o.score:.0%} | {o.seconds:.0f} | {o.run_on} |"
         )
     lines.append("")
     for o in outcomes:
@@ -412,6 +447,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", action="append", help="module(s) to run (default: all)")
     parser.add_argument("--check", action="store_true", help="exit 1 below the target score")
     parser.add_argument("--keep", action="store_true", help="keep the scratch copies")
+    parser.add_argument(
+        "--record",
+        action="store_true",
+        help="with --sample: put the sampled rows in the report too (marked as samples)",
+    )
     parser.add_argument(
         "--dbt", action="store_true", help="only the dbt lifecycle-rule mutants (with --only: too)"
     )
@@ -439,15 +479,17 @@ def main(argv: list[str] | None = None) -> int:
         if not args.keep:
             shutil.rmtree(base, ignore_errors=True)
     target_score = float(config.get("target_score", 0.9))
-    if args.sample is None and not args.only and not args.dbt:
-        REPORT.write_text(render(outcomes, target_score, None), encoding="utf-8")
+    if args.sample is None or args.record:
+        # a full pass over some modules (--only, --dbt) replaces their rows of the report and
+        # keeps the others': per-module runs add up to the report of a full pass
+        merged = merge(load_results(), outcomes, config)
+        REPORT.write_text(render(merged, target_score, None), encoding="utf-8")
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
         RESULTS.write_text(
-            json.dumps([asdict(o) | {"score": o.score} for o in outcomes], indent=2) + "\n",
+            json.dumps([asdict(o) | {"score": o.score} for o in merged], indent=2) + "\n",
             encoding="utf-8",
         )
-    else:
-        print(render(outcomes, target_score, args.sample))
+    print(render(outcomes, target_score, args.sample))
     low = [o for o in outcomes if o.score < target_score]
     for o in low:
         print(f"below {target_score:.0%}: {o.module} ({o.tool}) {o.score:.0%}", file=sys.stderr)

@@ -393,7 +393,10 @@ def rollback(p: Paths, version: int | None = None) -> PublishRecord:
         checkpoint("rollback:after_replace")
     finally:
         candidate.unlink(missing_ok=True)
-    source = next((r for r in reversed(log) if r.version == version), None)
+    # the log line of the version restored; none when the log was lost (restored from an old
+    # backup): the restored file then describes itself (its gate run, its tables' rows), so the
+    # record and the Parquet copies below are complete either way
+    source = next((r for r in reversed(log) if r.version == version), None) or live_record(p)
     rec = PublishRecord(
         version,
         "rollback",

@@ -13,12 +13,21 @@ import json
 import subprocess
 import sys
 import textwrap
+from datetime import UTC, datetime, timedelta
 
+import duckdb
 import pytest
 
 from scenetrack import faults, pipeline
 from scenetrack.config import Paths
-from scenetrack.publish import PublishError, publish, publish_log, recover, rollback
+from scenetrack.publish import (
+    PublishError,
+    live_record,
+    publish,
+    publish_log,
+    recover,
+    rollback,
+)
 from tests.faults.helpers import KILLED, gated, make_marts, published_version, run_step
 
 
@@ -117,7 +126,7 @@ def test_rollback_defaults_to_the_previous_version_and_records_its_source(home: 
 
 
 def test_rollback_before_anything_was_published(home: Paths) -> None:
-    with pytest.raises(RuntimeError, match="nothing has been published yet"):
+    with pytest.raises(RuntimeError, match=r"^nothing has been published yet$"):
         rollback(home)
 
 
@@ -183,3 +192,106 @@ def test_publish_never_opens_the_published_file_for_writing(home: Paths) -> None
     finally:
         reader.communicate("done\n", timeout=60)
     assert reader.returncode == 0
+
+
+def test_a_rollback_with_the_log_lost_is_described_by_the_restored_file(home: Paths) -> None:
+    """No log line names v1 any more (the log was lost): the kept file itself says which gate
+    run it holds and how many rows, and its Parquet copies are exported."""
+    first = _publish(home, "g1", 10)
+    _publish(home, "g2", 20)
+    (home.published_dir / "publish_log.jsonl").unlink()
+    rec = rollback(home, 1)
+    assert (rec.version, rec.action, rec.gate_run_id) == (1, "rollback", "g1")
+    assert rec.tables == first.tables and rec.tables["fct_project_lifecycle"] == 10
+    parquet = sorted(f.stem for f in (home.published_dir / "parquet").glob("*.parquet"))
+    assert parquet == sorted(first.tables)
+    assert publish_log(home)[-1] == rec
+    # when it was done, in UTC to the second
+    at = datetime.fromisoformat(rec.published_at)
+    assert at.utcoffset() == timedelta(0) and at.microsecond == 0
+    assert abs(datetime.now(UTC) - at) < timedelta(minutes=5)
+
+
+def test_version_numbers_past_999_are_read_from_the_kept_files(home: Paths) -> None:
+    """Kept files are named v0001 … v0999, v1000 …: the number is everything after the v."""
+    earlier = {"version": 999, "action": "publish", "published_at": "2025-01-01T00:00:00+00:00"}
+    earlier |= {"by": "someone", "gate_run_id": "g0", "tables": {}}
+    (home.published_dir / "publish_log.jsonl").write_text(json.dumps(earlier) + "\n")
+    assert _publish(home, "g1", 10).version == 1000  # one above the 999 logged
+    assert _publish(home, "g2", 20).version == 1001
+    assert rollback(home).version == 1000  # the kept version before v1001
+    (home.published_dir / "publish_log.jsonl").unlink()
+    # only the kept files know v1001 was published: the next number is 1002, not 1001 again
+    assert _publish(home, "g3", 30).version == 1002
+    assert _kept(home)[-3:] == ["v1000.duckdb", "v1001.duckdb", "v1002.duckdb"]
+
+
+def test_the_published_file_is_written_for_readers_with_duckdb_1(home: Paths) -> None:
+    """BI drivers bundle DuckDB 1.x: the file is written in a storage format they read
+    (SCENETRACK_PUBLISH_STORAGE_VERSION, v1.1.0 by default), not this DuckDB's newest."""
+    _publish(home, "g1", 10)
+    con = duckdb.connect(str(home.published_db), read_only=True)
+    try:
+        tags = con.execute(
+            "select tags from duckdb_databases() where database_name = current_database()"
+        ).fetchone()[0]
+    finally:
+        con.close()
+    assert tags["storage_version"].startswith("v1.")
+
+
+def test_a_work_database_without_marts_publishes_nothing(home: Paths) -> None:
+    home.work_db.parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(home.work_db))
+    con.execute("create schema marts")
+    con.close()
+    gated(home, "g1")
+    with pytest.raises(
+        RuntimeError, match=r"^the work database holds no marts: run dbt build first$"
+    ):
+        publish(home, "g1")
+    assert not home.published_db.exists() and _kept(home) == []
+    assert [f.name for f in home.published_dir.iterdir() if f.name.startswith(".")] == []
+
+
+def test_a_publish_shows_its_progress_by_step(home: Paths, monkeypatch) -> None:
+    import io
+
+    from scenetrack import progress
+
+    monkeypatch.setenv("SCENETRACK_PROGRESS", "plain")
+    out = io.StringIO()
+    with progress.shown(out):
+        _publish(home, "g1", 10)
+    text = out.getvalue()
+    # three marts (make_marts) copied into the candidate, then exported to Parquet
+    assert "publish: copy marts: done 3/3 marts in " in text
+    assert "publish: Parquet copies: done 3/3 marts in " in text
+
+
+def test_the_published_file_keeps_the_marts_table_comments_and_describes_itself(
+    home: Paths,
+) -> None:
+    """dbt's model descriptions (persist_docs) are the marts' table comments: a BI tool shows
+    them, so the published copy carries them; the file's own record is a publish."""
+    make_marts(home, 10)
+    con = duckdb.connect(str(home.work_db))
+    con.execute("comment on table marts.mart_city_scorecard is 'One row per city and period.'")
+    con.close()
+    gated(home, "g1")
+    rec = pipeline.publish(home, "g1")
+    con = duckdb.connect(str(home.published_db), read_only=True)
+    try:
+        comment = con.execute(
+            "select comment from duckdb_tables() where table_name = 'mart_city_scorecard'"
+        ).fetchone()[0]
+    finally:
+        con.close()
+    assert comment == "One row per city and period."
+    live = live_record(home)
+    assert (live.version, live.action, live.gate_run_id, live.tables) == (
+        1,
+        "publish",
+        "g1",
+        rec.tables,
+    )

@@ -146,3 +146,35 @@ def test_volume_floors_round_down_and_are_zero_without_a_baseline(tmp_path) -> N
 def test_a_label_is_suite_expectation_and_column(cities, label) -> None:
     assert outcome("stg", "expect_x", "c", cities=cities).label == label
     assert outcome("stg", "expect_x", None).label == "stg: expect_x"
+
+
+def test_the_summary_names_the_date_freshness_was_measured_against() -> None:
+    gated = replace(result(outcome(success=False)), as_of=date(2025, 12, 30))
+    lines = gated.summary().splitlines()
+    assert lines[0] == (
+        "Quality gate run-1 (run date 2025-12-31, data as of 2025-12-30): "
+        "FAILED (publication blocked)"
+    )
+    assert lines[2:5] == [
+        "  ERROR s: expect_column_values_to_not_be_null(c)",
+        "      why:      why",
+        "  Runbook: expectations/RUNBOOK.md#s",
+    ]
+
+
+def test_the_volume_guard_reads_its_knob_when_none_is_given(monkeypatch) -> None:
+    spec = _spec(
+        "fct", {"type": ROW_COUNT, "kwargs": {"min_value": {"$PARAMETER": "min_rows_fct"}}}
+    )
+    guard = outcome("fct", ROW_COUNT, None, success=False, observed="41")
+    monkeypatch.setenv("SCENETRACK_VOLUME_MAX_DROP", "0.25")
+    # floor(100 * (1 - 0.25)) = 75
+    assert explain_volume_guards([spec], [guard], {"fct": 100})[0].observed_value == (
+        "41 rows; floor 75 = the 100 rows of the published version less 25% "
+        "(knob: SCENETRACK_VOLUME_MAX_DROP=0.25)"
+    )
+    # a max_drop given wins over the knob: floor(100 * (1 - 0.6)) = 40
+    assert explain_volume_guards([spec], [guard], {"fct": 100}, 0.6)[0].observed_value == (
+        "41 rows; floor 40 = the 100 rows of the published version less 60% "
+        "(knob: SCENETRACK_VOLUME_MAX_DROP=0.6)"
+    )
