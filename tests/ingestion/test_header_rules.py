@@ -45,9 +45,9 @@ def extra_alias(monkeypatch):
 
 
 def test_an_excluded_alias_with_a_unit_like_bracket_is_looked_up_whole(extra_alias) -> None:
-    # 验证(亿) splits into 验证 + 亿, which names nothing; the whole text is a ledger column
+    # 验证(亿) splits into 验证 + 亿, which names nothing; the whole text is a register (台账) column
     # (validation_date), which an opportunity list excludes
-    extra_alias(Alias("ledger", "validation_date", "验证(亿)"))
+    extra_alias(Alias("register", "validation_date", "验证(亿)"))
     assert match_header(["城市", "场景名称", "合作方"]).layout.name == "opportunities"
     assert match_header(["城市", "场景名称", "验证（亿）"]) is None
 
@@ -59,7 +59,7 @@ def test_on_a_tie_the_upper_header_row_wins() -> None:
     found = find_header(rows)
     assert found is not None
     i, m = found
-    assert (i, m.layout.name) == (0, "ledger")
+    assert (i, m.layout.name) == (0, "register")
     assert m.positions == {"city": 0, "project_id": 1, "validation_date": 2}
 
 
