@@ -45,7 +45,7 @@ def extra_alias(monkeypatch):
 
 
 def test_an_excluded_alias_with_a_unit_like_bracket_is_looked_up_whole(extra_alias) -> None:
-    # 验证(亿) splits into 验证 + 亿, which names nothing; the whole text is a register (台账) column
+    # 验证(亿) splits into 验证 + 亿, which names nothing; the whole text is a register column
     # (validation_date), which an opportunity list excludes
     extra_alias(Alias("register", "validation_date", "验证(亿)"))
     assert match_header(["城市", "场景名称", "合作方"]).layout.name == "opportunities"
