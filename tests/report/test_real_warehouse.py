@@ -162,6 +162,13 @@ def test_data_docs_list_every_validation_with_its_status_offline(real_home: Path
                 f"document.querySelectorAll('{rows}').length > 0", timeout=15_000
             )
             texts = page.eval_on_selector_all(rows, "rs => rs.map(r => r.innerText)")
+            # the icons are measured once the vendored web font is in (it loads after the
+            # page's load event; measured before, an icon can still be 0 px wide): a font that
+            # never loads offline times out here and fails the test
+            page.wait_for_function(
+                "document.fonts.check('900 16px \"Font Awesome 6 Free\"')", timeout=15_000
+            )
+            page.evaluate("document.fonts.ready.then(() => true)")
             icons = page.eval_on_selector_all(
                 f"{rows} i.fas",
                 "is => is.map(i => [getComputedStyle(i).fontFamily, "
