@@ -16,41 +16,23 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
 from benchmarks import data as bdata
-from benchmarks.steps import RESULT_PREFIX
+from benchmarks.run import child
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def step(checkout: Path, task: str, home: Path, files: list[Path] | None = None) -> dict:
-    """One ``benchmarks.steps`` task with ``checkout``'s code; its result, wall and peak RSS."""
-    cmd = [sys.executable, "-m", "benchmarks.steps", task, f"--home={home}"]
-    if files:
-        cmd += ["--files", *map(str, files)]
-    env = {**os.environ, "PYTHONPATH": str(checkout), "GX_ANALYTICS_ENABLED": "false"}
-    os.sync()
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(
-        cmd, cwd=checkout, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    out, err = proc.communicate()
-    wall = time.perf_counter() - t0
-    lines = [ln for ln in out.splitlines() if ln.startswith(RESULT_PREFIX)]
-    if proc.returncode != 0 or not lines:
-        raise RuntimeError(f"{task} with {checkout} failed:\n{err[-3000:]}")
-    res = json.loads(lines[-1][len(RESULT_PREFIX) :])
-    res["wall"] = wall
-    res["peak_rss_bytes"] = res["peak_rss"]  # the step's own VmHWM or its children's
-    return res
+    """One ``benchmarks.steps`` task with ``checkout``'s code (:func:`benchmarks.run.child`):
+    its result, wall time and peak RSS; logs under the home."""
+    logs = home / "bench_logs" / checkout.name
+    return child(task, logs, checkout=checkout, home=home, files=files)
 
 
 def compare(before: str, size: str, rounds: int, work: Path, home: Path) -> dict:

@@ -79,8 +79,11 @@ def log(msg: str) -> None:
     print(f"[{datetime.now().strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
-def child(task: str, logs: Path, **kw) -> dict:
+def child(task: str, logs: Path, checkout: Path = PROJECT_DIR, **kw) -> dict:
     """Run one task in a child process; returns its result + ``wall`` and ``peak_rss_bytes``.
+
+    ``checkout``: whose code the child runs (another revision's worktree, for
+    ``benchmarks.gate_revisions``); this checkout by default.
 
     Dirty pages are written back first (``os.sync``), outside the clock: a step that commits
     (the platform's ingest fsyncs its WAL per file) otherwise waits behind the write-back of
@@ -98,7 +101,7 @@ def child(task: str, logs: Path, **kw) -> dict:
             cmd.append(f"{flag}={v}")
     logs.mkdir(parents=True, exist_ok=True)
     out_path, err_path = logs / f"{task}.out", logs / f"{task}.err"
-    env = {**os.environ, "PYTHONPATH": str(PROJECT_DIR)}
+    env = {**os.environ, "PYTHONPATH": str(checkout)}
     env.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
     env.setdefault("GX_ANALYTICS_ENABLED", "false")
     env.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
@@ -106,7 +109,7 @@ def child(task: str, logs: Path, **kw) -> dict:
     os.sync()
     t0 = time.perf_counter()
     with out_path.open("w") as out, err_path.open("w") as err:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=err, cwd=PROJECT_DIR, env=env)
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, cwd=checkout, env=env)
         _, status, usage = os.wait4(proc.pid, 0)
         proc.returncode = os.waitstatus_to_exitcode(status)
     wall = time.perf_counter() - t0

@@ -28,6 +28,7 @@ from scenetrack.publish import (
     recover,
     rollback,
 )
+from tests.conftest import fetch
 from tests.faults.helpers import KILLED, gated, make_marts, published_version, run_step
 
 
@@ -230,13 +231,10 @@ def test_the_published_file_is_written_for_readers_with_duckdb_1(home: Paths) ->
     """BI drivers bundle DuckDB 1.x: the file is written in a storage format they read
     (SCENETRACK_PUBLISH_STORAGE_VERSION, v1.1.0 by default), not this DuckDB's newest."""
     _publish(home, "g1", 10)
-    con = duckdb.connect(str(home.published_db), read_only=True)
-    try:
-        tags = con.execute(
-            "select tags from duckdb_databases() where database_name = current_database()"
-        ).fetchone()[0]
-    finally:
-        con.close()
+    [(tags,)] = fetch(
+        home.published_db,
+        "select tags from duckdb_databases() where database_name = current_database()",
+    )
     assert tags["storage_version"].startswith("v1.")
 
 
@@ -280,13 +278,10 @@ def test_the_published_file_keeps_the_marts_table_comments_and_describes_itself(
     con.close()
     gated(home, "g1")
     rec = pipeline.publish(home, "g1")
-    con = duckdb.connect(str(home.published_db), read_only=True)
-    try:
-        comment = con.execute(
-            "select comment from duckdb_tables() where table_name = 'mart_city_scorecard'"
-        ).fetchone()[0]
-    finally:
-        con.close()
+    [(comment,)] = fetch(
+        home.published_db,
+        "select comment from duckdb_tables() where table_name = 'mart_city_scorecard'",
+    )
     assert comment == "One row per city and period."
     live = live_record(home)
     assert (live.version, live.action, live.gate_run_id, live.tables) == (
