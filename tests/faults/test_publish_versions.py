@@ -14,6 +14,7 @@ import subprocess
 import sys
 import textwrap
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -151,7 +152,7 @@ def test_a_failed_first_publish_names_no_published_version_and_leaves_nothing(
     make_marts(home, 10)
     gated(home, "g1")
     faults.reset()
-    # out of space once the candidate has a table: its WAL exists by then
+    # out of space once the candidate has a table (whether a WAL is left: the test below)
     monkeypatch.setenv(faults.FAULT_ENV, "publish:in_candidate=enospc")
     with pytest.raises(PublishError) as failed:
         pipeline.publish(home, "g1")
@@ -162,6 +163,29 @@ def test_a_failed_first_publish_names_no_published_version_and_leaves_nothing(
     left = sorted(f.name for f in home.published_dir.iterdir() if f.name.startswith("."))
     assert left == []  # neither the candidate nor its WAL
     assert _kept(home) == []
+
+
+def test_a_failed_candidate_is_removed_with_its_write_ahead_log(
+    home: Paths, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DuckDB keeps a ``.wal`` beside a database whose last checkpoint failed (a full disk at
+    close). Whether a real failure leaves one depends on when DuckDB wrote it, so this build
+    leaves both files for certain, as such a failure does, and then fails."""
+    import scenetrack.publish as publishing
+
+    def fails_leaving_a_wal(p: Paths, target, gate_run_id: str, version: int):
+        target.write_bytes(b"half a database")
+        Path(str(target) + ".wal").write_bytes(b"its log")
+        raise duckdb.IOException("could not write the checkpoint: no space left on device")
+
+    _publish(home, "g1", 10)
+    make_marts(home, 20)
+    gated(home, "g2")
+    monkeypatch.setattr(publishing, "_build_candidate", fails_leaving_a_wal)
+    with pytest.raises(PublishError, match="the published version v1 is unchanged"):
+        publish(home, "g2")
+    assert sorted(f.name for f in home.published_dir.iterdir() if f.name.startswith(".")) == []
+    assert _kept(home) == ["v0001.duckdb"] and published_version(home) == 1
 
 
 def test_publish_never_opens_the_published_file_for_writing(home: Paths) -> None:
@@ -265,6 +289,22 @@ def test_a_publish_shows_its_progress_by_step(home: Paths, monkeypatch) -> None:
     # three marts (make_marts) copied into the candidate, then exported to Parquet
     assert "publish: copy marts: done 3/3 marts in " in text
     assert "publish: Parquet copies: done 3/3 marts in " in text
+
+
+def test_a_publish_names_the_mart_it_is_copying(home: Paths, monkeypatch) -> None:
+    """With updates never throttled, every mart shows up as the note of a copy line."""
+    import io
+
+    from scenetrack import progress
+
+    monkeypatch.setenv("SCENETRACK_PROGRESS", "plain")
+    monkeypatch.setattr(progress, "LINE_INTERVAL_S", 0.0)
+    out = io.StringIO()
+    with progress.shown(out):
+        rec = _publish(home, "g1", 10)
+    copying = [ln for ln in out.getvalue().splitlines() if "publish: copy marts: " in ln]
+    noted = {ln.rsplit(" — ", 1)[1] for ln in copying if " — " in ln}
+    assert noted == set(rec.tables) and len(noted) == 3
 
 
 def test_the_published_file_keeps_the_marts_table_comments_and_describes_itself(
