@@ -92,9 +92,12 @@ def child(task: str, logs: Path, checkout: Path = PROJECT_DIR, **kw) -> dict:
     """
     cmd = [sys.executable, "-m", "benchmarks.steps", task]
     for k, v in kw.items():
-        if v is None:
+        if v is None or v is False:
             continue
         flag = "--" + k.replace("_", "-")
+        if v is True:  # a switch
+            cmd.append(flag)
+            continue
         if isinstance(v, list | tuple):
             cmd += [flag, *map(str, v)]
         else:

@@ -91,9 +91,10 @@ def run_task(args: argparse.Namespace) -> dict:
         from scenetrack.pipeline import GateBlockedError, gate
 
         try:
-            res = gate(_paths(args.home))
+            res = gate(_paths(args.home), full=args.full_gate)
             out["run_id"], out["passed"] = res.run_id, True
             out["warnings"] = len(res.warnings)
+            out["scope"] = res.scope
         except GateBlockedError as exc:
             out["passed"], out["summary"] = False, str(exc)[:2000]
     elif task == "gate_sql":
@@ -159,6 +160,7 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--db")
     ap.add_argument("--script")
     ap.add_argument("--gate-run-id")
+    ap.add_argument("--full-gate", action="store_true", help="gate: validate every row")
     ap.add_argument("--files", nargs="*")
     ap.add_argument("--dbt-args", help='one string, e.g. --dbt-args="build --full-refresh"')
     ap.add_argument("--profile", help="write a pyinstrument profile (HTML + text) to this stem")

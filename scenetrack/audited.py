@@ -96,6 +96,17 @@ def record(
     )
 
 
+def passing_runs(con: Any, placeholder: str = "?") -> list[tuple[Any, dict[str, Any]]]:
+    """Every passing gate run's time and fingerprint, newest first (none before the table)."""
+    if not _exists(con, "audit", "gate_runs", placeholder):
+        return []
+    rows = con.execute(
+        "select run_at, fingerprint from audit.gate_runs where passed "
+        "order by run_at desc, run_id desc"
+    ).fetchall()
+    return [(run_at, json.loads(fp)) for run_at, fp in rows]
+
+
 def loaded_through(
     connection: Callable[[], AbstractContextManager[Any]],
     gate_run_id: str | None,

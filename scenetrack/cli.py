@@ -87,7 +87,7 @@ def cmd_run(args: argparse.Namespace, p: Paths) -> int:
     from scenetrack.pipeline import run
     from scenetrack.report import build_evaluator_outputs
 
-    out = run(p)
+    out = run(p, full=args.full)
     # every path that publishes rebuilds the report (Airflow: scenetrack_evaluate); dbt's docs
     # describe the models, not the data: `scenetrack report --with-docs` refreshes them. The
     # report reads the published DuckDB file: on the PostgreSQL target there is none.
@@ -461,6 +461,12 @@ def build_parser() -> argparse.ArgumentParser:
     i.set_defaults(func=cmd_ingest)
 
     r = sub.add_parser("run", parents=[common], help="dbt build + GX gate + publish")
+    r.add_argument(
+        "--full",
+        action="store_true",
+        help="the gate validates every row (default: the rows changed since the last passing "
+        "gate, and every row once per SCENETRACK_GATE_FULL_EVERY_HOURS)",
+    )
     r.set_defaults(func=cmd_run)
 
     d = sub.add_parser(

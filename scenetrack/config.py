@@ -115,6 +115,13 @@ class Settings(_ProjectDir):
         description="A city whose newest report is older than this many days (as of the "
         "as-of date) is stale: gate warning, `scenetrack status`, the watch DAG's alert.",
     )
+    gate_full_every_hours: float = Field(
+        24,
+        ge=0,
+        description="The gate validates every row when its last full validation that passed is "
+        "older than this; in between it validates the rows dbt wrote since the last passing "
+        "gate (0: every row, every run).",
+    )
     rank_min_projects: int = Field(
         30,
         ge=0,

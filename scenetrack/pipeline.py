@@ -11,7 +11,7 @@ import shutil
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -20,7 +20,7 @@ from ingestion.context import Context
 from ingestion.load import Receipt, ingest_files
 from ingestion.reading import Limits
 from scenetrack import progress
-from scenetrack.config import Paths, PgTarget, warehouse_target
+from scenetrack.config import Paths, PgTarget, settings, warehouse_target
 from scenetrack.faults import checkpoint
 from scenetrack.landing import landed_entries
 from scenetrack.warehouse import connect_work, writer_lock
@@ -276,9 +276,29 @@ def _published_gate_run(p: Paths, pg: PgTarget | None) -> str | None:
     return live.gate_run_id if live else None
 
 
-def _gate_once(p: Paths, run_date: date | None):
+def _gate_scope(passing: list, run_date: date, full: bool):
+    """Every row or the changed ones (scenetrack.gate.scope), from the passing gate runs'
+    records (:func:`scenetrack.audited.passing_runs`)."""
+    from scenetrack.gate.scope import choose_scope, passed_gate, suites_digest
+    from scenetrack.gate.suites import load_suite_specs
+
+    records = [passed_gate(run_at, fp) for run_at, fp in passing]
+    last_full = next((r.run_at for r in records if r.full), None)
+    return choose_scope(
+        records[0] if records else None,
+        last_full,
+        suites_digest(load_suite_specs()),
+        run_date,
+        datetime.now(UTC).replace(tzinfo=None),
+        timedelta(hours=settings().gate_full_every_hours),
+        asked_full=full,
+    )
+
+
+def _gate_once(p: Paths, run_date: date | None, full: bool = False):
     """One gate run on what the warehouse holds now (fingerprinted first, under the same hold
-    of the writer lock, and stored with its verdict: :func:`publish` publishes nothing else)."""
+    of the writer lock, and stored with its verdict: :func:`publish` publishes nothing else),
+    over every row or the rows changed since the last passing gate (:func:`_gate_scope`)."""
     from scenetrack import audited
     from scenetrack.gate import run_gate
     from scenetrack.publish import live_record
@@ -296,6 +316,9 @@ def _gate_once(p: Paths, run_date: date | None):
         connection, placeholder = _warehouse_reader(p, pg)
         with connection() as con:
             validated = audited.fingerprint(con, placeholder)
+            passing = audited.passing_runs(con, placeholder)
+        run_date = run_date or date.today()
+        scope = _gate_scope(passing, run_date, full)
         warehouse = None
         if pg is not None:
             from scenetrack.postgres.gate import PgGateWarehouse
@@ -309,6 +332,7 @@ def _gate_once(p: Paths, run_date: date | None):
             baseline_counts=baseline,
             warehouse=warehouse,
             fingerprint=validated,
+            scope=scope,
         )
 
 
@@ -352,22 +376,24 @@ def held_note(holds: list) -> str:
     return "\n".join(lines)
 
 
-def gate(p: Paths, run_date: date | None = None):
+def gate(p: Paths, run_date: date | None = None, full: bool = False):
     """Run the GX suites; raise :class:`GateBlockedError` with a readable summary on failure.
 
     Per-city holdback: when every failing check's rows belong to some cities, their newest
     submissions are held (scenetrack.holdback), the marts rebuilt without them and the gate
     run again; if that passes, its result is returned and everyone else publishes. A failure
     that belongs to no city blocks the whole publish, as does a second failure.
+    ``full``: validate every row (else the rows changed since the last passing gate, with a
+    periodic full run: scenetrack.gate.scope).
     """
-    result = _gate_once(p, run_date)
+    result = _gate_once(p, run_date, full)
     if result.passed:
         return result
     if result.failing_cities:
         held = _hold_back(p, result)
         if held:
             build(p)
-            again = _gate_once(p, run_date)
+            again = _gate_once(p, run_date, full)
             if again.passed:
                 print(held_note(held), flush=True)
                 return replace(again, held_back=tuple(h.to_dict() for h in held))
@@ -419,11 +445,11 @@ def held_now(p: Paths) -> list:
         con.close()
 
 
-def run(p: Paths, run_date: date | None = None) -> RunOutcome:
+def run(p: Paths, run_date: date | None = None, full: bool = False) -> RunOutcome:
     """dbt build, GX gate (holding back a failing city's newest submissions), publish;
-    raises on a failed build or a blocked gate."""
+    raises on a failed build or a blocked gate. ``full``: the gate validates every row."""
     nodes = build(p)
-    result = gate(p, run_date)
+    result = gate(p, run_date, full)
     rec = publish(p, result.run_id)
     held = [h.to_dict() for h in held_now(p)]
     return RunOutcome(nodes, result.run_id, len(result.warnings), rec.version, held)

@@ -73,7 +73,7 @@ from typing import Any, Protocol
 
 from scenetrack.config import EXPECTATIONS_DIR
 from scenetrack.faults import checkpoint
-from scenetrack.gate import audit, frames, suites, types, validate
+from scenetrack.gate import audit, frames, scope, suites, types, validate
 from scenetrack.gate.audit import (
     GATE_RESULT_COLUMNS,
     GATE_RESULTS_DDL,
@@ -113,6 +113,7 @@ from scenetrack.gate.frames import (
     gx_dtypes,
     projected_query,
 )
+from scenetrack.gate.scope import GateScope, scope_record, scoped_specs, suites_digest
 from scenetrack.gate.suites import (
     _KNOBS,
     ROW_COUNT_EXPECTATIONS,
@@ -168,6 +169,7 @@ __all__ = [
     "GATE_RESULT_COLUMNS",
     "GateConfigError",
     "GateResult",
+    "GateScope",
     "GateWarehouse",
     "ISO_DATE",
     "ROW_COUNT_EXPECTATIONS",
@@ -224,7 +226,7 @@ __all__ = [
 """Every name ``scenetrack/gate.py`` had, re-exported (tests and benchmarks import private
 ones too)."""
 
-_SUBMODULES = (types, suites, frames, validate, audit)
+_SUBMODULES = (types, suites, scope, frames, validate, audit)
 _MISSING = object()
 
 
@@ -316,6 +318,7 @@ def run_gate(
     baseline_counts: dict[str, int] | None = None,
     warehouse: GateWarehouse | None = None,
     fingerprint: dict[str, Any] | None = None,
+    scope: GateScope | None = None,
 ) -> GateResult:
     """Validate every suite; render GX Data Docs as a static site under ``gate_dir/data_docs``;
     then store every outcome in the work DB table ``audit.gate_results`` (run_id, run_at, suite,
@@ -334,6 +337,8 @@ def run_gate(
     ``fingerprint``: what the caller saw under the writer lock before the gate read anything
     (scenetrack.audited.fingerprint), stored with the verdict in ``audit.gate_runs`` so that
     publish can refuse anything else; an empty one when not given (nothing publishes it).
+    ``scope``: which rows to validate (:mod:`scenetrack.gate.scope`; default every row); the
+    run's scope, suites digest and run date are stored with the fingerprint.
     """
     if warehouse is None:
         warehouse = DuckDBGateWarehouse(Path(work_db))
@@ -341,8 +346,10 @@ def run_gate(
     run_date = run_date or date.today()
     run_at = datetime.now(UTC).replace(tzinfo=None)
     specs = load_suite_specs(suites_dir)
+    scope = scope or GateScope(None, "every row")
+    fingerprint = {**fingerprint, "gate": scope_record(scope, suites_digest(specs), run_date)}
     docs_dir = Path(gate_dir) / "data_docs"
-    with warehouse.batches(specs, run_date, baseline_counts) as batches:
+    with warehouse.batches(scoped_specs(specs, scope), run_date, baseline_counts) as batches:
         in_order, read, params = batches
         outcomes, index = _validate(in_order, read, params, docs_dir, run_id, run_at)
     rank = {spec.name: i for i, spec in enumerate(specs)}
@@ -356,6 +363,7 @@ def run_gate(
         outcomes=outcomes,
         data_docs_index=index,
         as_of=freshness_date(run_date),
+        scope=scope.why,
     )
 
 

@@ -48,6 +48,14 @@ class SuiteSpec:
     id_columns: tuple[str, ...]
     expectations: tuple[dict[str, Any], ...]
     meta: dict[str, Any]
+    # a suite validated in two parts (scenetrack.gate.scope): "changed_rows" or "whole_batch";
+    # outcomes keep the suite's name, GX's objects take gx_name
+    part: str | None = None
+
+    @property
+    def gx_name(self) -> str:
+        """The name of this suite's (or part's) GX suite, asset, validation and checkpoint."""
+        return self.name if self.part is None else f"{self.name}.{self.part}"
 
 
 def load_suite_specs(suites_dir: Path = EXPECTATIONS_DIR) -> list[SuiteSpec]:
@@ -138,18 +146,22 @@ def explain_volume_guards(
     rows now, the floor, the published baseline it comes from and the knob that sets it
     (``max_drop``: default :data:`VOLUME_MAX_DROP`, read when called)."""
     max_drop = _knob("VOLUME_MAX_DROP") if max_drop is None else max_drop
+    # a suite's k-th row-count outcome is its k-th row-count expectation: row counts keep
+    # their order when a scoped run validates the suite in parts (scenetrack.gate.scope)
     guards = {
-        (spec.name, i): table
+        (spec.name, k): _volume_table(e)
         for spec in specs
-        for i, e in enumerate(spec.expectations)
-        if (table := _volume_table(e)) is not None
+        for k, e in enumerate(e for e in spec.expectations if e["type"] in ROW_COUNT_EXPECTATIONS)
     }
     explained, seen = [], dict.fromkeys((s.name for s in specs), 0)
     for o in outcomes:
-        i = seen.get(o.suite, 0)
-        seen[o.suite] = i + 1
-        table = guards.get((o.suite, i))
-        if table is None or o.expectation not in ROW_COUNT_EXPECTATIONS:
+        if o.expectation not in ROW_COUNT_EXPECTATIONS:
+            explained.append(o)
+            continue
+        k = seen.get(o.suite, 0)
+        seen[o.suite] = k + 1
+        table = guards.get((o.suite, k))
+        if table is None:
             explained.append(o)
             continue
         baseline = (baseline_counts or {}).get(table)

@@ -58,6 +58,7 @@ class GateResult:
     # Hold.to_dict() each): someone must be told
     held_back: tuple[dict, ...] = ()
     as_of: date | None = None  # the date freshness was measured against (freshness_date)
+    scope: str | None = None  # which rows it validated, and why (scenetrack.gate.scope)
 
     @property
     def passed(self) -> bool:
@@ -101,6 +102,8 @@ class GateResult:
             f"  {len(self.outcomes)} checks in {len(suites)} suites; "
             f"{len(self.failures)} error failure(s), {len(self.warnings)} warning(s)",
         ]
+        if self.scope:
+            lines.append(f"  validated: {self.scope}")
         for tag, group in (("ERROR", self.failures), ("WARN", self.warnings)):
             for o in group:
                 lines.append(f"  {tag} {o.label}")

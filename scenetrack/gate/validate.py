@@ -94,7 +94,7 @@ def _gx_suite(spec: SuiteSpec):
             expectations.append(cfg.to_domain_obj())
         except Exception as exc:  # GX raises several unrelated types for bad configs
             raise GateConfigError(f"{spec.path}: expectation #{i} ({e['type']}): {exc}") from exc
-    suite = ExpectationSuite(name=spec.name, expectations=expectations, meta=dict(spec.meta))
+    suite = ExpectationSuite(name=spec.gx_name, expectations=expectations, meta=dict(spec.meta))
     if len(suite.expectations) != len(spec.expectations):
         raise GateConfigError(f"{spec.path}: GX dropped expectations while building the suite")
     return suite
@@ -341,17 +341,17 @@ def _run_checkpoint(
         if in_place:
             # GX takes a query that starts with SELECT; a suite's may start with WITH
             query = f"select * from ({spec.batch_query}) as batch"
-            asset = datasource.add_query_asset(spec.name, query=query)
-            batch_definition = asset.add_batch_definition_whole_table(spec.name)
+            asset = datasource.add_query_asset(spec.gx_name, query=query)
+            batch_definition = asset.add_batch_definition_whole_table(spec.gx_name)
             batch_parameters: dict[str, Any] | None = None
             rows = batch.rows
         else:
-            asset = datasource.add_dataframe_asset(spec.name)
-            batch_definition = asset.add_batch_definition_whole_dataframe(spec.name)
+            asset = datasource.add_dataframe_asset(spec.gx_name)
+            batch_definition = asset.add_batch_definition_whole_dataframe(spec.gx_name)
             batch = gx_categoricals(gx_dtypes(batch), categorical_columns(spec))
             batch_parameters, rows = {"dataframe": batch}, len(batch)
         validation = context.validation_definitions.add(
-            gx.ValidationDefinition(name=spec.name, data=batch_definition, suite=suite)
+            gx.ValidationDefinition(name=spec.gx_name, data=batch_definition, suite=suite)
         )
 
         def run_checkpoint(
@@ -372,11 +372,11 @@ def _run_checkpoint(
             )
 
         sample = {"partial_unexpected_count": SAMPLE_SIZE}
-        run = run_checkpoint(spec.name, {"result_format": "BASIC", **sample})
+        run = run_checkpoint(spec.gx_name, {"result_format": "BASIC", **sample})
         if spec.id_columns and _found_unexpected_rows(run):
             keyed = {"unexpected_index_column_names": list(spec.id_columns), **sample}
             run = run_checkpoint(
-                f"{spec.name}.keyed_samples", {"result_format": "SUMMARY", **keyed}
+                f"{spec.gx_name}.keyed_samples", {"result_format": "SUMMARY", **keyed}
             )
         order = {e.id: i for i, e in enumerate(suite.expectations)}
         results = [
@@ -432,7 +432,8 @@ def _cities_of_failures(
         return {}
     sub = replace(
         spec,
-        name=f"{spec.name}.attribution",
+        name=f"{spec.gx_name}.attribution",
+        part=None,
         expectations=tuple(spec.expectations[i] for i in failing),
     )
     suite = context.suites.add(_gx_suite(sub))

@@ -98,9 +98,9 @@ def describe_batches(
                     columns = tuple(d.name for d in cur.description or [])
                     cur.execute(f"select count(*) from ({spec.batch_query}) as batch")
                     rows = int(cur.fetchone()[0])
-                batches[spec.name] = SqlBatch(url, columns, rows)
+                batches[spec.gx_name] = SqlBatch(url, columns, rows)
             except psycopg.Error as exc:
-                batches[spec.name] = f"{type(exc).__name__}: {exc}".splitlines()[0]
+                batches[spec.gx_name] = f"{type(exc).__name__}: {exc}".splitlines()[0]
         con.rollback()
     return batches, params
 
@@ -143,7 +143,7 @@ class PgGateWarehouse:
         """Every suite's batch described up front (:func:`describe_batches`) and validated in
         place by GX's SQL datasource, the suites in their files' order."""
         batches, params = describe_batches(self.target, specs, run_date, baseline_counts)
-        yield list(specs), lambda spec: batches.pop(spec.name), params
+        yield list(specs), lambda spec: batches.pop(spec.gx_name), params
 
     def store(
         self,
