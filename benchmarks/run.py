@@ -190,6 +190,7 @@ class Harness:
             "transform": {},
             "errors": [],
             "profiles": [],
+            "gate_scopes": {},  # growth round -> which rows its gate validated
         }
         self.datasets: dict[str, bdata.Dataset] = {}
         self.delta_bases: dict[str, tuple[Path, Path]] = {}  # size -> (1 % state, its root)
@@ -613,95 +614,138 @@ class Harness:
         self.built_homes[size] = root / "pipe"
 
     def growth_pairs(self) -> None:
-        """Incremental cost against history, side by side, in rounds of three pipeline builds
-        run back to back (their order rotated each round):
+        """The path of a small submission against history, side by side, in rounds run back
+        to back (their order rotated each round). Each contender is a warehouse with a passing
+        gate and a submission ingested; a round runs its build, gate (over the rows changed
+        since that gate, as the pipeline does: scenetrack.gate.scope) and publish:
 
-        - ``ref``: after the 1 % submission on the reference warehouse (1M events, else the
-          smallest size measured);
-        - ``same_rows``: after a submission of the same number of rows on the largest
-          warehouse: only the history differs from ``ref`` (the growth target);
-        - ``one_percent``: after the 1 % submission of the largest warehouse (ten times the
-          rows at 10M: history and submission grow together).
+        - ``ref``: a ``--submission-rows`` submission on the reference warehouse (1M events,
+          else the smallest size measured);
+        - ``same_rows``: a submission of as many rows on the largest warehouse: only the
+          history differs from ``ref`` (the growth target, issue 22);
+        - ``one_percent``: the 1 % submission of the largest warehouse (ten times the rows of
+          the 1M warehouse's at 10M: history and submission grow together).
 
-        The per-size medians of the transform group come from runs many minutes apart (10M
-        runs after 1M), and this machine's speed drifts by more than the target's margin
-        between them; a ratio inside each round does not.
+        The path is the submission's ingest (measured once per warehouse, when the contender
+        is made) plus the round's build, gate and publish. The per-size medians of other
+        groups come from runs many minutes apart, and this machine's speed drifts by more than
+        a target's margin between them; a ratio inside each round does not.
         """
         sizes = sorted(self.delta_bases, key=bdata.parse_size)
         if len(sizes) < 2 or not self.args.growth_pairs:
             return
         big = sizes[-1]
         ref = "1m" if "1m" in sizes[:-1] else sizes[0]
-        rows = int(self.datasets[ref].meta["delta"]["rows"])
-        same_rows = self._same_rows_base(big, rows)
-        contenders = {
-            "ref": (
-                f"transform.paired_incremental_{ref}@{big}",
-                self.delta_bases[ref],
-                f"the 1 % submission ({rows:,} rows) on the {ref.upper()} warehouse",
-            ),
-            "one_percent": (
-                f"transform.paired_incremental@{big}",
-                self.delta_bases[big],
-                f"the 1 % submission on the {big.upper()} warehouse",
-            ),
-        }
-        if same_rows is not None:
-            contenders["same_rows"] = (
-                f"transform.paired_incremental_same_rows@{big}",
-                (same_rows, self.delta_bases[big][1]),
-                f"a {rows:,}-row submission on the {big.upper()} warehouse",
+        rows = self.args.submission_rows
+        contenders: dict[str, tuple[str, tuple[Path, Path], str, float]] = {}
+        for name, size in (("ref", ref), ("same_rows", big)):
+            made = self._rows_base(size, rows)
+            if made is None:
+                return
+            base, ingest_s = made
+            contenders[name] = (
+                f"paired_{ref}" if name == "ref" else "paired_same_rows",
+                (base, self.delta_bases[size][1]),
+                f"a {rows:,}-row submission on the {size.upper()} warehouse",
+                ingest_s,
             )
-        log(f"incremental growth: {self.args.growth_pairs} rounds of {ref} and {big}")
+        contenders["one_percent"] = (
+            "paired",
+            self.delta_bases[big],
+            f"the 1 % submission on the {big.upper()} warehouse",
+            self.extra["transform"].get(big, {}).get("delta_rows_loaded_seconds", 0.0),
+        )
+        log(f"freshness growth: {self.args.growth_pairs} rounds of {ref} and {big}")
         for rep in range(self.args.growth_pairs):
             for name in _rotate(list(contenders), rep):
-                mid, (base, root), what = contenders[name]
+                key, (base, root), what, ingest_s = contenders[name]
                 home = root / "t_home"  # the path its partial parse was made in
                 _copy_work(base, home)
-                r = self.try_child(f"growth {rep} {name}", "build", root / "logs", home=home)
+                steps = self._path_round(f"growth {rep} {name}", home, root / "logs")
                 shutil.rmtree(home, ignore_errors=True)
-                if r is None:
+                if steps is None:
                     continue
-                if not r.get("success"):
-                    self.extra["errors"].append(
-                        {"step": f"growth {rep} {name}", "error": r.get("failed")}
+                for step, seconds in steps.items():
+                    mid = (
+                        f"transform.{key.replace('paired', 'paired_incremental')}@{big}"
+                        if step == "build"
+                        else f"freshness.{key}_{step}@{big}"
                     )
-                    continue
-                label = f"pipeline build after {what} (growth rounds)"
-                self.add(mid, r["seconds"], rep, "transform", big, label)
-        ref_id = contenders["ref"][0]
-        self.rec.ratio(
-            f"transform.incremental_growth_same_rows@{big}",
-            f"transform.paired_incremental_same_rows@{big}",
-            ref_id,
-            group="transform",
-            size=big,
-            label=f"incremental, same submission: {big.upper()} warehouse / {ref.upper()} "
-            "warehouse (history alone grows), back to back",
-            target="<= 1.5 (1m vs 10m)",
-        )
-        self.rec.ratio(
-            f"transform.incremental_growth@{big}",
-            contenders["one_percent"][0],
-            ref_id,
-            group="transform",
-            size=big,
-            label=f"incremental after 1 % of each: {big.upper()} warehouse / {ref.upper()} "
-            "warehouse (history and submission grow), back to back",
-        )
-
-    def _same_rows_base(self, size: str, rows: int) -> Path | None:
-        """The built warehouse of ``size`` with a ``rows``-row submission ingested, carrying
-        the partial parse its transform contenders start from (see prepare_transform)."""
-        base, root = self.delta_bases[size]
-        out = root / "same_rows_base"
-        src = self.datasets[size].delta_of_rows(rows)
-        if not self._with_submission(
-            size, self.built_homes[size], out, src, "same_rows_delta_loaded"
+                    label = f"{step} after {what} (growth rounds)"
+                    self.add(mid, seconds, rep, "freshness", big, label)
+                path = ingest_s + sum(steps.values())
+                label = f"ingest + build + gate + publish after {what} (growth rounds)"
+                self.add(f"freshness.{key}_path@{big}", path, rep, "freshness", big, label)
+        ref_key = contenders["ref"][0]
+        for ratio, key, label, target in (
+            (
+                f"transform.incremental_growth_same_rows@{big}",
+                "paired_same_rows",
+                "build after the same submission",
+                None,
+            ),
+            (
+                f"transform.incremental_growth@{big}",
+                "paired",
+                "build after 1 % of each (history and submission grow)",
+                None,
+            ),
+            (
+                f"freshness.path_growth_same_rows@{big}",
+                "paired_same_rows",
+                "ingest + build + gate + publish after the same submission",
+                "<= 1.2 (1m vs 10m)",
+            ),
+            (f"freshness.gate_growth_same_rows@{big}", "paired_same_rows", "gate", None),
+            (f"freshness.publish_growth_same_rows@{big}", "paired_same_rows", "publish", None),
         ):
+            if "path" in ratio:
+                num, den = f"freshness.{key}_path@{big}", f"freshness.{ref_key}_path@{big}"
+            elif ratio.startswith("freshness."):
+                step = ratio.split(".")[1].split("_")[0]
+                num, den = f"freshness.{key}_{step}@{big}", f"freshness.{ref_key}_{step}@{big}"
+            else:
+                num = f"transform.{key.replace('paired', 'paired_incremental')}@{big}"
+                den = f"transform.{ref_key.replace('paired', 'paired_incremental')}@{big}"
+            self.rec.ratio(
+                ratio,
+                num,
+                den,
+                group="freshness",
+                size=big,
+                label=f"{label}: {big.upper()} warehouse / {ref.upper()} warehouse, back to back",
+                target=target,
+            )
+
+    def _path_round(self, what: str, home: Path, logs: Path) -> dict[str, float] | None:
+        """Build, gate and publish in ``home``: each step's call time (None on a failure)."""
+        steps: dict[str, float] = {}
+        gate_run_id = None
+        for step in ("build", "gate", "publish"):
+            r = self.try_child(f"{what} {step}", step, logs, home=home, gate_run_id=gate_run_id)
+            if r is None:
+                return None
+            if step == "gate":
+                if not r.get("passed"):
+                    self.extra["errors"].append({"step": f"{what} gate", "error": r.get("summary")})
+                    return None
+                gate_run_id = r["run_id"]
+                self.extra["gate_scopes"][what] = r.get("scope")
+            steps[step] = r["seconds"]
+        return steps
+
+    def _rows_base(self, size: str, rows: int) -> tuple[Path, float] | None:
+        """The built warehouse of ``size`` with a ``rows``-row submission ingested, carrying
+        the partial parse its transform contenders start from (see prepare_transform), and the
+        seconds the ingest took."""
+        base, root = self.delta_bases[size]
+        out = root / f"rows_{rows}_base"
+        src = self.datasets[size].delta_of_rows(rows)
+        key = "same_rows_delta_loaded"
+        if not self._with_submission(size, self.built_homes[size], out, src, key):
             return None
         _copy_dbt_target(base, out)
-        return out
+        return out, self.extra["transform"][size][key + "_seconds"]
 
     def _with_submission(self, size: str, built: Path, out: Path, src: Path, key: str) -> bool:
         """``out``: a copy of the built home ``built`` with the submission ``src`` ingested;
@@ -713,6 +757,7 @@ class Harness:
         if r is None:
             return False
         self.extra["transform"].setdefault(size, {})[key] = r["rows_loaded"]
+        self.extra["transform"][size][key + "_seconds"] = r["seconds"]
         return True
 
     def profile_missed(self) -> None:
@@ -912,6 +957,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=3,
         help="rounds of back-to-back incremental builds, 1M (or smallest) vs largest size, "
         "when more than one size runs (0 skips; default 3)",
+    )
+    ap.add_argument(
+        "--submission-rows",
+        type=int,
+        default=1000,
+        help="rows of the submission the growth rounds land on each warehouse (default 1000)",
     )
     ap.add_argument("--out-dir", default=str(BENCH_DIR), help="RESULTS.md and results/ go here")
     ap.add_argument("--data-dir", default=str(bdata.DATA_DIR))

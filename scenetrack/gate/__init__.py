@@ -34,7 +34,11 @@ How a run works, and why:
    are rendered once at the end as a static site under ``gate_dir/data_docs``. The GX context
    is ephemeral: nothing but the Data Docs is written, no state carries over between runs, and
    the site always shows exactly the latest run. History lives in ``audit.gate_results``.
-6. Only after all of that (the read-only session closed) is the work database opened
+6. After a passing gate, the suites over tables that grow with history are validated over the
+   rows dbt wrote since (their row-wise checks) and as a row count (the rest):
+   :mod:`~scenetrack.gate.scope` says when that gives the full run's verdicts and when every
+   row is read instead.
+7. Only after all of that (the read-only session closed) is the work database opened
    **read-write** (DuckDB allows one writer process) to store every outcome in
    ``audit.gate_results``.
 
@@ -47,9 +51,10 @@ The package, by job (each module imports only those listed before it):
   :class:`GateResult`, :func:`passed`) and :class:`GateConfigError`;
 - :mod:`~scenetrack.gate.suites`: the suite files, suite parameters, volume floors and their
   explanations, the freshness date, the knobs;
+- :mod:`~scenetrack.gate.scope`: which rows a run validates (point 6);
 - :mod:`~scenetrack.gate.frames`: the batches as pandas DataFrames (point 3), read from DuckDB;
 - :mod:`~scenetrack.gate.validate`: GX (points 4 and 5), outcomes, city attribution;
-- :mod:`~scenetrack.gate.audit`: ``audit.gate_results`` (point 6) and the last run's outcome;
+- :mod:`~scenetrack.gate.audit`: ``audit.gate_results`` (point 7) and the last run's outcome;
 - this module: :func:`run_gate` and the names above, re-exported. Where the batches come from
   and where the outcomes go is a :class:`GateWarehouse` handed in by the caller (DuckDB when
   none is): PostgreSQL's, ``scenetrack.postgres.gate.PgGateWarehouse``, imports from this
