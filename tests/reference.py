@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
+from functools import lru_cache
 from pathlib import Path
 
 import pandas as pd
@@ -82,10 +83,24 @@ def city_codes() -> dict[str, str]:
     return out
 
 
+FileKey = tuple[tuple[str, int, int], ...]
+
+
+def _key(files: list[Path]) -> FileKey:
+    """The files as a cache key: path, size and modification time of each, in order."""
+    return tuple((str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files)
+
+
 def read_events(files: list[Path]) -> pd.DataFrame:
-    """Events from the files in submission order, with city codes and parsed dates."""
+    """Events from the files in submission order, with city codes and parsed dates (parsed
+    once per set of unchanged files: several tests recompute from the same demo files)."""
+    return _read_events(_key(files)).copy()
+
+
+@lru_cache(maxsize=4)
+def _read_events(key: FileKey) -> pd.DataFrame:
     frames = []
-    for order, f in enumerate(files):
+    for order, f in enumerate(Path(name) for name, _, _ in key):
         df = pd.read_csv(f, dtype=str, keep_default_na=False)
         df["file_order"] = order
         df["line"] = range(2, len(df) + 2)
@@ -99,7 +114,12 @@ def read_events(files: list[Path]) -> pd.DataFrame:
 
 def lifecycle(files: list[Path]) -> pd.DataFrame:
     """One row per project, by the README's rules (latest report of an event wins)."""
-    ev = read_events(files)
+    return _lifecycle(_key(files)).copy()
+
+
+@lru_cache(maxsize=4)
+def _lifecycle(key: FileKey) -> pd.DataFrame:
+    ev = _read_events(key).copy()
     ev = ev.sort_values(["reported_day", "file_order", "line"])
     ev = ev.drop_duplicates(["city_code", "project_id", "stage", "event_type"], keep="last")
     ev["project_key"] = ev.city_code + ":" + ev.project_id
@@ -157,8 +177,13 @@ STALLED_AFTER_DAYS = {"opportunity": 180, "validation": 180, "application": 365}
 
 def lifecycle_with_attributes(files: list[Path]) -> pd.DataFrame:
     """:func:`lifecycle` plus domain, technology, current stage and its entry date."""
-    p = lifecycle(files)
-    ev = read_events(files)
+    return _lifecycle_with_attributes(_key(files)).copy()
+
+
+@lru_cache(maxsize=4)
+def _lifecycle_with_attributes(key: FileKey) -> pd.DataFrame:
+    p = _lifecycle(key).copy()
+    ev = _read_events(key).copy()
     ev["project_key"] = ev.city_code + ":" + ev.project_id
     first = ev.groupby("project_key").first()
     p["domain"] = first.domain.map(lambda t: code_of("domain", t))

@@ -302,9 +302,10 @@ def test_a_publish_names_the_mart_it_is_copying(home: Paths, monkeypatch) -> Non
     out = io.StringIO()
     with progress.shown(out):
         rec = _publish(home, "g1", 10)
-    copying = [ln for ln in out.getvalue().splitlines() if "publish: copy marts: " in ln]
-    noted = {ln.rsplit(" — ", 1)[1] for ln in copying if " — " in ln}
-    assert noted == set(rec.tables) and len(noted) == 3
+    for step in ("publish: copy marts: ", "publish: Parquet copies: "):
+        lines = [ln for ln in out.getvalue().splitlines() if step in ln]
+        noted = {ln.rsplit(" — ", 1)[1] for ln in lines if " — " in ln}
+        assert noted == set(rec.tables) and len(noted) == 3, step
 
 
 def test_the_published_file_keeps_the_marts_table_comments_and_describes_itself(
