@@ -41,6 +41,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from benchmarks import data as bdata
+from benchmarks.report import end_to_end_by_size
 from benchmarks.stats import Recorder
 from scenetrack.transform import PIPELINE_BUILD_ARGS
 
@@ -860,6 +861,7 @@ class Harness:
             "measurements": ms,
             "ratios": rs,
             "end_to_end": e2e,
+            "end_to_end_by_size": end_to_end_by_size(self.results_dir),
             **self.extra,
         }
 

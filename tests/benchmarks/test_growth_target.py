@@ -107,3 +107,17 @@ def test_rounds_against_another_size_are_not_the_1m_target() -> None:
     snap["ratios"] += [_path("100k", 1.1), _one_percent("100k", 1.2)]
     assert _target(snap, "freshness_growth")["met"] is None
     assert _target(snap, "incremental_growth_one_percent")["observed"]["median"] == 2.5
+
+
+def test_each_latency_target_reads_the_run_on_its_own_warehouse() -> None:
+    snap = _snap()
+    # 11.0 s on the 1M warehouse meets <= 12 s; 16.5 s on the 10M one misses <= 15 s
+    snap["end_to_end_by_size"] = {
+        "1m": {"median": 11.0, "min": 10.5, "max": 12.5, "n": 3},
+        "10m": {"median": 16.5, "min": 15.0, "max": 18.0, "n": 3},
+    }
+    one, ten = _target(snap, "file_to_published_1m"), _target(snap, "file_to_published_10m")
+    assert (one["observed"]["median"], one["met"]) == (11.0, True)
+    assert (ten["observed"]["median"], ten["met"]) == (16.5, False)
+    del snap["end_to_end_by_size"]["10m"]
+    assert _target(snap, "file_to_published_10m")["met"] is None  # not measured there
