@@ -3,8 +3,8 @@ on stdout but the result (``--json`` stays one JSON document).
 
 The commands run in a child process, stderr on a pseudo-terminal (``pty``) or a pipe. Expected
 counts come from elsewhere than the progress code: rows from the CSV files (``csv``), dbt
-nodes from dbt's own ``run_results.json``, suites from the files in ``expectations/``, marts
-from the published file, city pages from the report folder.
+nodes from dbt's own ``run_results.json``, GX validations from the gate's
+``audit.gate_results``, marts from the published file, city pages from the report folder.
 """
 
 from __future__ import annotations
@@ -84,10 +84,23 @@ def ingested(submissions, tmp_path_factory) -> Paths:
 
 
 def _counts(home: Paths) -> tuple[int, int, int]:
-    """(dbt nodes per dbt's run_results.json, hooks aside; suite files; published marts)."""
+    """(dbt nodes per dbt's run_results.json, hooks aside; GX validations of the last gate
+    run; published marts).
+
+    A first gate validates each suite file once; a later one splits the suites over growing
+    tables into their changed rows and their row counts (scenetrack.gate.scope): the gate
+    stores one `gate_guard_gx_saw_every_row` outcome per validation, whichever it was."""
     results = json.loads((home.dbt_target_dir / "run_results.json").read_text())["results"]
     results = [r for r in results if not r["unique_id"].startswith("operation.")]  # hooks
-    suites = len(list(EXPECTATIONS_DIR.glob("*.json")))
+    con = duckdb.connect(str(home.work_db), read_only=True)
+    try:
+        [(suites,)] = con.execute(
+            "select count(*) from audit.gate_results where expectation = "
+            "'gate_guard_gx_saw_every_row' and run_id = "
+            "(select run_id from audit.gate_runs order by run_at desc limit 1)"
+        ).fetchall()
+    finally:
+        con.close()
     con = duckdb.connect(str(home.published_db), read_only=True)
     try:
         marts = con.execute(
@@ -104,6 +117,7 @@ def test_run_on_a_terminal_counts_dbt_nodes_gate_suites_and_marts(ingested) -> N
     assert run.code == 0, run.stderr
     outcome = json.loads(run.stdout)
     nodes, suites, marts = _counts(ingested)
+    assert suites == len(list(EXPECTATIONS_DIR.glob("*.json")))  # the first gate: every file
     assert outcome["dbt_nodes"] == nodes
     screen = _live(run)
     assert "dbt build" in screen and f"{nodes}/{nodes} nodes" in screen

@@ -275,6 +275,8 @@ def test_volume_guards_are_found_among_row_counts_in_a_scoped_run_order() -> Non
         out(ROW_COUNT, "41"),
         out("gate_guard_gx_saw_every_row"),
     ]
+    # a row count of a suite not among the specs (not split, not guarded) passes as it is
+    order.append(replace(out(ROW_COUNT, "7"), suite="elsewhere"))
     explained = explain_volume_guards([spec], order, {"fct": 100}, 0.5)
     assert [o.observed_value for o in explained] == [
         None,
@@ -283,4 +285,5 @@ def test_volume_guards_are_found_among_row_counts_in_a_scoped_run_order() -> Non
         "41 rows; floor 50 = the 100 rows of the published version less 50% "
         "(knob: SCENETRACK_VOLUME_MAX_DROP=0.5)",
         None,
+        "7",
     ]
