@@ -11,7 +11,7 @@ import shutil
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import duckdb
@@ -20,7 +20,7 @@ from ingestion.context import Context
 from ingestion.load import Receipt, ingest_files
 from ingestion.reading import Limits
 from scenetrack import progress
-from scenetrack.config import Paths, PgTarget, settings, warehouse_target
+from scenetrack.config import Paths, PgTarget, warehouse_target
 from scenetrack.faults import checkpoint
 from scenetrack.landing import landed_entries
 from scenetrack.warehouse import connect_work, writer_lock
@@ -276,29 +276,10 @@ def _published_gate_run(p: Paths, pg: PgTarget | None) -> str | None:
     return live.gate_run_id if live else None
 
 
-def _gate_scope(passing: list, run_date: date, full: bool):
-    """Every row or the changed ones (scenetrack.gate.scope), from the passing gate runs'
-    records (:func:`scenetrack.audited.passing_runs`)."""
-    from scenetrack.gate.scope import choose_scope, passed_gate, suites_digest
-    from scenetrack.gate.suites import load_suite_specs
-
-    records = [passed_gate(run_at, fp) for run_at, fp in passing]
-    last_full = next((r.run_at for r in records if r.full), None)
-    return choose_scope(
-        records[0] if records else None,
-        last_full,
-        suites_digest(load_suite_specs()),
-        run_date,
-        datetime.now(UTC).replace(tzinfo=None),
-        timedelta(hours=settings().gate_full_every_hours),
-        asked_full=full,
-    )
-
-
 def _gate_once(p: Paths, run_date: date | None, full: bool = False):
     """One gate run on what the warehouse holds now (fingerprinted first, under the same hold
     of the writer lock, and stored with its verdict: :func:`publish` publishes nothing else),
-    over every row or the rows changed since the last passing gate (:func:`_gate_scope`)."""
+    over every row or the rows changed since the last passing gate (scenetrack.gate.scope)."""
     from scenetrack import audited
     from scenetrack.gate import run_gate
     from scenetrack.publish import live_record
@@ -317,8 +298,6 @@ def _gate_once(p: Paths, run_date: date | None, full: bool = False):
         with connection() as con:
             validated = audited.fingerprint(con, placeholder)
             passing = audited.passing_runs(con, placeholder)
-        run_date = run_date or date.today()
-        scope = _gate_scope(passing, run_date, full)
         warehouse = None
         if pg is not None:
             from scenetrack.postgres.gate import PgGateWarehouse
@@ -332,7 +311,8 @@ def _gate_once(p: Paths, run_date: date | None, full: bool = False):
             baseline_counts=baseline,
             warehouse=warehouse,
             fingerprint=validated,
-            scope=scope,
+            passing_runs=passing,
+            full=full,
         )
 
 

@@ -118,7 +118,13 @@ from scenetrack.gate.frames import (
     gx_dtypes,
     projected_query,
 )
-from scenetrack.gate.scope import GateScope, scope_record, scoped_specs, suites_digest
+from scenetrack.gate.scope import (
+    GateScope,
+    scope_from_runs,
+    scope_record,
+    scoped_specs,
+    suites_digest,
+)
 from scenetrack.gate.suites import (
     _KNOBS,
     ROW_COUNT_EXPECTATIONS,
@@ -323,7 +329,8 @@ def run_gate(
     baseline_counts: dict[str, int] | None = None,
     warehouse: GateWarehouse | None = None,
     fingerprint: dict[str, Any] | None = None,
-    scope: GateScope | None = None,
+    passing_runs: list[tuple[datetime, dict[str, Any]]] | None = None,
+    full: bool = False,
 ) -> GateResult:
     """Validate every suite; render GX Data Docs as a static site under ``gate_dir/data_docs``;
     then store every outcome in the work DB table ``audit.gate_results`` (run_id, run_at, suite,
@@ -342,7 +349,9 @@ def run_gate(
     ``fingerprint``: what the caller saw under the writer lock before the gate read anything
     (scenetrack.audited.fingerprint), stored with the verdict in ``audit.gate_runs`` so that
     publish can refuse anything else; an empty one when not given (nothing publishes it).
-    ``scope``: which rows to validate (:mod:`scenetrack.gate.scope`; default every row); the
+    ``passing_runs``: the passing gate runs so far (``scenetrack.audited.passing_runs``):
+    with them, the suites over growing tables read only the rows changed since the last one
+    (:mod:`scenetrack.gate.scope`) unless ``full``; without them every row is read. The
     run's scope, suites digest and run date are stored with the fingerprint.
     """
     if warehouse is None:
@@ -351,8 +360,13 @@ def run_gate(
     run_date = run_date or date.today()
     run_at = datetime.now(UTC).replace(tzinfo=None)
     specs = load_suite_specs(suites_dir)
-    scope = scope or GateScope(None, "every row")
-    fingerprint = {**fingerprint, "gate": scope_record(scope, suites_digest(specs), run_date)}
+    digest = suites_digest(specs)
+    scope = (
+        GateScope(None, "every row")
+        if passing_runs is None
+        else scope_from_runs(passing_runs, digest, run_date, asked_full=full)
+    )
+    fingerprint = {**fingerprint, "gate": scope_record(scope, digest, run_date)}
     docs_dir = Path(gate_dir) / "data_docs"
     with warehouse.batches(scoped_specs(specs, scope), run_date, baseline_counts) as batches:
         in_order, read, params = batches

@@ -454,17 +454,19 @@ def _duckdb_batches(
     try:
         params = suite_parameters(run_date, baseline_counts)
 
+        counted = {spec.gx_name: _count(con, spec.batch_query) for spec in specs}
+
         def rows(spec: SuiteSpec) -> int:
-            try:
-                query = _strip_sql(spec.batch_query)
-                return con.execute(f"select count(*) from (\n{query}\n) as b").fetchone()[0]
-            except duckdb.Error:
-                return 0  # the read fails the same way and is reported then
+            n = counted[spec.gx_name]
+            return n if isinstance(n, int) else 0  # the read reports the failed query
 
         def read(spec: SuiteSpec) -> pd.DataFrame | str:
             nonlocal con
-            if counts_only(spec):
-                return _count_frame(con, spec.batch_query)
+            if counts_only(spec):  # the count taken above, as a frame with no column
+                import pandas as pd
+
+                n = counted[spec.gx_name]
+                return pd.DataFrame(index=pd.RangeIndex(n)) if isinstance(n, int) else n
             try:
                 return _read_frame(
                     con, spec.batch_query, columns_needed(spec), categorical_columns(spec)
@@ -489,16 +491,13 @@ def counts_only(spec: SuiteSpec) -> bool:
     )
 
 
-def _count_frame(con: duckdb.DuckDBPyConnection, sql: str) -> pd.DataFrame | str:
-    """As many rows as the query returns and no column (or the query's error message)."""
-    import pandas as pd
-
+def _count(con: duckdb.DuckDBPyConnection, sql: str) -> int | str:
+    """How many rows the query returns, or its error message."""
     try:
         query = _strip_sql(sql)
-        n = con.execute(f"select count(*) from (\n{query}\n) as b").fetchone()[0]
+        return int(con.execute(f"select count(*) from (\n{query}\n) as b").fetchone()[0])
     except duckdb.Error as exc:
         return f"{type(exc).__name__}: {exc}".splitlines()[0]
-    return pd.DataFrame(index=pd.RangeIndex(n))
 
 
 DUCKDB_CACHE_MAX_BYTES = 256 * 2**20

@@ -32,7 +32,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from scenetrack.gate.suites import ROW_COUNT_EXPECTATIONS, SuiteSpec
@@ -181,6 +181,28 @@ def choose_scope(
     return GateScope(
         last_passed.dbt_run_seq,
         f"rows dbt wrote after run {last_passed.dbt_run_seq} (the last passing gate's)",
+    )
+
+
+def scope_from_runs(
+    passing: Sequence[tuple[datetime, dict[str, Any]]],
+    digest: str,
+    run_date: date,
+    asked_full: bool = False,
+) -> GateScope:
+    """:func:`choose_scope` from the passing runs' times and stored fingerprints, newest first
+    (``scenetrack.audited.passing_runs``), now and ``SCENETRACK_GATE_FULL_EVERY_HOURS``."""
+    from scenetrack.config import settings
+
+    records = [passed_gate(run_at, fp) for run_at, fp in passing]
+    return choose_scope(
+        records[0] if records else None,
+        next((r.run_at for r in records if r.full), None),
+        digest,
+        run_date,
+        datetime.now(UTC).replace(tzinfo=None),
+        timedelta(hours=settings().gate_full_every_hours),
+        asked_full=asked_full,
     )
 
 

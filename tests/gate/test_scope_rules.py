@@ -4,8 +4,9 @@ which checks a scoped run reads over the changed rows, and when a run reads ever
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ from scenetrack.gate.scope import (
     choose_scope,
     passed_gate,
     row_wise,
+    scope_from_runs,
     scope_record,
     scoped_specs,
     split,
@@ -287,3 +289,41 @@ def test_volume_guards_are_found_among_row_counts_in_a_scoped_run_order() -> Non
         None,
         "7",
     ]
+
+
+def test_the_scope_from_the_stored_runs_takes_the_newest_and_the_newest_full_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    now = datetime.now(UTC).replace(tzinfo=None)
+    today = now.date()
+
+    def run(hours_ago: float, seq: int, full: bool) -> tuple[datetime, dict]:
+        scope = GateScope(None if full else 1, "")
+        return now - timedelta(hours=hours_ago), {
+            "dbt_run_seq": seq,
+            "gate": scope_record(scope, "abc", today),
+        }
+
+    assert scope_from_runs([], "abc", today).why == "every row: no gate has passed yet"
+    # newest first: a scoped run over run 7, then the full run over run 5 two hours ago
+    runs = [run(1, 7, False), run(2, 5, True)]
+    assert scope_from_runs(runs, "abc", today).since == 7
+    assert scope_from_runs(runs, "abc", today, asked_full=True).since is None
+    # the last full run 25 hours ago: the default 24 h have passed
+    late = [run(1, 7, False), run(25, 5, True)]
+    assert scope_from_runs(late, "abc", today).why == (
+        "every row: the periodic full validation (every 24 h) is due"
+    )
+    # stored times are UTC: in a process 8 hours ahead (Asia/Shanghai) a full run 20 hours
+    # ago is still 20 hours ago, inside the 24 h
+    monkeypatch.setenv("TZ", "Asia/Shanghai")
+    time.tzset()
+    try:
+        assert scope_from_runs([run(1, 7, False), run(20, 5, True)], "abc", today).since == 7
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+    monkeypatch.setenv("SCENETRACK_GATE_FULL_EVERY_HOURS", "1.5")
+    assert scope_from_runs(runs, "abc", today).why == (
+        "every row: the periodic full validation (every 1.5 h) is due"
+    )
