@@ -206,24 +206,28 @@ def replay(
 
 HOLDS_CHANGES = "holds_changes"
 """Key of the holds count kept with the record of a passing build (scenetrack.transform)."""
-VOCABULARY = "vocabulary"
-"""Key of the vocabulary's fingerprint kept with the record of a passing build."""
+DBT_PROJECT = "dbt_project"
+"""Key of the dbt project's fingerprint kept with the record of a passing build."""
 
 
-def vocabulary_fingerprint() -> str:
-    """A hash of what maps descriptive wordings to codes in staging: the value_aliases,
-    ref_domains and ref_technologies seeds and the technology separators (dbt_project.yml).
-    An alias added changes the code of rows staged long ago, which an incremental run never
-    rereads: a build after it changed is a full refresh."""
+def dbt_project_fingerprint() -> str:
+    """A hash of what decides the rows dbt writes: every file of the project's models, macros
+    and seeds, and dbt_project.yml (its vars: the technology separators, the stalled
+    thresholds). An incremental run never rereads the rows it wrote earlier, so after any of
+    these changed (an alias added to a seed gives rows staged long ago another code; a model
+    given a column cannot take rows into its old table) the next pipeline build is a full
+    refresh."""
     import hashlib
 
-    from ingestion.reference import technology_separators
-    from scenetrack.config import SEEDS_DIR
+    from scenetrack.config import DBT_PROJECT_DIR
 
     h = hashlib.sha256()
-    for name in ("value_aliases.csv", "ref_domains.csv", "ref_technologies.csv"):
-        h.update((SEEDS_DIR / name).read_bytes())
-    h.update("\x1f".join(technology_separators()).encode())
+    files = [DBT_PROJECT_DIR / "dbt_project.yml"]
+    for folder in ("models", "macros", "seeds"):
+        files += sorted(f for f in (DBT_PROJECT_DIR / folder).rglob("*") if f.is_file())
+    for f in files:
+        h.update(f.relative_to(DBT_PROJECT_DIR).as_posix().encode() + b"\0")
+        h.update(f.read_bytes())
     return h.hexdigest()
 
 
@@ -233,7 +237,7 @@ def build(p: Paths) -> int:
 
     A full refresh when the held submissions changed since the last passing build
     (scenetrack.holdback: rows taken out of staging are invisible to an incremental run), or
-    the vocabulary did (:func:`vocabulary_fingerprint`: staged rows take new codes).
+    the dbt project did (:func:`dbt_project_fingerprint`: its seeds, models and macros).
     """
     from scenetrack import holdback
     from scenetrack.transform import dbt_build, last_build_record
@@ -246,9 +250,9 @@ def build(p: Paths) -> int:
             con.close()
         _sync_postgres(p)
         last = last_build_record(p)
-        vocabulary = vocabulary_fingerprint()
-        full = last.get(HOLDS_CHANGES, 0) != holds or last.get(VOCABULARY) != vocabulary
-        record = {HOLDS_CHANGES: holds, VOCABULARY: vocabulary}
+        project = dbt_project_fingerprint()
+        full = last.get(HOLDS_CHANGES, 0) != holds or last.get(DBT_PROJECT) != project
+        record = {HOLDS_CHANGES: holds, DBT_PROJECT: project}
         nodes = len(dbt_build(p, full_refresh=full, record=record).nodes)
         checkpoint("build:after_dbt")
         return nodes

@@ -1,8 +1,10 @@
 """Write-audit-publish: the published warehouse changes only by an atomic file swap.
 
-After a passing gate, the marts are copied from the work database into a brand-new DuckDB
-file beside the published one, flushed to disk, hard-linked into ``versions/`` and then moved
-over ``published/scenetrack.duckdb`` with ``os.replace`` (atomic on POSIX). The published file
+After a passing gate, a candidate file is written beside the published one — a byte copy of
+the live file brought to the work database's marts, writing only what changed
+(:mod:`scenetrack.publish_changes`; a brand-new file when there is no live one, or it was
+written in another storage format) — flushed to disk, hard-linked into ``versions/`` and then
+moved over ``published/scenetrack.duckdb`` with ``os.replace`` (atomic on POSIX). The published file
 is never opened for writing, so BI tools can hold it open read-only at any time: a reader that
 opened it before a swap keeps reading the old inode, one that opens after sees the new marts,
 never a mix. A failed gate never reaches this module, so the published file stays
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import getpass
 import json
+import logging
 import os
 import shutil
 import uuid
@@ -33,11 +36,12 @@ from pathlib import Path
 
 import duckdb
 
-from scenetrack import progress
+from scenetrack import progress, publish_changes
 from scenetrack.config import Paths, settings
 from scenetrack.faults import checkpoint
 
 PUBLISHED_SCHEMA = "marts"
+log = logging.getLogger(__name__)
 # Versions kept: SCENETRACK_KEEP_VERSIONS (settings().keep_versions). The published file is
 # written in a storage format that BI drivers bundling DuckDB 1.1 or newer can open (DuckDB 2.x
 # would otherwise write a format only 2.x reads): SCENETRACK_PUBLISH_STORAGE_VERSION.
@@ -110,29 +114,76 @@ def _versions_dir(p: Paths) -> Path:
     return d
 
 
-def _build_candidate(p: Paths, target: Path, gate_run_id: str, version: int) -> dict[str, int]:
-    """Copy every mart (with its table and column comments) from the work DB into a new
-    file."""
+def _live_contents(p: Paths) -> tuple[str | None, dict[str, str]]:
+    """The storage format the live file was written in and the fingerprints it recorded of its
+    marts (scenetrack.publish_changes.fingerprint); (None, {}) for a file published before
+    they were recorded, or none."""
+    if not p.published_db.exists():
+        return None, {}
+    con = duckdb.connect(str(p.published_db), read_only=True)
+    try:
+        columns = {
+            r[0]
+            for r in con.execute(
+                "select column_name from duckdb_columns() "
+                "where schema_name = 'main' and table_name = 'publish_info'"
+            ).fetchall()
+        }
+        if not {"storage_version", "fingerprints"} <= columns:
+            return None, {}
+        storage, recorded = con.execute(
+            "select storage_version, fingerprints from main.publish_info"
+        ).fetchone()
+    finally:
+        con.close()
+    return storage, json.loads(recorded)
+
+
+def _mostly_free(p: Paths) -> bool:
+    """Whether more of the live file's blocks are free than used: a copy keeps the space of
+    every row it deletes and table it replaces (for reuse, never returned), so a candidate is
+    written anew once that space outweighs the data, which bounds a published file at about
+    twice its data."""
+    con = duckdb.connect(str(p.published_db), read_only=True)
+    try:
+        free, used = con.execute(
+            "select free_blocks, used_blocks from pragma_database_size()"
+        ).fetchone()
+    finally:
+        con.close()
+    return free > used
+
+
+def _reusable(p: Paths) -> dict[str, str] | None:
+    """The live file's recorded fingerprints when the next candidate can start as a copy of it
+    (it was written in the storage format asked for now, and is not mostly free space); None:
+    build the candidate anew."""
+    storage, recorded = _live_contents(p)
+    if storage != settings().publish_storage_version or _mostly_free(p):
+        return None
+    return recorded
+
+
+def _build_candidate(
+    p: Paths, target: Path, gate_run_id: str, version: int
+) -> list[publish_changes.MartChange]:
+    """The next version's file: a copy of the live one brought to the work DB's marts (only
+    what changed is written: scenetrack.publish_changes), or a new file when there is no live
+    one to start from; with the marts' table and column comments."""
+    recorded = _reusable(p)
+    if recorded is not None:
+        shutil.copyfile(p.published_db, target)
     con = duckdb.connect(
         str(target), config={"storage_compatibility_version": settings().publish_storage_version}
     )
     try:
         con.execute("attach ? as work (read_only)", [str(p.work_db)])
-        tables = [
-            r[0]
-            for r in con.execute(
-                "select table_name from duckdb_tables() where database_name = 'work' "
-                "and schema_name = ? order by table_name",
-                [PUBLISHED_SCHEMA],
-            ).fetchall()
-        ]
-        if not tables:
-            raise RuntimeError("the work database holds no marts: run dbt build first")
-        counts: dict[str, int] = {}
-        for t in progress.track(tables, "publish: copy marts", "marts", note=str):
-            con.execute(f"create table main.{t} as select * from work.{PUBLISHED_SCHEMA}.{t}")
-            counts[t] = con.execute(f"select count(*) from main.{t}").fetchone()[0]
-            checkpoint("publish:in_candidate")
+        changes = publish_changes.bring_up_to_date(
+            con,
+            f"work.{PUBLISHED_SCHEMA}",
+            publish_changes.incremental_keys(p.dbt_target_dir / "manifest.json", PUBLISHED_SCHEMA),
+            recorded or {},
+        )
         comments = con.execute(
             "select table_name, column_name, comment from duckdb_columns() "
             "where database_name = 'work' and schema_name = ? and comment is not null",
@@ -150,16 +201,40 @@ def _build_candidate(p: Paths, target: Path, gate_run_id: str, version: int) -> 
         ).fetchall():
             literal = "'" + text.replace("'", "''") + "'"
             con.execute(f'comment on table main."{t}" is {literal}')
+        fingerprints = {c.table: c.fingerprint for c in changes if c.how != "dropped"}
         con.execute(
-            "create table main.publish_info as select ? as version, "
-            "cast(? as timestamp) as published_at, ? as gate_run_id",
-            [version, datetime.now(UTC).replace(tzinfo=None), gate_run_id],
+            "create or replace table main.publish_info as select ? as version, "
+            "cast(? as timestamp) as published_at, ? as gate_run_id, "
+            "? as storage_version, ? as fingerprints",
+            [
+                version,
+                datetime.now(UTC).replace(tzinfo=None),
+                gate_run_id,
+                settings().publish_storage_version,
+                json.dumps(fingerprints, sort_keys=True),
+            ],
         )
         con.execute("detach work")
         con.execute("checkpoint")
     finally:
         con.close()
-    return counts
+    return changes
+
+
+def describe_changes(changes: list[publish_changes.MartChange]) -> str:
+    """What a publish wrote, for its log line: the marts by what was done to them."""
+    said = {
+        "rows": "rows written in",
+        "copied": "copied whole",
+        "kept": "kept",
+        "dropped": "dropped",
+    }
+    parts = []
+    for how, words in said.items():
+        tables = [c.table for c in changes if c.how == how]
+        if tables:
+            parts.append(f"{words} {', '.join(tables)}")
+    return "; ".join(parts)
 
 
 def _swap_in(p: Paths, candidate: Path) -> None:
@@ -209,23 +284,43 @@ def live_record(p: Paths) -> PublishRecord | None:
     )
 
 
-def _parquet_version(p: Paths) -> int | None:
-    """The version every Parquet copy was exported from (None: missing or mixed)."""
+def _parquet_fingerprints(p: Paths) -> dict[str, tuple[str | None, str | None]]:
+    """Each Parquet copy's table, with the version it was exported from and the fingerprint of
+    the mart it holds (None when its metadata lacks one)."""
     folder = p.published_dir / "parquet"
-    if not folder.is_dir() or not any(folder.glob("*.parquet")):
-        return None
+    files = sorted(folder.glob("*.parquet")) if folder.is_dir() else []
+    if not files:
+        return {}
     con = duckdb.connect()
     try:
         rows = con.execute(
-            "select distinct decode(value) from parquet_kv_metadata(?) "
-            "where decode(key) = 'scenetrack_version'",
-            [str(folder / "*.parquet")],
+            "select file_name, decode(key), decode(value) from parquet_kv_metadata(?) "
+            "where decode(key) in ('scenetrack_version', 'scenetrack_fingerprint')",
+            [[str(f) for f in files]],
         ).fetchall()
-    except duckdb.Error:
-        return None
     finally:
         con.close()
-    return int(rows[0][0]) if len(rows) == 1 else None
+    found: dict[str, dict[str, str]] = {f.stem: {} for f in files}
+    for file_name, key, value in rows:
+        found[Path(file_name).stem][key] = value
+    return {
+        t: (kv.get("scenetrack_version"), kv.get("scenetrack_fingerprint"))
+        for t, kv in found.items()
+    }
+
+
+def _parquet_stale(p: Paths, live: PublishRecord) -> bool:
+    """Whether the Parquet copies are not exactly the live version's marts: a mart without its
+    copy, a copy of no mart, or a copy of other contents (by the fingerprint the live file
+    recorded; by the version exported from when it recorded none)."""
+    copies = _parquet_fingerprints(p)
+    if set(copies) != set(live.tables):
+        return True
+    _, recorded = _live_contents(p)
+    return any(
+        copies[t][1] != recorded[t] if recorded.get(t) else copies[t][0] != str(live.version)
+        for t in live.tables
+    )
 
 
 def recover(p: Paths) -> list[str]:
@@ -271,7 +366,7 @@ def recover(p: Paths) -> list[str]:
         )
         _append_log(p, rec)
         done.append(f"logged v{live.version}: swapped in, but its log line was lost")
-    if _parquet_version(p) != live.version:
+    if _parquet_stale(p, live):
         _export_parquet(p, live.tables, live.version)
         done.append(f"re-exported the Parquet copies of v{live.version}")
     return done
@@ -280,18 +375,32 @@ def recover(p: Paths) -> list[str]:
 def _export_parquet(p: Paths, tables: dict[str, int], version: int) -> None:
     """Parquet copies of the published marts, swapped in as a whole folder.
 
-    Each file carries ``scenetrack_version`` in its key-value metadata, so :func:`recover`
-    can tell copies of an older version (an export cut short) from current ones.
+    A mart whose current copy holds the same contents (the fingerprint the live file recorded
+    for it) keeps that copy: it is hard-linked into the new folder, not written again. Each
+    file carries ``scenetrack_version`` (the version it was exported from) and
+    ``scenetrack_fingerprint`` in its key-value metadata, so :func:`recover` can tell copies of
+    other contents (an export cut short) from current ones.
     """
     final = p.published_dir / "parquet"
+    _, recorded = _live_contents(p)
+    copies = _parquet_fingerprints(p)
     staging = p.published_dir / f".parquet-{uuid.uuid4().hex}"
     staging.mkdir()
+    unchanged = {
+        t for t in tables if recorded.get(t) and copies.get(t, (None, None))[1] == recorded[t]
+    }
+    for t in sorted(unchanged):
+        os.link(final / (t + ".parquet"), staging / (t + ".parquet"))
     con = duckdb.connect(str(p.published_db), read_only=True)
     try:
-        for t in progress.track(tables, "publish: Parquet copies", "marts", note=str):
+        for t in progress.track(
+            [t for t in tables if t not in unchanged], "publish: Parquet copies", "marts", note=str
+        ):
+            metadata = f"scenetrack_version: '{int(version)}'"
+            if recorded.get(t):
+                metadata += f", scenetrack_fingerprint: '{recorded[t]}'"
             con.execute(
-                f'copy main."{t}" to ? '
-                f"(format parquet, kv_metadata {{scenetrack_version: '{int(version)}'}})",
+                f'copy main."{t}" to ? (format parquet, kv_metadata {{{metadata}}})',
                 [str(staging / (t + ".parquet"))],
             )
             checkpoint("publish:parquet")
@@ -334,7 +443,9 @@ def publish(p: Paths, gate_run_id: str, keep: int | None = None) -> PublishRecor
     swapped = False
     try:
         checkpoint("publish:build_candidate")
-        counts = _build_candidate(p, candidate, gate_run_id, version)
+        changes = _build_candidate(p, candidate, gate_run_id, version)
+        counts = {c.table: c.rows for c in changes if c.how != "dropped"}
+        log.info("building v%d: %s", version, describe_changes(changes))
         os.link(candidate, kept)
         _fsync(candidate)
         checkpoint("publish:before_replace")

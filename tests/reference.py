@@ -25,10 +25,11 @@ UNITS = {
     "亿元": Decimal(100_000_000),
 }
 STAGE_ORDER = {"opportunity": 1, "validation": 2, "application": 3, "scale_up": 4}
-# Lineage columns of the marts: when a project's newest report was loaded and when dbt last
-# rewrote its row. The same submissions loaded in other batches, or another run, give other
-# values, so comparisons of two builds leave them out.
-LINEAGE_COLUMNS = ("last_load_id", "dbt_updated_at", "dbt_run_seq")
+# Lineage columns of the marts: when a project's newest report was loaded, when dbt last
+# rewrote its row and, on the marts kept per city, the newest capability load then. The same
+# submissions loaded in other batches, or another run, give other values, so comparisons of
+# two builds leave them out.
+LINEAGE_COLUMNS = ("last_load_id", "dbt_updated_at", "dbt_run_seq", "capabilities_load_id")
 
 
 def parse_amount_yuan(text) -> Decimal | None:

@@ -472,6 +472,7 @@ _COLUMNS: dict[str, tuple[str, str]] = {
     "last_load_id": ("最近装载编号", "Last load number"),
     "dbt_run_seq": ("dbt 运行序号", "dbt run number"),
     "dbt_updated_at": ("dbt 更新时间", "dbt updated at"),
+    "capabilities_load_id": ("能力清单装载编号", "Capability load number"),
     "cohort_year": ("队列年份", "Cohort year"),
     "cohort_date": ("队列日期", "Cohort date"),
     "days_opportunity_to_validation": ("机会→验证（天）", "Opportunity → validation (days)"),

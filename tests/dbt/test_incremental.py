@@ -179,3 +179,41 @@ def test_new_reference_date_or_thresholds_rebuild_what_they_change(tmp_path) -> 
         == 0
     )
     con.close()
+
+
+def test_a_capability_list_alone_recomputes_its_city(tmp_path) -> None:
+    """A city sends only its capability list after its projects were built: no project of
+    it is rewritten, yet the marts kept per city (scorecard, supply and demand) must count the
+    new capabilities, as a full refresh does."""
+    files = generate(tmp_path / "subs", cities=3, seed=7)
+    late = next(f for f in files if f.name.startswith("capabilities_"))
+    first = [f for f in files if f != late]
+    city = late.stem.split("_")[1]
+
+    full = Paths(tmp_path / "full").ensure()
+    ingest_paths(full, [*first, late])
+    build(full)
+
+    inc = Paths(tmp_path / "inc").ensure()
+    ingest_paths(inc, first)
+    build(inc)
+    ingest_paths(inc, [late])
+    build(inc)
+
+    assert differences(full.work_db, inc.work_db, MARTS, (), LINEAGE) == []
+    con = duckdb.connect(str(inc.work_db), read_only=True)
+    try:
+        listed = con.execute(
+            "select capabilities_published from marts.mart_city_scorecard "
+            "where city_code = ? and period_type = 'all'",
+            [city],
+        ).fetchone()[0]
+        rewritten = con.execute(
+            "select count(*) from marts.fct_project_lifecycle where city_code = ? "
+            "and dbt_run_seq = (select max(dbt_run_seq) from marts.mart_city_scorecard)",
+            [city],
+        ).fetchone()[0]
+    finally:
+        con.close()
+    assert listed > 0  # the late list is counted ...
+    assert rewritten == 0  # ... although none of the city's projects was rewritten

@@ -232,3 +232,36 @@ def make_marts(p: Paths, projects: int, padding_rows: int = 0) -> None:
         )
     finally:
         con.close()
+
+
+def parquet_not_live(p: Paths) -> list[str]:
+    """The marts whose Parquet copy is missing or holds other rows than the live file's (a
+    copy of an unchanged mart may come from an earlier version: its rows are what counts)."""
+    folder = p.published_dir / "parquet"
+    con = duckdb.connect()
+    try:
+        con.execute(f"attach '{p.published_db}' as live (read_only)")
+        tables = [
+            r[0]
+            for r in con.execute(
+                "select table_name from duckdb_tables() where database_name = 'live' "
+                "and table_name <> 'publish_info' order by 1"
+            ).fetchall()
+        ]
+        wrong = sorted({f.stem for f in folder.glob("*.parquet")} - set(tables))
+        for t in tables:
+            copy = folder / f"{t}.parquet"
+            if not copy.exists():
+                wrong.append(t)
+                continue
+            both_ways = (
+                f"select count(*) from (select * from live.main.{t} except all "
+                f"select * from read_parquet('{copy}')) union all "
+                f"select count(*) from (select * from read_parquet('{copy}') except all "
+                f"select * from live.main.{t})"
+            )
+            if any(n for (n,) in con.execute(both_ways).fetchall()):
+                wrong.append(t)
+    finally:
+        con.close()
+    return wrong

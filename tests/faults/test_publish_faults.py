@@ -12,7 +12,6 @@ import hashlib
 import json
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from scenetrack import faults, pipeline
@@ -23,6 +22,7 @@ from tests.faults.helpers import (
     differences,
     gated,
     make_marts,
+    parquet_not_live,
     published_version,
     run_step,
     small_tmpfs,
@@ -35,19 +35,6 @@ def _sha(path: Path) -> str:
 
 def _leftovers(p: Paths) -> list[str]:
     return sorted(f.name for f in p.published_dir.iterdir() if f.name.startswith("."))
-
-
-def _parquet_versions(p: Paths) -> set[str]:
-    con = duckdb.connect()
-    try:
-        rows = con.execute(
-            "select decode(value) from parquet_kv_metadata(?) "
-            "where decode(key) = 'scenetrack_version'",
-            [str(p.published_dir / "parquet" / "*.parquet")],
-        ).fetchall()
-    finally:
-        con.close()
-    return {r[0] for r in rows}
 
 
 @pytest.fixture
@@ -83,7 +70,7 @@ def _assert_converged(p: Paths, clean: Paths, versions: list[int]) -> None:
     assert _leftovers(p) == []
     kept = sorted(f.name for f in (p.published_dir / "versions").iterdir())
     assert kept == [f"v{v:04d}.duckdb" for v in sorted(set(versions))]
-    assert _parquet_versions(p) == {str(live)}
+    assert parquet_not_live(p) == []
     assert differences(p.published_db, clean.published_db) == []
 
 

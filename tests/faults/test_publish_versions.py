@@ -253,13 +253,64 @@ def test_version_numbers_past_999_are_read_from_the_kept_files(home: Paths) -> N
 
 def test_the_published_file_is_written_for_readers_with_duckdb_1(home: Paths) -> None:
     """BI drivers bundle DuckDB 1.x: the file is written in a storage format they read
-    (SCENETRACK_PUBLISH_STORAGE_VERSION, v1.1.0 by default), not this DuckDB's newest."""
+    (SCENETRACK_PUBLISH_STORAGE_VERSION, v1.1.0 by default), not this DuckDB's newest; a
+    publish that starts from a copy of the live file keeps that format."""
+    for run, rows in (("g1", 10), ("g2", 20)):
+        _publish(home, run, rows)
+        [(tags,)] = fetch(
+            home.published_db,
+            "select tags from duckdb_databases() where database_name = current_database()",
+        )
+        assert tags["storage_version"].startswith("v1."), run
+
+
+def test_another_storage_format_asked_for_writes_a_new_file(home: Paths, monkeypatch) -> None:
+    """The live file cannot be copied into a format it was not written in: after the setting
+    changed, the next version is built anew in the format asked for (and the one after that
+    starts from a copy of it again)."""
+
+    def storage() -> str:
+        [(tags,)] = fetch(
+            home.published_db,
+            "select tags from duckdb_databases() where database_name = current_database()",
+        )
+        return tags["storage_version"]
+
     _publish(home, "g1", 10)
-    [(tags,)] = fetch(
-        home.published_db,
-        "select tags from duckdb_databases() where database_name = current_database()",
-    )
-    assert tags["storage_version"].startswith("v1.")
+    assert storage() == "v1.0.0+"
+    monkeypatch.setenv("SCENETRACK_PUBLISH_STORAGE_VERSION", "latest")
+    for run, rows in (("g2", 20), ("g3", 30)):
+        rec = _publish(home, run, rows)
+        assert storage().startswith("v2."), run
+        assert fetch(home.published_db, "select count(*) from fct_project_lifecycle") == [(rows,)]
+        assert rec.tables["fct_project_lifecycle"] == rows
+
+
+def test_a_published_file_mostly_free_space_is_written_anew(home: Paths) -> None:
+    """A copy keeps the space of what it replaces: once more of the live file is free than
+    used, the next version is a new file again, so the published file stays near its data."""
+
+    def blocks() -> tuple[int, int]:
+        [(free, used)] = fetch(
+            home.published_db, "select free_blocks, used_blocks from pragma_database_size()"
+        )
+        return free, used
+
+    make_marts(home, 10, padding_rows=200_000)
+    gated(home, "g1")
+    pipeline.publish(home, "g1")
+    make_marts(home, 20, padding_rows=10)  # the padding mart shrinks: copied whole into the copy
+    gated(home, "g2")
+    pipeline.publish(home, "g2")
+    free, used = blocks()
+    assert free > used  # the copy kept the old padding's space
+    bloated = home.published_db.stat().st_size
+    _publish(home, "g3", 30)
+    free, used = blocks()
+    assert free <= used and home.published_db.stat().st_size < bloated / 2
+    assert fetch(home.published_db, "select count(*) from fct_project_lifecycle") == [(30,)]
+    _publish(home, "g4", 40)  # and the one after starts from a copy again
+    assert home.published_db.stat().st_size < bloated / 2
 
 
 def test_a_work_database_without_marts_publishes_nothing(home: Paths) -> None:

@@ -2,12 +2,29 @@
 -- and the project carries each (the first named is its primary technology, the fact's
 -- technology_code). Split once per distinct wording, then joined to the projects, so the cost
 -- follows the wordings, not the projects (macros/descriptive_codes.sql has the rule).
+--
+-- Incremental (delete+insert on project_key), so a run's cost follows what changed, not the
+-- length of history: a run rewrites the rows of the projects fct_project_lifecycle rewrote
+-- since this mart was last built, and the post-hook removes those that no longer name a
+-- technology. A changed vocabulary (aliases, technologies, separators) makes the pipeline's
+-- next build a full refresh (scenetrack.pipeline.dbt_project_fingerprint).
+{{
+    config(
+        materialized='incremental',
+        unique_key='project_key',
+        post_hook="{{ remove_rewritten_projects('technology_text is null') }}",
+    )
+}}
+
 with
 
 projects as (
     select project_key, city_code, technology_text
     from {{ ref('fct_project_lifecycle') }}
     where technology_text is not null
+    {%- if is_incremental() %}
+        and dbt_run_seq > ({{ high_water_mark('dbt_run_seq') }})
+    {%- endif %}
 ),
 
 wordings as (
@@ -46,9 +63,11 @@ final as (
         projects.project_key,
         projects.city_code,
         cast(coded.part_number as integer) as technology_position,
-        coded.technology_text,
+        cast(coded.technology_text as varchar) as technology_text,
         cast(coded.technology_code as varchar) as technology_code,
-        coded.part_number = 1 as is_primary
+        coded.part_number = 1 as is_primary,
+        {{ this_run_timestamp() }} as dbt_updated_at,
+        {{ this_run_seq() }} as dbt_run_seq
     from projects
     inner join coded on projects.technology_text = coded.cell_text
 )

@@ -4,14 +4,38 @@
 -- amount, median and p90 days per step, and how many are stalled. Capabilities count in the
 -- period they were published. Failures and withdrawals are counted apart (容错) and only weigh
 -- on the conversion of a stage the project reached, never of one it never entered.
+--
+-- Incremental (delete+insert on city_code): every row is one city's, so a run recomputes the
+-- cities with a project rewritten or a capability loaded since this mart was last built
+-- (cities_to_recompute), from all of those cities' projects and capabilities — exact medians
+-- and p90 included — and leaves the other cities' rows as they are. A changed seed or model
+-- makes the pipeline's next build a full refresh (scenetrack.pipeline.dbt_project_fingerprint).
+{{
+    config(
+        materialized='incremental',
+        unique_key='city_code',
+    )
+}}
 with
 
+{% if is_incremental() -%}
+recomputed as (
+    {{ cities_to_recompute(capabilities=true) }}
+),
+
+{% endif -%}
 projects as (
     select * from {{ ref('fct_project_lifecycle') }}
+    {%- if is_incremental() %}
+    where city_code in (select recomputed.city_code from recomputed)
+    {%- endif %}
 ),
 
 capabilities as (
     select * from {{ ref('stg_raw__capabilities') }}
+    {%- if is_incremental() %}
+    where city_code in (select recomputed.city_code from recomputed)
+    {%- endif %}
 ),
 
 cities as (
@@ -97,8 +121,8 @@ final as (
         cities.name_zh as city_name_zh,
         cities.name_en as city_name_en,
         cities.region,
-        periods.period_type,
-        periods.period_label,
+        cast(periods.period_type as varchar) as period_type,
+        cast(periods.period_label as varchar) as period_label,
         periods.period_start,
         cast(coalesce(p.opportunities_published, 0) as bigint) as opportunities_published,
         cast(coalesce(c.capabilities_published, 0) as bigint) as capabilities_published,
@@ -128,7 +152,10 @@ final as (
         cast(p.p90_days_validation_to_application as double precision)
             as p90_days_validation_to_application,
         cast(p.p90_days_application_to_scale_up as double precision)
-            as p90_days_application_to_scale_up
+            as p90_days_application_to_scale_up,
+        {{ capabilities_load_id() }} as capabilities_load_id,
+        {{ this_run_timestamp() }} as dbt_updated_at,
+        {{ this_run_seq() }} as dbt_run_seq
     from periods
     inner join cities on periods.city_code = cities.city_code
     left join project_figures as p

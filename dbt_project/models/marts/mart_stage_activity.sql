@@ -10,12 +10,26 @@
 -- row per project and stage entered plus one per termination, grouped in one GROUPING SETS
 -- pass. The opportunity-list batch is a key ('none' for projects no numbered list published),
 -- and the planned investment a list stated counts on the row of the first stage (publication).
+--
+-- Incremental (delete+insert on city_code): every row is one city's, so a run recomputes the
+-- cities with a project fct_project_lifecycle rewrote since this mart was last built, from all
+-- of those cities' projects, and leaves the other cities' rows as they are. A changed seed
+-- makes the pipeline's next build a full refresh (scenetrack.pipeline.dbt_project_fingerprint).
+{{
+    config(
+        materialized='incremental',
+        unique_key='city_code',
+    )
+}}
 {% set stage_codes = lifecycle_stage_codes() %}
 
 with
 
 projects as (
     select * from {{ ref('fct_project_lifecycle') }}
+    {%- if is_incremental() %}
+    where city_code in ({{ cities_to_recompute() }})
+    {%- endif %}
 ),
 
 stages as (
@@ -106,7 +120,9 @@ final as (
         cast(coalesce(rolled_up.cooperation_amount_yuan, 0) as decimal(20, 2))
             as cooperation_amount_yuan,
         cast(coalesce(rolled_up.planned_investment_yuan, 0) as decimal(20, 2))
-            as planned_investment_yuan
+            as planned_investment_yuan,
+        {{ this_run_timestamp() }} as dbt_updated_at,
+        {{ this_run_seq() }} as dbt_run_seq
     from rolled_up
     inner join stages on rolled_up.stage_code = stages.stage_code
 )

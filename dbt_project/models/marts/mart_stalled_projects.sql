@@ -8,7 +8,7 @@
 --     wrote it), and
 --   * the projects still on the list whose stage was given another threshold (stage by
 --     stage: the stored thresholds of a stage change together);
--- the post-hook (remove_projects_no_longer_stalled) then removes, among the projects
+-- the post-hook (remove_rewritten_projects) then removes, among the projects
 -- fct_project_lifecycle rewrote since then, those that are no longer stalled: a project only
 -- leaves the list when its row there is rewritten. Every row carries the start of the run
 -- that wrote it (dbt_run_seq), so pipeline builds test only the rows written since the last
@@ -18,7 +18,7 @@
     config(
         materialized='incremental',
         unique_key='project_key',
-        post_hook="{{ remove_projects_no_longer_stalled() }}",
+        post_hook="{{ remove_rewritten_projects('not is_stalled') }}",
     )
 }}
 

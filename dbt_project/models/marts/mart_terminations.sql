@@ -2,12 +2,27 @@
 -- terminated project, the reason its city wrote (终止原因) as written, and the reason's group
 -- (ref_termination_reasons: the first matching keyword by priority; 'other' when none
 -- matches, 'unstated' when the city gave no reason).
+--
+-- Incremental (delete+insert on project_key): a run rewrites the rows of the terminated
+-- projects fct_project_lifecycle rewrote since this mart was last built, and the post-hook
+-- removes those reported active again. A changed ref_termination_reasons makes the pipeline's
+-- next build a full refresh (scenetrack.pipeline.dbt_project_fingerprint).
+{{
+    config(
+        materialized='incremental',
+        unique_key='project_key',
+        post_hook="{{ remove_rewritten_projects(\"status = 'active'\") }}",
+    )
+}}
 
 with
 
 projects as (
     select * from {{ ref('fct_project_lifecycle') }}
     where status <> 'active'
+    {%- if is_incremental() %}
+        and dbt_run_seq > ({{ high_water_mark('dbt_run_seq') }})
+    {%- endif %}
 ),
 
 reasons as (
@@ -21,6 +36,9 @@ reasons as (
                 partition by project_key order by event_date desc, stage_code desc, event_type asc
             ) as recency
         from {{ ref('int_termination_reasons') }}
+        {%- if is_incremental() %}
+        where project_key in (select projects.project_key from projects)
+        {%- endif %}
     ) as ranked
     where recency = 1
 ),
@@ -57,7 +75,9 @@ final as (
                 when nullif(trim(reasons.end_reason), '') is not null then 'other'
                 else 'unstated'
             end as varchar
-        ) as reason_group
+        ) as reason_group,
+        {{ this_run_timestamp() }} as dbt_updated_at,
+        {{ this_run_seq() }} as dbt_run_seq
     from projects
     left join reasons on projects.project_key = reasons.project_key
     left join matched

@@ -39,6 +39,7 @@ renamed as (
         coded.published_on,
         coalesce(coded.reported_at, cast(coded.loaded_at as date)) as reported_at,
         coalesce(coded.file_load_id, coded.load_id) as file_load_id,
+        coded.load_id,
         coded.source_file_sha256,
         coded.source_line
     from coded
@@ -68,7 +69,8 @@ final as (
         title,
         batch,
         published_on,
-        reported_at
+        reported_at,
+        load_id
     from ranked
     where report_rank = 1
 )
