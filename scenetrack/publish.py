@@ -286,9 +286,11 @@ def live_record(p: Paths) -> PublishRecord | None:
 
 def _parquet_fingerprints(p: Paths) -> dict[str, tuple[str | None, str | None]]:
     """Each Parquet copy's table, with the version it was exported from and the fingerprint of
-    the mart it holds (None when its metadata lacks one)."""
+    the mart it holds (None when its metadata lacks one, or any copy cannot be read as
+    Parquet: then every copy is written again)."""
     folder = p.published_dir / "parquet"
     files = sorted(folder.glob("*.parquet")) if folder.is_dir() else []
+    found: dict[str, dict[str, str]] = {f.stem: {} for f in files}
     if not files:
         return {}
     con = duckdb.connect()
@@ -298,9 +300,10 @@ def _parquet_fingerprints(p: Paths) -> dict[str, tuple[str | None, str | None]]:
             "where decode(key) in ('scenetrack_version', 'scenetrack_fingerprint')",
             [[str(f) for f in files]],
         ).fetchall()
+    except duckdb.Error:
+        rows = []
     finally:
         con.close()
-    found: dict[str, dict[str, str]] = {f.stem: {} for f in files}
     for file_name, key, value in rows:
         found[Path(file_name).stem][key] = value
     return {

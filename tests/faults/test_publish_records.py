@@ -23,7 +23,7 @@ from scenetrack import pipeline
 from scenetrack.config import Paths
 from scenetrack.publish import PublishError, live_record, publish, publish_log, recover, rollback
 from tests.conftest import fetch
-from tests.faults.helpers import gated, make_marts
+from tests.faults.helpers import gated, make_marts, parquet_not_live
 
 
 @pytest.fixture
@@ -164,6 +164,10 @@ def test_parquet_copies_without_a_version_or_none_at_all_are_exported_again(
     assert sorted(f.name for f in folder.iterdir()) == sorted(
         t + ".parquet" for t in live_record(home).tables
     )
+    # a copy that is not Parquet at all (cut short by hand, overwritten by a tool)
+    (folder / "fct_project_lifecycle.parquet").write_bytes(b"not parquet")
+    assert recover(home) == ["re-exported the Parquet copies of v1"]
+    assert parquet_not_live(home) == []
 
 
 def test_a_failed_publish_says_how_to_go_on(home: Paths, monkeypatch: pytest.MonkeyPatch) -> None:
