@@ -33,6 +33,7 @@ import uuid
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import NamedTuple
 
 import duckdb
 
@@ -114,14 +115,25 @@ def _versions_dir(p: Paths) -> Path:
     return d
 
 
-def _live_contents(p: Paths) -> tuple[str | None, dict[str, str]]:
-    """The storage format the live file was written in and the fingerprints it recorded of its
-    marts (scenetrack.publish_changes.fingerprint); (None, {}) for a file published before
-    they were recorded, or none."""
+class LiveContents(NamedTuple):
+    """What the live file says of itself that a publish needs before writing the next one."""
+
+    storage: str | None  # the storage format it was written in (None: not recorded)
+    fingerprints: dict[str, str]  # mart -> scenetrack.publish_changes.fingerprint, as recorded
+    mostly_free: bool  # more of its blocks free than used
+
+
+def _live_contents(p: Paths) -> LiveContents:
+    """The live file's storage format, the fingerprints it recorded of its marts and whether it
+    is mostly free space, read in one connection; (None, {}, False) for no file, and no format
+    or fingerprints for a file published before they were recorded."""
     if not p.published_db.exists():
-        return None, {}
+        return LiveContents(None, {}, False)
     con = duckdb.connect(str(p.published_db), read_only=True)
     try:
+        free, used = con.execute(
+            "select free_blocks, used_blocks from pragma_database_size()"
+        ).fetchone()
         columns = {
             r[0]
             for r in con.execute(
@@ -130,38 +142,25 @@ def _live_contents(p: Paths) -> tuple[str | None, dict[str, str]]:
             ).fetchall()
         }
         if not {"storage_version", "fingerprints"} <= columns:
-            return None, {}
+            return LiveContents(None, {}, free > used)
         storage, recorded = con.execute(
             "select storage_version, fingerprints from main.publish_info"
         ).fetchone()
     finally:
         con.close()
-    return storage, json.loads(recorded)
-
-
-def _mostly_free(p: Paths) -> bool:
-    """Whether more of the live file's blocks are free than used: a copy keeps the space of
-    every row it deletes and table it replaces (for reuse, never returned), so a candidate is
-    written anew once that space outweighs the data, which bounds a published file at about
-    twice its data."""
-    con = duckdb.connect(str(p.published_db), read_only=True)
-    try:
-        free, used = con.execute(
-            "select free_blocks, used_blocks from pragma_database_size()"
-        ).fetchone()
-    finally:
-        con.close()
-    return free > used
+    return LiveContents(storage, json.loads(recorded), free > used)
 
 
 def _reusable(p: Paths) -> dict[str, str] | None:
-    """The live file's recorded fingerprints when the next candidate can start as a copy of it
-    (it was written in the storage format asked for now, and is not mostly free space); None:
-    build the candidate anew."""
-    storage, recorded = _live_contents(p)
-    if storage != settings().publish_storage_version or _mostly_free(p):
+    """The live file's recorded fingerprints when the next candidate can start as a copy of it;
+    None: build the candidate anew. Not when it was written in another storage format than the
+    one asked for now, nor when more of its blocks are free than used: a copy keeps the space
+    of every row it deletes and table it replaces (for reuse, never returned), so writing anew
+    then bounds a published file at about twice its data."""
+    live = _live_contents(p)
+    if live.storage != settings().publish_storage_version or live.mostly_free:
         return None
-    return recorded
+    return live.fingerprints
 
 
 def _build_candidate(
@@ -319,7 +318,7 @@ def _parquet_stale(p: Paths, live: PublishRecord) -> bool:
     copies = _parquet_fingerprints(p)
     if set(copies) != set(live.tables):
         return True
-    _, recorded = _live_contents(p)
+    recorded = _live_contents(p).fingerprints
     return any(
         copies[t][1] != recorded[t] if recorded.get(t) else copies[t][0] != str(live.version)
         for t in live.tables
@@ -385,7 +384,7 @@ def _export_parquet(p: Paths, tables: dict[str, int], version: int) -> None:
     other contents (an export cut short) from current ones.
     """
     final = p.published_dir / "parquet"
-    _, recorded = _live_contents(p)
+    recorded = _live_contents(p).fingerprints
     copies = _parquet_fingerprints(p)
     staging = p.published_dir / f".parquet-{uuid.uuid4().hex}"
     staging.mkdir()
