@@ -126,6 +126,36 @@ class Dataset:
             tmp.replace(out)
         return out
 
+    def one_city_delta(self, rows: int) -> Path:
+        """A submission of about ``rows`` rows built like ``delta.csv`` from the events of one
+        city only (the city of the file's first event; written once).
+
+        A city sends its own list: a real submission touches one city, so the marts kept per
+        city recompute one city; :meth:`delta_of_rows` spreads its rows over every city.
+        """
+        out = self.dir / f"delta_{rows}_one_city.csv"
+        if not out.exists():
+            import duckdb
+
+            with self.events_csv.open(encoding="utf-8", newline="") as f:
+                city = next(csv.DictReader(f))["city"]
+            city_events = self.dir / "one_city_events.tmp.csv"
+            con = duckdb.connect()
+            try:
+                con.execute("set enable_progress_bar = false")
+                (n,) = con.execute(
+                    "copy (select * from read_csv(?, all_varchar = true, header = true) "
+                    "where city = ?) to ? (header)",
+                    [str(self.events_csv), city, str(city_events)],
+                ).fetchone()
+            finally:
+                con.close()
+            tmp = out.with_suffix(".tmp")
+            write_delta(city_events, tmp, share=min(1.0, rows / max(1, n)))
+            city_events.unlink()
+            tmp.replace(out)
+        return out
+
     @property
     def events(self) -> int:
         return int(self.meta["events"])

@@ -620,10 +620,13 @@ class Harness:
         gate and a submission ingested; a round runs its build, gate (over the rows changed
         since that gate, as the pipeline does: scenetrack.gate.scope) and publish:
 
-        - ``ref``: a ``--submission-rows`` submission on the reference warehouse (1M events,
-          else the smallest size measured);
-        - ``same_rows``: a submission of as many rows on the largest warehouse: only the
-          history differs from ``ref`` (the growth target, issue 22);
+        - ``one_city_<ref>`` / ``one_city``: a ``--submission-rows`` submission from one city
+          (:meth:`benchmarks.data.Dataset.one_city_delta`, the shape of a city's file) on the
+          reference warehouse (1M events, else the smallest size measured) and on the largest:
+          only the history differs (the growth target, issue 22);
+        - ``<ref>`` / ``same_rows``: as many rows spread over every city
+          (:meth:`benchmarks.data.Dataset.delta_of_rows`): every city's per-city marts
+          recompute, so this shape shows what a per-city mart still costs;
         - ``one_percent``: the 1 % submission of the largest warehouse (ten times the rows of
           the 1M warehouse's at 10M: history and submission grow together).
 
@@ -638,18 +641,23 @@ class Harness:
         big = sizes[-1]
         ref = "1m" if "1m" in sizes[:-1] else sizes[0]
         rows = self.args.submission_rows
+        # contender -> (measurement key, (base, transform root), what it is, ingest seconds)
         contenders: dict[str, tuple[str, tuple[Path, Path], str, float]] = {}
-        for name, size in (("ref", ref), ("same_rows", big)):
-            made = self._rows_base(size, rows)
-            if made is None:
-                return
-            base, ingest_s = made
-            contenders[name] = (
-                f"paired_{ref}" if name == "ref" else "paired_same_rows",
-                (base, self.delta_bases[size][1]),
-                f"a {rows:,}-row submission on the {size.upper()} warehouse",
-                ingest_s,
-            )
+        for shape, name_ref, name_big, what in (
+            ("one_city", f"one_city_{ref}", "one_city", f"a {rows:,}-row file of one city"),
+            ("spread", ref, "same_rows", f"{rows:,} rows spread over every city"),
+        ):
+            for name, size in ((name_ref, ref), (name_big, big)):
+                made = self._rows_base(size, rows, shape)
+                if made is None:
+                    return
+                base, ingest_s = made
+                contenders[name] = (
+                    f"paired_{name}",
+                    (base, self.delta_bases[size][1]),
+                    f"{what} on the {size.upper()} warehouse",
+                    ingest_s,
+                )
         contenders["one_percent"] = (
             "paired",
             self.delta_bases[big],
@@ -677,46 +685,49 @@ class Harness:
                 path = ingest_s + sum(steps.values())
                 label = f"ingest + build + gate + publish after {what} (growth rounds)"
                 self.add(f"freshness.{key}_path@{big}", path, rep, "freshness", big, label)
-        ref_key = contenders["ref"][0]
-        for ratio, key, label, target in (
-            (
-                f"transform.incremental_growth_same_rows@{big}",
-                "paired_same_rows",
-                "build after the same submission",
-                None,
-            ),
-            (
-                f"transform.incremental_growth@{big}",
-                "paired",
-                "build after 1 % of each (history and submission grow)",
-                None,
-            ),
-            (
-                f"freshness.path_growth_same_rows@{big}",
-                "paired_same_rows",
-                "ingest + build + gate + publish after the same submission",
-                "<= 1.2 (1m vs 10m)",
-            ),
-            (f"freshness.gate_growth_same_rows@{big}", "paired_same_rows", "gate", None),
-            (f"freshness.publish_growth_same_rows@{big}", "paired_same_rows", "publish", None),
+        self._growth_ratios(ref, big)
+
+    def _growth_ratios(self, ref: str, big: str) -> None:
+        """The ratios of the growth rounds: each step and the path, largest warehouse over the
+        reference one, per submission shape (see :meth:`growth_pairs`)."""
+        rows = self.args.submission_rows
+        one_city = f"a {rows:,}-row file of one city"
+        spread = f"{rows:,} rows spread over every city"
+        for shape, big_key, ref_key, target in (
+            ("one_city", "paired_one_city", f"paired_one_city_{ref}", "<= 1.2 (1m vs 10m)"),
+            ("same_rows", "paired_same_rows", f"paired_{ref}", None),
         ):
-            if "path" in ratio:
-                num, den = f"freshness.{key}_path@{big}", f"freshness.{ref_key}_path@{big}"
-            elif ratio.startswith("freshness."):
-                step = ratio.split(".")[1].split("_")[0]
-                num, den = f"freshness.{key}_{step}@{big}", f"freshness.{ref_key}_{step}@{big}"
-            else:
-                num = f"transform.{key.replace('paired', 'paired_incremental')}@{big}"
-                den = f"transform.{ref_key.replace('paired', 'paired_incremental')}@{big}"
-            self.rec.ratio(
-                ratio,
-                num,
-                den,
-                group="freshness",
-                size=big,
-                label=f"{label}: {big.upper()} warehouse / {ref.upper()} warehouse, back to back",
-                target=target,
-            )
+            what = one_city if shape == "one_city" else spread
+            for step in ("path", "build", "gate", "publish"):
+                if step == "build":
+                    rid = f"transform.incremental_growth_{shape}@{big}"
+                    num = f"transform.{big_key.replace('paired', 'paired_incremental')}@{big}"
+                    den = f"transform.{ref_key.replace('paired', 'paired_incremental')}@{big}"
+                else:
+                    rid = f"freshness.{step}_growth_{shape}@{big}"
+                    num = f"freshness.{big_key}_{step}@{big}"
+                    den = f"freshness.{ref_key}_{step}@{big}"
+                named = "ingest + build + gate + publish" if step == "path" else step
+                self.rec.ratio(
+                    rid,
+                    num,
+                    den,
+                    group="freshness",
+                    size=big,
+                    label=f"{named} after {what}: {big.upper()} warehouse / {ref.upper()} "
+                    "warehouse, back to back",
+                    target=target if step == "path" else None,
+                )
+        self.rec.ratio(
+            f"transform.incremental_growth@{big}",
+            f"transform.paired_incremental@{big}",
+            f"transform.paired_incremental_{ref}@{big}",
+            group="freshness",
+            size=big,
+            label=f"build after 1 % of each (history and submission grow): {big.upper()} "
+            f"warehouse / {ref.upper()} warehouse, back to back",
+            target=None,
+        )
 
     def _path_round(self, what: str, home: Path, logs: Path) -> dict[str, float] | None:
         """Build, gate and publish in ``home``: each step's call time (None on a failure)."""
@@ -735,14 +746,15 @@ class Harness:
             steps[step] = r["seconds"]
         return steps
 
-    def _rows_base(self, size: str, rows: int) -> tuple[Path, float] | None:
-        """The built warehouse of ``size`` with a ``rows``-row submission ingested, carrying
-        the partial parse its transform contenders start from (see prepare_transform), and the
-        seconds the ingest took."""
+    def _rows_base(self, size: str, rows: int, shape: str) -> tuple[Path, float] | None:
+        """The built warehouse of ``size`` with a ``rows``-row submission of ``shape``
+        (``one_city`` or ``spread``) ingested, carrying the partial parse its transform
+        contenders start from (see prepare_transform), and the seconds the ingest took."""
         base, root = self.delta_bases[size]
-        out = root / f"rows_{rows}_base"
-        src = self.datasets[size].delta_of_rows(rows)
-        key = "same_rows_delta_loaded"
+        out = root / f"rows_{rows}_{shape}_base"
+        ds = self.datasets[size]
+        src = ds.one_city_delta(rows) if shape == "one_city" else ds.delta_of_rows(rows)
+        key = "one_city_delta_loaded" if shape == "one_city" else "same_rows_delta_loaded"
         if not self._with_submission(size, self.built_homes[size], out, src, key):
             return None
         _copy_dbt_target(base, out)

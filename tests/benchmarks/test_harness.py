@@ -7,6 +7,7 @@ ratio names both sides), so ``make bench`` does not rot between runs.
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -31,7 +32,7 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path]:
             # ~5k events, so 2k and 3k would be the same warehouse): growth rounds pair them
             "8k",
             "--growth-pairs",
-            "2",
+            "1",
             "--submission-rows",
             "60",
             "--repeat",
@@ -125,34 +126,34 @@ def test_targets_and_markdown(results):
     assert "## Targets" in md and "## Method" in md
 
 
+def _growth_ratio(shape: str, ref: str, step: str) -> tuple[str, str, str]:
+    """(ratio, numerator, denominator) ids of one step of the growth rounds at 8k vs 2k."""
+    if step == "build":
+        return (
+            f"transform.incremental_growth_{shape}@8k",
+            f"transform.paired_incremental_{shape}@8k",
+            f"transform.paired_incremental_{ref}@8k",
+        )
+    return (
+        f"freshness.{step}_growth_{shape}@8k",
+        f"freshness.paired_{shape}_{step}@8k",
+        f"freshness.paired_{ref}_{step}@8k",
+    )
+
+
 @pytest.mark.parametrize(
     ("ratio", "numerator", "denominator"),
     [
-        (
-            "transform.incremental_growth_same_rows@8k",
-            "transform.paired_incremental_same_rows@8k",
-            "transform.paired_incremental_2k@8k",
-        ),
+        _growth_ratio(shape, ref, step)
+        for shape, ref in (("one_city", "one_city_2k"), ("same_rows", "2k"))
+        for step in ("path", "build", "gate", "publish")
+    ]
+    + [
         (
             "transform.incremental_growth@8k",
             "transform.paired_incremental@8k",
             "transform.paired_incremental_2k@8k",
-        ),
-        (
-            "freshness.path_growth_same_rows@8k",
-            "freshness.paired_same_rows_path@8k",
-            "freshness.paired_2k_path@8k",
-        ),
-        (
-            "freshness.gate_growth_same_rows@8k",
-            "freshness.paired_same_rows_gate@8k",
-            "freshness.paired_2k_gate@8k",
-        ),
-        (
-            "freshness.publish_growth_same_rows@8k",
-            "freshness.paired_same_rows_publish@8k",
-            "freshness.paired_2k_publish@8k",
-        ),
+        )
     ],
 )
 def test_growth_is_measured_in_back_to_back_rounds(results, ratio, numerator, denominator):
@@ -162,7 +163,7 @@ def test_growth_is_measured_in_back_to_back_rounds(results, ratio, numerator, de
     den = next(m for m in snap["measurements"] if m["id"] == growth["denominator"]["id"])
     assert num["id"] == numerator
     assert den["id"] == denominator
-    assert growth["n"] == num["n"] == den["n"] == 2
+    assert growth["n"] == num["n"] == den["n"] == 1  # --growth-pairs 1
     # each round's ratio lies between the extremes of the two sides, whatever the pairing
     assert num["min"] / den["max"] <= growth["min"] <= growth["max"] <= num["max"] / den["min"]
 
@@ -173,13 +174,14 @@ def test_the_growth_rounds_land_the_same_submission_size_on_both_warehouses(resu
     # by less than one project's events (at most 4 stage entries and an end: 4 extra rows)
     for size in ("2k", "8k"):
         assert 60 <= snap["transform"][size]["same_rows_delta_loaded"] <= 64
+        assert 60 <= snap["transform"][size]["one_city_delta_loaded"] <= 64
     assert snap["sizes"]["8k"]["delta"]["rows"] > 64  # its own 1 % is more
 
 
 def test_the_path_adds_up_and_its_gate_reads_the_changed_rows(results):
     snap, _ = results
     scopes = snap["gate_scopes"]
-    assert len(scopes) == 2 * 3  # two rounds of three contenders
+    assert len(scopes) == 5  # one round of five contenders
     assert all(s.startswith("rows dbt wrote after run") for s in scopes.values()), scopes
     m = {x["id"]: x for x in snap["measurements"]}
     # one round of each contender: path = its submission's ingest + build + gate + publish
@@ -190,9 +192,8 @@ def test_the_path_adds_up_and_its_gate_reads_the_changed_rows(results):
         m["freshness.paired_same_rows_publish@8k"],
     ]
     path = m["freshness.paired_same_rows_path@8k"]
-    assert path["n"] == 2
-    assert ingest + sum(x["min"] for x in steps) <= path["max"]
-    assert path["min"] <= ingest + sum(x["max"] for x in steps)
+    assert path["n"] == 1
+    assert path["median"] == pytest.approx(ingest + sum(x["median"] for x in steps))
 
 
 def test_dbt_start_is_measured_beside_the_full_refresh(results):
@@ -228,6 +229,28 @@ def test_gate_sql_one_query_per_suite():
     )
     assert sql.count("with batch as") == 1
     assert " as e0" in sql and " as e1" in sql and " as e2" not in sql
+
+
+def test_one_city_delta_is_one_city_and_the_rows_asked_for(tmp_path):
+    from ingestion.generate import generate
+
+    generate(tmp_path, cities=5, seed=3, events=3000, single_file=True)
+    with (tmp_path / "events.csv").open(encoding="utf-8", newline="") as f:
+        events = list(csv.DictReader(f))
+    first_city = events[0]["city"]
+    assert len({e["city"] for e in events}) > 1  # the source has other cities to leave out
+    ds = bdata.Dataset("3k", 3000, tmp_path)
+    out = ds.one_city_delta(60)
+    with out.open(encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert {r["city"] for r in rows} == {first_city}
+    assert 60 <= len(rows) <= 64  # write_delta's overshoot: less than one project's events
+    # moved projects keep their ids, new ones are copies (<id>-N) of this city's projects
+    ids = {e["project_id"] for e in events if e["city"] == first_city}
+    assert all(r["project_id"].rsplit("-", 1)[0] in ids or r["project_id"] in ids for r in rows)
+    written = out.stat().st_mtime_ns
+    assert ds.one_city_delta(60) == out and out.stat().st_mtime_ns == written  # written once
+    assert not (tmp_path / "one_city_events.tmp.csv").exists()
 
 
 def test_delta_is_one_percent(tmp_path):
