@@ -160,7 +160,8 @@ def _rotate(items: list, rep: int) -> list:
 
 
 def _copy_work(src_home: Path, dst_home: Path) -> None:
-    """A new home whose work dir (database + dbt target) is a copy of ``src_home``'s.
+    """A new home whose work dir (database + dbt target) is a copy of ``src_home``'s, with its
+    published folder when it has one (:func:`_link_published`).
 
     The copy reaches the disk before anyone is timed on it (``child`` writes dirty pages back
     before every timed step): otherwise the first commit of the contender that follows pays for
@@ -169,6 +170,23 @@ def _copy_work(src_home: Path, dst_home: Path) -> None:
     """
     shutil.rmtree(dst_home, ignore_errors=True)
     shutil.copytree(src_home / "work", dst_home / "work", ignore=shutil.ignore_patterns("*.lock"))
+    if (src_home / "published").is_dir():
+        _link_published(src_home / "published", dst_home / "published")
+
+
+def _link_published(src: Path, dst: Path) -> None:
+    """``dst``: the published folder ``src`` as a contender's own. A publish starts from the
+    live version (it copies it and writes what changed), so a contender without one would time
+    a first publish. The DuckDB files and Parquet copies are hard links (a publish never writes
+    into either: it swaps new files in), everything else (the log it appends to) a copy."""
+
+    def link_or_copy(a: str, b: str) -> None:
+        if a.endswith((".duckdb", ".parquet")):
+            os.link(a, b)
+        else:
+            shutil.copy2(a, b)
+
+    shutil.copytree(src, dst, copy_function=link_or_copy)
 
 
 def _copy_dbt_target(src_home: Path, dst_home: Path) -> None:
@@ -192,6 +210,7 @@ class Harness:
             "errors": [],
             "profiles": [],
             "gate_scopes": {},  # growth round -> which rows its gate validated
+            "publish_versions": {},  # growth round -> the version its publish made
         }
         self.datasets: dict[str, bdata.Dataset] = {}
         self.delta_bases: dict[str, tuple[Path, Path]] = {}  # size -> (1 % state, its root)
@@ -743,6 +762,8 @@ class Harness:
                     return None
                 gate_run_id = r["run_id"]
                 self.extra["gate_scopes"][what] = r.get("scope")
+            if step == "publish":  # above the live version: it published what changed
+                self.extra["publish_versions"][what] = r.get("version")
             steps[step] = r["seconds"]
         return steps
 

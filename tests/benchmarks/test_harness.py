@@ -183,6 +183,9 @@ def test_the_path_adds_up_and_its_gate_reads_the_changed_rows(results):
     scopes = snap["gate_scopes"]
     assert len(scopes) == 5  # one round of five contenders
     assert all(s.startswith("rows dbt wrote after run") for s in scopes.values()), scopes
+    # each publish started from the warehouse's live version (v1, the pipeline round's), as a
+    # pipeline's does, instead of writing a first version
+    assert sorted(snap["publish_versions"].values()) == [2] * 5, snap["publish_versions"]
     m = {x["id"]: x for x in snap["measurements"]}
     # one round of each contender: path = its submission's ingest + build + gate + publish
     ingest = snap["transform"]["8k"]["same_rows_delta_loaded_seconds"]
