@@ -21,7 +21,12 @@
         home's lock in turn, so a later run gets a higher number;
       * a build that fails leaves the record where it was, so its rows stay in scope until a
         build passes: a failure cannot be forgotten by the next, narrower run.
-    Tests that read another relation (relationships) are never scoped. -#}
+      * a relationships test is scoped on its child side: an old child row found its parent
+        when it was checked, and no incremental run removes a parent row (the parents are
+        seeds, dimensions rebuilt from seeds, and fct_project_lifecycle, which deletes a key
+        only to insert it again); what can remove one - a changed seed or model, or a changed
+        set of held submissions - makes the pipeline's build a full refresh
+        (scenetrack.pipeline.build), whose tests read every row. -#}
 {% macro get_where_subquery(relation) -%}
     {%- set where = config.get('where') -%}
     {%- if where and '__last_passing_build__' in where -%}

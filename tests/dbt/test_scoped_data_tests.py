@@ -54,6 +54,33 @@ def _duplicate_an_event(p: Paths, run_seq: int) -> str:
     return key
 
 
+def _an_event_of_no_known_city(p: Paths, run_seq: int) -> None:
+    """Write a staged event whose city is in no reference list (a child row without its
+    parent for the relationships test), numbered as written by run ``run_seq``."""
+    con = duckdb.connect(str(p.work_db))
+    try:
+        con.execute(
+            "insert into staging.stg_raw__events "
+            "select * replace ('orphan-event' as event_key, '999999' as city_code, "
+            "? as dbt_run_seq) from staging.stg_raw__events "
+            "where event_key = (select min(event_key) from staging.stg_raw__events) limit 1",
+            [run_seq],
+        )
+    finally:
+        con.close()
+
+
+def _remove_the_event_of_no_known_city(p: Paths) -> None:
+    con = duckdb.connect(str(p.work_db))
+    try:
+        (removed,) = con.execute(
+            "delete from staging.stg_raw__events where event_key = 'orphan-event'"
+        ).fetchone()
+        assert removed == 1
+    finally:
+        con.close()
+
+
 def _remove_duplicate(p: Paths, key: str) -> None:
     con = duckdb.connect(str(p.work_db))
     try:
@@ -83,25 +110,30 @@ def test_a_failure_stays_in_scope_until_a_build_passes(tmp_path) -> None:
     assert "__last_passing_build__" not in _compiled_test(home, "unique_stg_raw__events")
     assert "dbt_run_seq >" not in _compiled_test(home, "unique_stg_raw__events")
 
-    # a run after the last passing build wrote a duplicate: the next build fails on it ...
+    # a run after the last passing build wrote a duplicate and an event of no known city: the
+    # next build fails on both ...
     key = _duplicate_an_event(home, first_seq + 1)
+    _an_event_of_no_known_city(home, first_seq + 1)
     with pytest.raises(DbtBuildError) as failed:
         build(home)
     assert "unique_stg_raw__events_event_key" in str(failed.value)
+    assert "relationships_stg_raw__events_city_code" in str(failed.value)
     scoped = _compiled_test(home, "unique_stg_raw__events")
     assert f"where invocation_id = '{first}'" in scoped
+    # a relationships test is scoped on its child side (the rows of the model it tests)
+    related = _compiled_test(home, "relationships_stg_raw__events")
+    assert f"where invocation_id = '{first}'" in related
     # ... the record does not move ...
     assert last_passing_build(home) == first
     # ... so the build after it still sees the duplicate, though no new data arrived
     with pytest.raises(DbtBuildError) as again:
         build(home)
     assert "unique_stg_raw__events_event_key" in str(again.value)
+    assert "relationships_stg_raw__events_city_code" in str(again.value)
     assert last_passing_build(home) == first
 
-    # tests that read another relation are never scoped
-    assert "dbt_run_seq" not in _compiled_test(home, "relationships_stg_raw__events")
-
     _remove_duplicate(home, key)
+    _remove_the_event_of_no_known_city(home)
     build(home)
     second = last_passing_build(home)
     assert second is not None and _run_seq(home, second) > first_seq + 2  # two failed builds

@@ -2,6 +2,11 @@
 -- withdraw at a stage), with the reason the clerk wrote (终止原因, kept in raw.events.end_reason
 -- by intake; staging does not carry it). Joined back to raw on the winning report's
 -- file, line, stage and event type, which identify it.
+--
+-- A view: its only reader, mart_terminations, is incremental and asks for the projects it
+-- rewrites, which the view answers from their termination events; a table would be rebuilt
+-- from every termination event of the history on every run.
+{{ config(materialized='view') }}
 
 with
 
