@@ -148,9 +148,9 @@ def _growth_bound(snap: dict) -> str:
     """What still grows with history, from the 10M run's node timings."""
     return (
         "what still reads all of history after a small submission: the Parquet copy of "
-        "every mart it changed, written whole; the relationships tests, which read every row "
-        "of both sides; and in the incremental models finding the touched keys (scans of the "
-        "key columns of their inputs and targets); slowest nodes of the "
+        "every mart it changed, written whole (DECISIONLOG: per-city copies weighed), and in "
+        "the incremental models finding the touched keys (joins of the touched projects "
+        "against whole tables in load order); slowest nodes of the "
         f"10M incremental run: {_top_nodes(snap, '10m', 'incremental')}"
     )
 
