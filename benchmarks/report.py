@@ -128,18 +128,15 @@ def _freshness_bound(snap: dict) -> str:
     shapes = []
     for shape, what in (("one_city", "one city's file"), ("same_rows", "rows spread over cities")):
         parts = []
-        for rid in (
-            f"transform.incremental_growth_{shape}@10m",
-            f"freshness.gate_growth_{shape}@10m",
-            f"freshness.publish_growth_{shape}@10m",
+        for step, rid in (
+            ("path", f"freshness.path_growth_{shape}@10m"),
+            ("build", f"transform.incremental_growth_{shape}@10m"),
+            ("gate", f"freshness.gate_growth_{shape}@10m"),
+            ("publish", f"freshness.publish_growth_{shape}@10m"),
         ):
             r = _r(snap, rid)
             if r:
-                step = "build" if rid.startswith("transform.") else rid.split(".")[1].split("_")[0]
                 parts.append(f"{step} {r['median']:.2f}×")
-        path = _r(snap, f"freshness.path_growth_{shape}@10m")
-        if path:
-            parts.insert(0, f"path {path['median']:.2f}×")
         shapes.append(f"{what}: " + (", ".join(parts) or "not measured"))
     return "growth by step, " + "; ".join(shapes) + "; " + _growth_bound(snap)
 

@@ -189,6 +189,14 @@ def _link_published(src: Path, dst: Path) -> None:
     shutil.copytree(src, dst, copy_function=link_or_copy)
 
 
+def _growth_step_id(key: str, step: str, size: str) -> str:
+    """The measurement id of one step (build, gate, publish, or the whole path) of a growth
+    round's contender ``key``: builds sit with the other builds (group transform)."""
+    if step == "build":
+        return f"transform.{key.replace('paired', 'paired_incremental')}@{size}"
+    return f"freshness.{key}_{step}@{size}"
+
+
 def _copy_dbt_target(src_home: Path, dst_home: Path) -> None:
     """Give ``dst_home`` the dbt target (partial parse included) of ``src_home``."""
     shutil.rmtree(dst_home / "work" / "dbt_target", ignore_errors=True)
@@ -694,16 +702,11 @@ class Harness:
                 if steps is None:
                     continue
                 for step, seconds in steps.items():
-                    mid = (
-                        f"transform.{key.replace('paired', 'paired_incremental')}@{big}"
-                        if step == "build"
-                        else f"freshness.{key}_{step}@{big}"
-                    )
                     label = f"{step} after {what} (growth rounds)"
-                    self.add(mid, seconds, rep, "freshness", big, label)
+                    self.add(_growth_step_id(key, step, big), seconds, rep, "freshness", big, label)
                 path = ingest_s + sum(steps.values())
                 label = f"ingest + build + gate + publish after {what} (growth rounds)"
-                self.add(f"freshness.{key}_path@{big}", path, rep, "freshness", big, label)
+                self.add(_growth_step_id(key, "path", big), path, rep, "freshness", big, label)
         self._growth_ratios(ref, big)
 
     def _growth_ratios(self, ref: str, big: str) -> None:
@@ -718,19 +721,16 @@ class Harness:
         ):
             what = one_city if shape == "one_city" else spread
             for step in ("path", "build", "gate", "publish"):
-                if step == "build":
-                    rid = f"transform.incremental_growth_{shape}@{big}"
-                    num = f"transform.{big_key.replace('paired', 'paired_incremental')}@{big}"
-                    den = f"transform.{ref_key.replace('paired', 'paired_incremental')}@{big}"
-                else:
-                    rid = f"freshness.{step}_growth_{shape}@{big}"
-                    num = f"freshness.{big_key}_{step}@{big}"
-                    den = f"freshness.{ref_key}_{step}@{big}"
+                rid = (
+                    f"transform.incremental_growth_{shape}@{big}"
+                    if step == "build"
+                    else f"freshness.{step}_growth_{shape}@{big}"
+                )
                 named = "ingest + build + gate + publish" if step == "path" else step
                 self.rec.ratio(
                     rid,
-                    num,
-                    den,
+                    _growth_step_id(big_key, step, big),
+                    _growth_step_id(ref_key, step, big),
                     group="freshness",
                     size=big,
                     label=f"{named} after {what}: {big.upper()} warehouse / {ref.upper()} "
